@@ -1,5 +1,6 @@
 // The definition model and its parser. Compiled into the generator (netstandard2.0) and linked into the
 // definitions check, so both read the files the same way. Format: definitions/README.md.
+#pragma warning disable IDE0005 // needed by the generator, which has no implicit usings; redundant where this file is linked
 using System;
 using System.Collections.Generic;
 using System.Globalization;
