@@ -115,6 +115,9 @@ public sealed class FieldDefinition
 
     public int Line { get; set; }
 
+    /// <summary>The C# property name: the field name with a capital first letter (Kafka has a few camelCase ones).</summary>
+    public string PropertyName => Name.Length == 0 ? Name : char.ToUpperInvariant(Name[0]) + Name.Substring(1);
+
     public bool IsArray => Type.StartsWith("[]", StringComparison.Ordinal);
 
     /// <summary>The element type of an array, or the type itself.</summary>

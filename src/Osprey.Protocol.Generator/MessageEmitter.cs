@@ -67,7 +67,7 @@ public sealed class MessageEmitter
 
     private void CollectStructs()
     {
-        var topNames = new HashSet<string>(_message.Fields.Select(f => f.Name), StringComparer.Ordinal);
+        var topNames = new HashSet<string>(_message.Fields.Select(Prop), StringComparer.Ordinal);
         var common = _message.CommonStructs.ToDictionary(s => s.Name, s => s, StringComparer.Ordinal);
         var pending = new Queue<List<FieldDefinition>>();
         pending.Enqueue(_message.Fields);
@@ -117,7 +117,7 @@ public sealed class MessageEmitter
                 }
 
                 var className = kafkaName;
-                if (topNames.Contains(className) || fields.Any(f => f.Name == className) || className == _message.Name
+                if (topNames.Contains(className) || fields.Any(f => Prop(f) == className) || className == _message.Name
                     || ReservedMembers.Contains(className))
                 {
                     className += "Data";
@@ -131,9 +131,11 @@ public sealed class MessageEmitter
         }
     }
 
+    private static string Prop(FieldDefinition field) => field.PropertyName;
+
     private void CheckMemberName(FieldDefinition field)
     {
-        if (ReservedMembers.Contains(field.Name))
+        if (ReservedMembers.Contains(Prop(field)))
         {
             throw Error(field.Line, "field name '" + field.Name + "' collides with a generated member");
         }
@@ -189,7 +191,7 @@ public sealed class MessageEmitter
     {
         foreach (var field in fields)
         {
-            Line("public " + PropertyType(field) + " " + field.Name + " { get; set; }" + Initializer(field));
+            Line("public " + PropertyType(field) + " " + Prop(field) + " { get; set; }" + Initializer(field));
             Line();
         }
 
@@ -360,7 +362,7 @@ public sealed class MessageEmitter
 
     private string IsDefaultExpression(FieldDefinition field)
     {
-        var name = field.Name;
+        var name = Prop(field);
         if (DefaultIsNull(field))
         {
             return name + " is null";
@@ -491,7 +493,7 @@ public sealed class MessageEmitter
                 continue;
             }
 
-            Guarded(condition, () => EmitReadValue(field, field.Name, "reader", CompactExpression(field)));
+            Guarded(condition, () => EmitReadValue(field, Prop(field), "reader", CompactExpression(field)));
         }
 
         var tagged = fields.Where(f => f.Tag is not null && !TaggedVersions(f).IsNone).OrderBy(f => f.Tag).ToList();
@@ -513,7 +515,7 @@ public sealed class MessageEmitter
                     var condition = Condition(TaggedVersions(field));
                     Line("case " + field.Tag + "u" + (condition is null ? "" : " when " + condition) + ":");
                     Open();
-                    EmitReadValue(field, field.Name, "tagReader", "true");
+                    EmitReadValue(field, Prop(field), "tagReader", "true");
                     Line("tagReader.EnsureConsumed(\"" + className + "." + field.Name + "\");");
                     Line("break;");
                     Close();
@@ -706,13 +708,13 @@ public sealed class MessageEmitter
             {
                 if (regular is null)
                 {
-                    EmitWriteValue(field, field.Name, "writer", CompactExpression(field));
+                    EmitWriteValue(field, Prop(field), "writer", CompactExpression(field));
                 }
                 else
                 {
                     Line("if (" + regular + ")");
                     Open();
-                    EmitWriteValue(field, field.Name, "writer", CompactExpression(field));
+                    EmitWriteValue(field, Prop(field), "writer", CompactExpression(field));
                     Close();
                 }
             }
@@ -753,9 +755,9 @@ public sealed class MessageEmitter
                     Line("writer.WriteUnsignedVarInt(" + field.Tag + ");");
                     var size = Temp("size");
                     Line("var " + size + " = 0;");
-                    EmitSizeValue(field, field.Name, size, "true");
+                    EmitSizeValue(field, Prop(field), size, "true");
                     Line("writer.WriteUnsignedVarInt((uint)" + size + ");");
-                    EmitWriteValue(field, field.Name, "writer", "true");
+                    EmitWriteValue(field, Prop(field), "writer", "true");
                     Close();
                 }
             }
@@ -879,7 +881,7 @@ public sealed class MessageEmitter
                 continue;
             }
 
-            Guarded(condition, () => EmitSizeValue(field, field.Name, "size", CompactExpression(field)));
+            Guarded(condition, () => EmitSizeValue(field, Prop(field), "size", CompactExpression(field)));
         }
 
         var tagged = fields.Where(f => f.Tag is not null && !TaggedVersions(f).IsNone).OrderBy(f => f.Tag).ToList();
@@ -901,7 +903,7 @@ public sealed class MessageEmitter
                     Line("taggedCount++;");
                     var fieldSize = Temp("size");
                     Line("var " + fieldSize + " = 0;");
-                    EmitSizeValue(field, field.Name, fieldSize, "true");
+                    EmitSizeValue(field, Prop(field), fieldSize, "true");
                     Line("size += KafkaSize.UnsignedVarInt(" + field.Tag + ") + KafkaSize.UnsignedVarInt((uint)" + fieldSize + ") + " + fieldSize + ";");
                     Close();
                 }

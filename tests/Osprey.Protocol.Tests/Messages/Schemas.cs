@@ -37,7 +37,7 @@ internal static class Schemas
         field.Fields.Count > 0 ? field.Fields : message.CommonStructs.Single(s => s.Name == field.ElementType).Fields;
 
     public static PropertyInfo Property(Type type, FieldDefinition field) =>
-        type.GetProperty(field.Name, BindingFlags.Public | BindingFlags.Instance)
+        type.GetProperty(field.PropertyName, BindingFlags.Public | BindingFlags.Instance)
         ?? throw new InvalidOperationException($"{type.Name} has no property {field.Name}");
 
     /// <summary>The element type of List&lt;T&gt;, or the type itself.</summary>
