@@ -1,0 +1,19 @@
+using System.CommandLine;
+using System.Reflection;
+
+namespace Osprey.Cli.Commands;
+
+internal static class VersionCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("version", "Print Osprey's version.");
+        command.SetAction(_ =>
+        {
+            var version = typeof(VersionCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+            Console.WriteLine($"osprey {version}");
+            return 0;
+        });
+        return command;
+    }
+}

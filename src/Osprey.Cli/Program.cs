@@ -1,0 +1,17 @@
+using System.CommandLine;
+using Osprey.Cli.Commands;
+
+namespace Osprey.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("Osprey: an event-streaming platform that speaks the Apache Kafka protocol.")
+        {
+            VersionCommand.Create(),
+            ApisCommand.Create(),
+        };
+        return root.Parse(args).Invoke();
+    }
+}
