@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using Osprey.Protocol.Primitives;
 using Osprey.Protocol.Records.Compression;
@@ -185,7 +186,7 @@ public sealed class RecordBatchBuilder : IDisposable
 
     public byte[] ToArray() => Build().ToArray();
 
-    public void WriteTo(System.Buffers.IBufferWriter<byte> destination)
+    public void WriteTo(IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
         var batch = Build().Span;

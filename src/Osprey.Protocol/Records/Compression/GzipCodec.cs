@@ -21,6 +21,7 @@ internal static class GzipCodec
     {
         using var input = new RentedCopy(source);
         using var gzip = new GZipStream(input.OpenStream(), CompressionMode.Decompress);
-        return RecordCompression.ReadCapped(gzip, destination, maxSize, CompressionType.Gzip, sizeHint: source.Length * 4);
+        return RecordCompression.ReadCapped(
+            gzip, destination, maxSize, CompressionType.Gzip, RecordCompression.GuessSize(source.Length));
     }
 }

@@ -55,6 +55,6 @@ internal static class Lz4Codec
 
         using var stream = reader.AsStream();
         return RecordCompression.ReadCapped(
-            stream, destination, maxSize, CompressionType.Lz4, sizeHint: (int)(declared ?? Math.Min(source.Length * 4L, maxSize)));
+            stream, destination, maxSize, CompressionType.Lz4, declared ?? RecordCompression.GuessSize(source.Length));
     }
 }

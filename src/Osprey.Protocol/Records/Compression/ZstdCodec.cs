@@ -32,8 +32,9 @@ internal static class ZstdCodec
         var compressor = _compressor;
         if (compressor is null || _compressorLevel != level)
         {
-            compressor?.Options.Dispose();
+            var options = compressor?.Options;
             compressor?.Dispose();
+            options?.Dispose();
             compressor = new Compressor(new CompressionOptions(level));
             _compressor = compressor;
             _compressorLevel = level;
@@ -53,8 +54,8 @@ internal static class ZstdCodec
 
         using var input = new RentedCopy(source);
         using var zstd = new DecompressionStream(input.OpenStream());
-        var sizeHint = declared is { } size ? (int)size : (int)Math.Min(source.Length * 4L, maxSize);
-        return RecordCompression.ReadCapped(zstd, destination, maxSize, CompressionType.Zstd, sizeHint);
+        return RecordCompression.ReadCapped(
+            zstd, destination, maxSize, CompressionType.Zstd, (long?)declared ?? RecordCompression.GuessSize(source.Length));
     }
 
     /// <summary>
