@@ -18,10 +18,14 @@ internal sealed class CaptureBroker : IAsyncDisposable
     public const long ProduceBaseOffset = 42;
     public const string TopicName = "golden";
 
-    // librdkafka infers record batch v2 support from Produce v3+ together with Fetch v4+, so Fetch is offered
-    // though never answered here: without it the client falls back to the old message set format.
+    // librdkafka infers features from the APIs offered: record batch v2 needs Produce v3+ with Fetch v4+ (else it
+    // falls back to the old message set format), and lz4 needs FindCoordinator (else it sends lz4 batches
+    // uncompressed). So those are offered even where this listener never answers them.
     private static readonly ApiKey[] Offered =
-        [ApiKey.ApiVersions, ApiKey.Metadata, ApiKey.Produce, ApiKey.Fetch, ApiKey.CreateTopics];
+    [
+        ApiKey.ApiVersions, ApiKey.Metadata, ApiKey.Produce, ApiKey.Fetch, ApiKey.CreateTopics, ApiKey.InitProducerId,
+        ApiKey.FindCoordinator,
+    ];
 
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource _stop = new();
@@ -116,6 +120,7 @@ internal sealed class CaptureBroker : IAsyncDisposable
             ApiKey.Produce => Produce((ProduceRequest)request),
             ApiKey.Fetch => Fetch((FetchRequest)request),
             ApiKey.CreateTopics => CreateTopics((CreateTopicsRequest)request),
+            ApiKey.InitProducerId => new InitProducerIdResponse { ProducerId = 4242, ProducerEpoch = 0 },
             _ => null,
         };
         if (response is null)

@@ -3,6 +3,7 @@ using Confluent.Kafka.Admin;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 using Osprey.Protocol.Primitives;
+using Osprey.Protocol.Records;
 
 namespace Osprey.Compatibility.Tests;
 
@@ -25,7 +26,7 @@ public class GoldenCaptureTests
             RequestTimeoutMs = 7000,
             MessageTimeoutMs = 20000,
             LingerMs = 0,
-            CompressionType = CompressionType.None,
+            CompressionType = Confluent.Kafka.CompressionType.None,
             EnableIdempotence = false,
         };
         using (var producer = new ProducerBuilder<string, string>(config).Build())
@@ -66,6 +67,80 @@ public class GoldenCaptureTests
         Assert.Equal(2, partition.Records!.Value.Span[16]); // magic byte of record batch v2
 
         GoldenFiles.SaveIfAsked(broker.All.ToDictionary(p => p.Key, p => p.Value.Last()));
+    }
+
+    [Theory]
+    [InlineData(Confluent.Kafka.CompressionType.None)]
+    [InlineData(Confluent.Kafka.CompressionType.Gzip)]
+    [InlineData(Confluent.Kafka.CompressionType.Snappy)]
+    [InlineData(Confluent.Kafka.CompressionType.Lz4)]
+    [InlineData(Confluent.Kafka.CompressionType.Zstd)]
+    public async Task LibrdkafkaBatchesDecodeWithEachCodec(Confluent.Kafka.CompressionType compression)
+    {
+        await using var broker = new CaptureBroker();
+        const int Count = 200;
+        using (var producer = new ProducerBuilder<string?, string>(new ProducerConfig
+        {
+            BootstrapServers = $"127.0.0.1:{broker.Port}",
+            CompressionType = compression,
+            LingerMs = 50,
+            EnableIdempotence = true,
+        }).Build())
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                var message = new Message<string?, string>
+                {
+                    Key = i % 10 == 0 ? null : $"key-{i}",
+                    Value = $"value-{i}-" + new string((char)('a' + (i % 26)), i % 97),
+                    Headers = i % 3 == 0 ? new Headers { { "h", [(byte)i] } } : null,
+                };
+                producer.Produce(CaptureBroker.TopicName, message);
+            }
+
+            producer.Flush(TestContext.Current.CancellationToken);
+        }
+
+        var seen = new List<(string? Key, string Value, int Headers)>();
+        var expected = compression switch
+        {
+            Confluent.Kafka.CompressionType.Gzip => Osprey.Protocol.Records.CompressionType.Gzip,
+            Confluent.Kafka.CompressionType.Snappy => Osprey.Protocol.Records.CompressionType.Snappy,
+            Confluent.Kafka.CompressionType.Lz4 => Osprey.Protocol.Records.CompressionType.Lz4,
+            Confluent.Kafka.CompressionType.Zstd => Osprey.Protocol.Records.CompressionType.Zstd,
+            _ => Osprey.Protocol.Records.CompressionType.None,
+        };
+        using var buffer = new PooledBufferWriter();
+        var compressedBatches = 0;
+        foreach (var frame in broker.All[ApiKey.Produce])
+        {
+            var (_, produce, _) = Decode<ProduceRequest>(frame);
+            var records = produce.TopicData.Single().PartitionData.Single().Records!.Value;
+            foreach (var batch in RecordBatch.Enumerate(records.Span))
+            {
+                Assert.True(batch.VerifyCrc());
+                // librdkafka sends a batch uncompressed when compression would not make it smaller.
+                Assert.Contains(batch.Header.Compression, new[] { expected, Osprey.Protocol.Records.CompressionType.None });
+                compressedBatches += batch.Header.Compression == expected ? 1 : 0;
+                Assert.True(batch.Header.ProducerId >= 0, "idempotent batches carry the producer id");
+                foreach (var record in batch.GetRecords(buffer))
+                {
+                    seen.Add((
+                        record.IsKeyNull ? null : System.Text.Encoding.UTF8.GetString(record.Key),
+                        System.Text.Encoding.UTF8.GetString(record.Value),
+                        record.HeaderCount));
+                }
+            }
+        }
+
+        Assert.True(compressedBatches > 0, $"no batch arrived compressed with {expected}");
+        Assert.Equal(Count, seen.Count);
+        for (var i = 0; i < Count; i++)
+        {
+            Assert.Equal(i % 10 == 0 ? null : $"key-{i}", seen[i].Key);
+            Assert.Equal($"value-{i}-" + new string((char)('a' + (i % 26)), i % 97), seen[i].Value);
+            Assert.Equal(i % 3 == 0 ? 1 : 0, seen[i].Headers);
+        }
     }
 
     [Fact]

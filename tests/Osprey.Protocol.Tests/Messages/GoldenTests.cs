@@ -1,5 +1,6 @@
 using Osprey.Protocol.Messages;
 using Osprey.Protocol.Primitives;
+using Osprey.Protocol.Records;
 
 namespace Osprey.Protocol.Tests.Messages;
 
@@ -68,6 +69,23 @@ public class GoldenTests
         var partition = Assert.Single(topic.PartitionData);
         Assert.Equal(0, partition.Index);
         Assert.Equal(82, partition.Records!.Value.Length);
+
+        // The record batch librdkafka wrote: one record, key "k1", value "hello golden", no headers.
+        var batch = RecordBatch.Parse(partition.Records.Value.Span);
+        Assert.True(batch.VerifyCrc());
+        Assert.Equal(0, batch.Header.BaseOffset);
+        Assert.Equal(0, batch.Header.PartitionLeaderEpoch); // librdkafka writes 0, not -1
+        Assert.Equal(CompressionType.None, batch.Header.Compression);
+        Assert.Equal(TimestampType.CreateTime, batch.Header.TimestampType);
+        Assert.Equal(-1, batch.Header.ProducerId);
+        Assert.Equal(1, batch.Header.RecordCount);
+        Assert.Equal(batch.Header.BaseTimestamp, batch.Header.MaxTimestamp);
+        var records = batch.GetRecords();
+        Assert.True(records.MoveNext());
+        Assert.Equal("k1", System.Text.Encoding.UTF8.GetString(records.Current.Key));
+        Assert.Equal("hello golden", System.Text.Encoding.UTF8.GetString(records.Current.Value));
+        Assert.Equal(0, records.Current.HeaderCount);
+        Assert.False(records.MoveNext());
     }
 
     [Fact]

@@ -118,8 +118,9 @@ public class FuzzTests
         var random = new Random(20240611);
         using var buffer = new PooledBufferWriter();
         var rejected = 0;
-        const int Iterations = 30_000;
-        for (var i = 0; i < Iterations; i++)
+        // OSPREY_FUZZ_CASES (the long run) scales this like the message fuzz tests.
+        var iterations = int.TryParse(Environment.GetEnvironmentVariable("OSPREY_FUZZ_CASES"), out var n) ? n : 30_000;
+        for (var i = 0; i < iterations; i++)
         {
             var seed = seeds[random.Next(seeds.Count)];
             var mutated = Mutate(seed, random);
@@ -141,7 +142,7 @@ public class FuzzTests
         }
 
         // The fuzzer must actually hit both outcomes to mean anything.
-        Assert.InRange(rejected, Iterations / 10, Iterations - (Iterations / 20));
+        Assert.InRange(rejected, iterations / 10, iterations - (iterations / 20));
     }
 
     [Fact]
