@@ -167,6 +167,27 @@ public readonly record struct RecordBatchHeader
                     : $"Record batch truncated: it declares {totalSize} bytes but only {buffer.Length} are present.");
         }
 
+        return ReadFields(buffer);
+    }
+
+    /// <summary>
+    /// Parses a header from <paramref name="buffer"/>, which holds at least its 61 bytes but not necessarily the
+    /// rest of the batch (a storage scan reads headers alone). Magic, length and fields are checked as by
+    /// <see cref="Parse"/>; whether the batch's bytes exist is the caller's business.
+    /// </summary>
+    public static RecordBatchHeader ParseFixedPart(ReadOnlySpan<byte> buffer)
+    {
+        if (buffer.Length < Size)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"Record batch header truncated: {buffer.Length} of {Size} bytes.");
+        }
+
+        _ = Probe(buffer, out _);
+        return ReadFields(buffer);
+    }
+
+    private static RecordBatchHeader ReadFields(ReadOnlySpan<byte> buffer)
+    {
         var header = new RecordBatchHeader
         {
             BaseOffset = BinaryPrimitives.ReadInt64BigEndian(buffer[BaseOffsetOffset..]),

@@ -1,0 +1,83 @@
+namespace Osprey.Storage;
+
+/// <summary>
+/// The start offset of each leader epoch in a partition's log, kept in <c>leader-epoch-checkpoint</c>. Answers
+/// OffsetForLeaderEpoch and lets a follower find where its log diverges.
+/// </summary>
+public sealed class LeaderEpochCache
+{
+    private readonly string _path;
+    private readonly List<(int Epoch, long StartOffset)> _entries;
+
+    public LeaderEpochCache(string partitionDirectory)
+    {
+        _path = Path.Combine(partitionDirectory, Checkpoints.LeaderEpochFile);
+        _entries = Checkpoints.ReadEpochs(_path);
+    }
+
+    public IReadOnlyList<(int Epoch, long StartOffset)> Entries => _entries;
+
+    public int? LatestEpoch => _entries.Count == 0 ? null : _entries[^1].Epoch;
+
+    /// <summary>Records that <paramref name="epoch"/> starts at <paramref name="startOffset"/> if it is new.</summary>
+    public void Assign(int epoch, long startOffset)
+    {
+        if (epoch < 0 || (_entries.Count > 0 && epoch <= _entries[^1].Epoch))
+        {
+            return;
+        }
+
+        _entries.Add((epoch, startOffset));
+        Checkpoints.WriteEpochs(_path, _entries);
+    }
+
+    /// <summary>
+    /// The end offset of <paramref name="epoch"/> (the start of the next greater epoch, or the log end offset for the
+    /// latest) and the greatest known epoch ≤ the one asked; (-1, -1) when none is.
+    /// </summary>
+    public (int Epoch, long EndOffset) EndOffsetFor(int epoch, long logEndOffset)
+    {
+        for (var i = _entries.Count - 1; i >= 0; i--)
+        {
+            if (_entries[i].Epoch <= epoch)
+            {
+                var end = i == _entries.Count - 1 ? logEndOffset : _entries[i + 1].StartOffset;
+                return (_entries[i].Epoch, end);
+            }
+        }
+
+        return (-1, -1);
+    }
+
+    /// <summary>Removes epochs that start at or after <paramref name="offset"/> (the log was truncated there).</summary>
+    public void TruncateFromEnd(long offset)
+    {
+        var removed = _entries.RemoveAll(e => e.StartOffset >= offset);
+        if (removed > 0)
+        {
+            Checkpoints.WriteEpochs(_path, _entries);
+        }
+    }
+
+    /// <summary>Moves the first epoch's start up to the new log start offset.</summary>
+    public void TruncateFromStart(long logStartOffset)
+    {
+        var changed = false;
+        while (_entries.Count > 1 && _entries[1].StartOffset <= logStartOffset)
+        {
+            _entries.RemoveAt(0);
+            changed = true;
+        }
+
+        if (_entries.Count > 0 && _entries[0].StartOffset < logStartOffset)
+        {
+            _entries[0] = (_entries[0].Epoch, logStartOffset);
+            changed = true;
+        }
+
+        if (changed)
+        {
+            Checkpoints.WriteEpochs(_path, _entries);
+        }
+    }
+}

@@ -1,0 +1,514 @@
+using System.Buffers;
+using System.Globalization;
+using Microsoft.Win32.SafeHandles;
+using Osprey.Protocol;
+using Osprey.Protocol.Records;
+
+namespace Osprey.Storage;
+
+/// <summary>
+/// One segment of a partition log: <c>&lt;base offset, 20 digits&gt;.log</c> holding record batches exactly as on
+/// the wire, with its <see cref="OffsetIndex"/> (<c>.index</c>) and <see cref="TimeIndex"/> (<c>.timeindex</c>).
+/// Not thread-safe for writers: the partition log serializes appends; reads of bytes below
+/// <see cref="Size"/> may run concurrently with appends.
+/// </summary>
+public sealed class LogSegment : IDisposable
+{
+    public const string LogSuffix = ".log";
+    public const string IndexSuffix = ".index";
+    public const string TimeIndexSuffix = ".timeindex";
+    public const string DeletedSuffix = ".deleted";
+    public const string CleanedSuffix = ".cleaned";
+    public const string SwapSuffix = ".swap";
+
+    private readonly SafeFileHandle _log;
+    private readonly int _indexIntervalBytes;
+    private long _size;
+    private int _bytesSinceLastIndexEntry;
+
+    private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, int indexIntervalBytes, long created)
+    {
+        Directory = directory;
+        BaseOffset = baseOffset;
+        _log = log;
+        OffsetIndex = offsetIndex;
+        TimeIndex = timeIndex;
+        _indexIntervalBytes = indexIntervalBytes;
+        NextOffset = baseOffset;
+        CreatedMs = created;
+    }
+
+    public string Directory { get; }
+
+    public long BaseOffset { get; }
+
+    /// <summary>Bytes in the .log file.</summary>
+    public long Size => Interlocked.Read(ref _size);
+
+    /// <summary>The offset after the last record in this segment (the base offset when empty).</summary>
+    public long NextOffset { get; private set; }
+
+    /// <summary>The largest record timestamp in this segment, -1 when empty.</summary>
+    public long MaxTimestamp { get; private set; } = -1;
+
+    /// <summary>The offset of the batch holding <see cref="MaxTimestamp"/>.</summary>
+    public long OffsetOfMaxTimestamp { get; private set; } = -1;
+
+    /// <summary>When the segment was created or its first batch appended (segment.ms counts from here).</summary>
+    public long CreatedMs { get; private set; }
+
+    public bool IsEmpty => Size == 0;
+
+    internal OffsetIndex OffsetIndex { get; }
+
+    internal TimeIndex TimeIndex { get; }
+
+    internal SafeFileHandle Handle => _log;
+
+    public string LogPath => FilePath(Directory, BaseOffset, LogSuffix);
+
+    public static string FileName(long baseOffset, string suffix) =>
+        baseOffset.ToString("D20", CultureInfo.InvariantCulture) + suffix;
+
+    public static string FilePath(string directory, long baseOffset, string suffix) =>
+        Path.Combine(directory, FileName(baseOffset, suffix));
+
+    /// <summary>Parses "00000000000000000042.log" into 42; false for other names.</summary>
+    public static bool TryParseBaseOffset(string fileName, string suffix, out long baseOffset)
+    {
+        baseOffset = 0;
+        return fileName.Length == 20 + suffix.Length
+            && fileName.EndsWith(suffix, StringComparison.Ordinal)
+            && long.TryParse(fileName.AsSpan(0, 20), NumberStyles.None, CultureInfo.InvariantCulture, out baseOffset);
+    }
+
+    /// <summary>Creates a new, empty segment (any files of the same name are truncated).</summary>
+    public static LogSegment Create(string directory, long baseOffset, LogConfig config, long nowMs)
+    {
+        var log = File.OpenHandle(FilePath(directory, baseOffset, LogSuffix), FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        var offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
+        var timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
+        return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, config.IndexIntervalBytes, nowMs);
+    }
+
+    /// <summary>
+    /// Opens an existing segment. With <paramref name="trustIndexes"/> the index files are loaded as they are (a
+    /// clean segment); otherwise, or when they fail their checks, the segment is scanned by <see cref="Recover"/>.
+    /// </summary>
+    public static LogSegment Open(string directory, long baseOffset, LogConfig config, bool trustIndexes, long nowMs, out long truncatedBytes)
+    {
+        truncatedBytes = 0;
+        var log = File.OpenHandle(FilePath(directory, baseOffset, LogSuffix), FileMode.Open, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        OffsetIndex? offsetIndex = null;
+        TimeIndex? timeIndex = null;
+        var recover = !trustIndexes;
+        try
+        {
+            try
+            {
+                offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix), baseOffset, config.SegmentIndexBytes, load: trustIndexes);
+                timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix), baseOffset, config.SegmentIndexBytes, load: trustIndexes);
+            }
+            catch (InvalidDataException)
+            {
+                offsetIndex?.Dispose();
+                timeIndex?.Dispose();
+                offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
+                timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
+                recover = true;
+            }
+
+            var segment = new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, config.IndexIntervalBytes, nowMs);
+            segment._size = RandomAccess.GetLength(log);
+            if (recover)
+            {
+                truncatedBytes = segment.Recover(config.MaxMessageBytes);
+            }
+            else
+            {
+                segment.LoadTail();
+            }
+
+            return segment;
+        }
+        catch
+        {
+            log.Dispose();
+            offsetIndex?.Dispose();
+            timeIndex?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>For a clean segment: finds the next offset and max timestamp by scanning from the last index entry.</summary>
+    private void LoadTail()
+    {
+        var (_, position) = OffsetIndex.Lookup(long.MaxValue);
+        MaxTimestamp = TimeIndex.LastTimestamp;
+        OffsetOfMaxTimestamp = TimeIndex.Count == 0 ? -1 : TimeIndex.Lookup(long.MaxValue);
+        long pos = position;
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        while (pos < _size)
+        {
+            var batch = ReadHeader(pos, header) ?? throw new InvalidDataException($"{LogPath}: unreadable batch at {pos} in a clean segment.");
+            NextOffset = batch.NextOffset;
+            if (batch.MaxTimestamp > MaxTimestamp)
+            {
+                MaxTimestamp = batch.MaxTimestamp;
+                OffsetOfMaxTimestamp = batch.BaseOffset;
+            }
+
+            pos += batch.TotalSize;
+        }
+    }
+
+    /// <summary>
+    /// Scans every batch, checking its framing and CRC, rebuilds both indexes and truncates the file at the first
+    /// batch that is torn or corrupt. Returns the number of bytes cut off.
+    /// </summary>
+    public long Recover(int maxMessageBytes)
+    {
+        OffsetIndex.Reset();
+        TimeIndex.Reset();
+        NextOffset = BaseOffset;
+        MaxTimestamp = -1;
+        OffsetOfMaxTimestamp = -1;
+        _bytesSinceLastIndexEntry = 0;
+        var fileSize = RandomAccess.GetLength(_log);
+        long position = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1 << 20, maxMessageBytes + RecordBatchHeader.LogOverhead));
+        try
+        {
+            var bufferStart = 0L;
+            var bufferLength = 0;
+            while (position < fileSize)
+            {
+                // Keep [position, position + needed) in the buffer, refilling as the scan moves on.
+                var offsetInBuffer = (int)(position - bufferStart);
+                if (offsetInBuffer + RecordBatchHeader.LogOverhead > bufferLength)
+                {
+                    bufferStart = position;
+                    bufferLength = RandomAccess.Read(_log, buffer, position);
+                    offsetInBuffer = 0;
+                }
+
+                if (bufferLength - offsetInBuffer < RecordBatchHeader.Size)
+                {
+                    break; // torn header
+                }
+
+                var batchLength = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(buffer.AsSpan(offsetInBuffer + 8));
+                var total = (long)batchLength + RecordBatchHeader.LogOverhead;
+                if (batchLength < RecordBatchHeader.MinBatchLength || total > maxMessageBytes + (long)RecordBatchHeader.LogOverhead || position + total > fileSize)
+                {
+                    break; // corrupt length or torn batch
+                }
+
+                if (offsetInBuffer + total > bufferLength)
+                {
+                    bufferStart = position;
+                    bufferLength = RandomAccess.Read(_log, buffer, position);
+                    offsetInBuffer = 0;
+                    if (total > bufferLength)
+                    {
+                        break;
+                    }
+                }
+
+                RecordBatchHeader header;
+                try
+                {
+                    var batch = RecordBatch.Parse(buffer.AsSpan(offsetInBuffer, (int)total));
+                    if (!batch.VerifyCrc())
+                    {
+                        break;
+                    }
+
+                    header = batch.Header;
+                }
+                catch (KafkaProtocolException)
+                {
+                    break;
+                }
+
+                if (header.BaseOffset < NextOffset || header.LastOffsetDelta < 0)
+                {
+                    break; // offsets must increase
+                }
+
+                OnBatchAppended(header, (int)position);
+                position += total;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        var truncated = fileSize - position;
+        if (truncated > 0)
+        {
+            RandomAccess.SetLength(_log, position);
+        }
+
+        Interlocked.Exchange(ref _size, position);
+        return truncated;
+    }
+
+    /// <summary>Updates indexes and counters for a batch written at <paramref name="position"/>.</summary>
+    private void OnBatchAppended(in RecordBatchHeader batch, int position)
+    {
+        if (batch.MaxTimestamp > MaxTimestamp)
+        {
+            MaxTimestamp = batch.MaxTimestamp;
+            OffsetOfMaxTimestamp = batch.BaseOffset;
+        }
+
+        if (_bytesSinceLastIndexEntry > _indexIntervalBytes)
+        {
+            OffsetIndex.Append(batch.LastOffset, position);
+            TimeIndex.MaybeAppend(MaxTimestamp, OffsetOfMaxTimestamp);
+            _bytesSinceLastIndexEntry = 0;
+        }
+
+        _bytesSinceLastIndexEntry += batch.TotalSize;
+        NextOffset = batch.NextOffset;
+    }
+
+    /// <summary>
+    /// Appends batches whose offsets are already assigned (each starting at <see cref="NextOffset"/> or later).
+    /// </summary>
+    public void Append(ReadOnlySpan<byte> batches, long nowMs)
+    {
+        if (IsEmpty)
+        {
+            CreatedMs = nowMs;
+        }
+
+        var position = Size;
+        RandomAccess.Write(_log, batches, position);
+        var offset = 0;
+        while (offset < batches.Length)
+        {
+            var header = RecordBatchHeader.Parse(batches[offset..]);
+            OnBatchAppended(header, checked((int)(position + offset)));
+            offset += header.TotalSize;
+        }
+
+        Interlocked.Exchange(ref _size, position + batches.Length);
+    }
+
+    /// <summary>Reads a batch header at <paramref name="position"/>; null at or past the end, or if it cannot be parsed.</summary>
+    internal RecordBatchHeader? ReadHeader(long position, Span<byte> buffer)
+    {
+        if (position + RecordBatchHeader.Size > Size)
+        {
+            return null;
+        }
+
+        var read = RandomAccess.Read(_log, buffer[..RecordBatchHeader.Size], position);
+        if (read < RecordBatchHeader.Size)
+        {
+            return null;
+        }
+
+        try
+        {
+            // Only the fixed part is checked here; the batch length is checked against the segment size.
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(buffer[8..]);
+            return position + RecordBatchHeader.LogOverhead + length > Size ? null : RecordBatchHeader.ParseFixedPart(buffer);
+        }
+        catch (KafkaProtocolException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Position of the first batch whose last offset is ≥ <paramref name="offset"/>, or -1 when the segment has
+    /// none (before <paramref name="maxPosition"/>).
+    /// </summary>
+    public long FindBatchPosition(long offset, long maxPosition, out RecordBatchHeader found)
+    {
+        var (_, position) = OffsetIndex.Lookup(offset);
+        long pos = position;
+        Span<byte> buffer = stackalloc byte[RecordBatchHeader.Size];
+        while (pos < maxPosition)
+        {
+            var header = ReadHeader(pos, buffer);
+            if (header is null)
+            {
+                break;
+            }
+
+            if (header.Value.LastOffset >= offset)
+            {
+                found = header.Value;
+                return pos;
+            }
+
+            pos += header.Value.TotalSize;
+        }
+
+        found = default;
+        return -1;
+    }
+
+    /// <summary>
+    /// The whole batches starting with the one that holds <paramref name="startOffset"/>, up to
+    /// <paramref name="maxBytes"/> (the first batch always, when <paramref name="minOneBatch"/>), not past
+    /// <paramref name="maxPosition"/> and not including batches at or past <paramref name="maxOffset"/>.
+    /// </summary>
+    public FileRegion? Read(long startOffset, int maxBytes, long maxPosition, long maxOffset, bool minOneBatch)
+    {
+        maxPosition = Math.Min(maxPosition, Size);
+        var start = FindBatchPosition(startOffset, maxPosition, out var first);
+        if (start < 0 || first.BaseOffset >= maxOffset)
+        {
+            return null;
+        }
+
+        var end = start;
+        Span<byte> buffer = stackalloc byte[RecordBatchHeader.Size];
+        var header = first;
+        while (true)
+        {
+            var batchEnd = end + header.TotalSize;
+            if (batchEnd > maxPosition || header.LastOffset >= maxOffset)
+            {
+                break;
+            }
+
+            if (batchEnd - start > maxBytes && !(minOneBatch && end == start))
+            {
+                break;
+            }
+
+            end = batchEnd;
+            var next = ReadHeader(end, buffer);
+            if (next is null)
+            {
+                break;
+            }
+
+            header = next.Value;
+        }
+
+        if (end == start)
+        {
+            return null;
+        }
+
+        return new FileRegion(this, start, (int)(end - start));
+    }
+
+    /// <summary>Fills <paramref name="destination"/> with the bytes at <paramref name="position"/>.</summary>
+    public void ReadBytes(long position, Span<byte> destination)
+    {
+        var total = 0;
+        while (total < destination.Length)
+        {
+            var read = RandomAccess.Read(_log, destination[total..], position + total);
+            if (read == 0)
+            {
+                throw new KafkaStorageException(ErrorCode.KafkaStorageError, $"{LogPath}: unexpected end of file at {position + total}.");
+            }
+
+            total += read;
+        }
+    }
+
+    /// <summary>Removes every batch with offsets ≥ <paramref name="offset"/> (the batch holding it too).</summary>
+    public void TruncateTo(long offset)
+    {
+        var position = FindBatchPosition(offset, Size, out var header);
+        if (position < 0)
+        {
+            return;
+        }
+
+        if (header.BaseOffset < offset)
+        {
+            // The batch straddles the cut: batches are atomic, so keep it whole.
+            position += header.TotalSize;
+        }
+
+        RandomAccess.SetLength(_log, position);
+        Interlocked.Exchange(ref _size, position);
+        OffsetIndex.TruncateToPosition((int)position);
+        TimeIndex.TruncateTo(offset);
+        // Recompute the tail state from what is left.
+        NextOffset = BaseOffset;
+        MaxTimestamp = -1;
+        OffsetOfMaxTimestamp = -1;
+        _bytesSinceLastIndexEntry = 0;
+        LoadTail();
+    }
+
+    /// <summary>Called when the segment stops being the active one: records its final max timestamp.</summary>
+    public void OnBecomeInactive()
+    {
+        if (MaxTimestamp >= 0)
+        {
+            TimeIndex.MaybeAppend(MaxTimestamp, OffsetOfMaxTimestamp);
+        }
+    }
+
+    public void Flush()
+    {
+        RandomAccess.FlushToDisk(_log);
+    }
+
+    public void FlushIndexes()
+    {
+        OffsetIndex.Flush();
+        TimeIndex.Flush();
+    }
+
+    /// <summary>Renames the segment's files with a suffix (e.g. .deleted), keeping them open for current readers.</summary>
+    public void RenameTo(string suffix)
+    {
+        foreach (var kind in new[] { LogSuffix, IndexSuffix, TimeIndexSuffix })
+        {
+            var path = FilePath(Directory, BaseOffset, kind);
+            if (File.Exists(path))
+            {
+                File.Move(path, path + suffix, overwrite: true);
+            }
+        }
+    }
+
+    /// <summary>Deletes this segment's files with the given suffix appended ("" for the live names).</summary>
+    public void DeleteFiles(string suffix)
+    {
+        foreach (var kind in new[] { LogSuffix, IndexSuffix, TimeIndexSuffix })
+        {
+            File.Delete(FilePath(Directory, BaseOffset, kind) + suffix);
+        }
+    }
+
+    public void Dispose()
+    {
+        _log.Dispose();
+        OffsetIndex.Dispose();
+        TimeIndex.Dispose();
+    }
+}
+
+/// <summary>
+/// Whole record batches in a segment file, ready to be sent without copying (or copied with
+/// <see cref="CopyTo"/> when the bytes are needed).
+/// </summary>
+public readonly record struct FileRegion(LogSegment Segment, long Position, int Length)
+{
+    public SafeFileHandle Handle => Segment.Handle;
+
+    public void CopyTo(Span<byte> destination) => Segment.ReadBytes(Position, destination[..Length]);
+
+    public byte[] ToArray()
+    {
+        var bytes = new byte[Length];
+        CopyTo(bytes);
+        return bytes;
+    }
+}

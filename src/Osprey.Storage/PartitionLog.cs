@@ -1,0 +1,404 @@
+using System.Buffers;
+using Osprey.Protocol;
+using Osprey.Protocol.Records;
+
+namespace Osprey.Storage;
+
+/// <summary>Who is appending: clients get full validation; replication and the cleaner write batches as they are.</summary>
+public enum AppendOrigin
+{
+    Client,
+    Replication,
+}
+
+/// <summary>What an append produced.</summary>
+public readonly record struct AppendResult(
+    long FirstOffset,
+    long LastOffset,
+    long LogAppendTime,
+    long MaxTimestamp,
+    long OffsetOfMaxTimestamp,
+    int RecordCount,
+    int Bytes,
+    long LogStartOffset);
+
+/// <summary>What a read found: whole batches from one segment (or none), and the log's offsets at the time.</summary>
+public readonly record struct ReadResult(FileRegion? Region, long LogStartOffset, long LogEndOffset)
+{
+    public int Length => Region?.Length ?? 0;
+}
+
+/// <summary>
+/// A topic partition's append-only log: segments in <c>&lt;topic&gt;-&lt;partition&gt;</c>, offsets assigned on append,
+/// reads by offset and timestamp, durability by flushing up to an offset, and the recovery point that says how
+/// much is known to be on disk. Appends are serialized; reads run concurrently against a snapshot of segments.
+/// </summary>
+public sealed partial class PartitionLog : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly TimeProvider _time;
+    private volatile LogSegment[] _segments;
+    private long _logStartOffset;
+    private long _recoveryPoint;
+    private long _unflushedMessages;
+    private long _firstUnflushedAppendMs = -1;
+    private bool _disposed;
+
+    private PartitionLog(string directory, string topic, int partition, LogConfig config, TimeProvider time, LogSegment[] segments, long logStartOffset, long recoveryPoint)
+    {
+        Directory = directory;
+        Topic = topic;
+        Partition = partition;
+        Config = config;
+        _time = time;
+        _segments = segments;
+        _logStartOffset = logStartOffset;
+        _recoveryPoint = recoveryPoint;
+        LeaderEpochs = new LeaderEpochCache(directory);
+    }
+
+    public string Directory { get; }
+
+    public string Topic { get; }
+
+    public int Partition { get; }
+
+    public LogConfig Config { get; set; }
+
+    public LeaderEpochCache LeaderEpochs { get; }
+
+    public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
+
+    /// <summary>The offset the next appended record gets.</summary>
+    public long LogEndOffset => _segments[^1].NextOffset;
+
+    /// <summary>Every offset below this is on disk (fsynced).</summary>
+    public long RecoveryPoint => Interlocked.Read(ref _recoveryPoint);
+
+    /// <summary>Bytes in all segments.</summary>
+    public long Size => _segments.Sum(s => s.Size);
+
+    public IReadOnlyList<LogSegment> Segments => _segments;
+
+    public LogSegment ActiveSegment => _segments[^1];
+
+    /// <summary>The partition directory name Kafka uses: topic-partition.</summary>
+    public static string DirectoryName(string topic, int partition) => $"{topic}-{partition}";
+
+    private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>
+    /// Appends one or more record batches. Client batches are validated (magic 2, CRC, size against
+    /// max.message.bytes, record count) and get offsets assigned by rewriting their base offset; LogAppendTime
+    /// topics also get their max timestamp rewritten. Throws <see cref="KafkaProtocolException"/> for bad batches
+    /// (nothing is written) and <see cref="KafkaStorageException"/> when the disk fails (the log stays as it was).
+    /// </summary>
+    public AppendResult Append(ReadOnlySpan<byte> records, AppendOrigin origin = AppendOrigin.Client, int leaderEpoch = -1)
+    {
+        if (records.IsEmpty)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"{Topic}-{Partition}: an append needs at least one record batch.");
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(records.Length);
+        try
+        {
+            var bytes = buffer.AsSpan(0, records.Length);
+            records.CopyTo(bytes);
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return AppendLocked(bytes, origin, leaderEpoch);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private AppendResult AppendLocked(Span<byte> bytes, AppendOrigin origin, int leaderEpoch)
+    {
+        var now = NowMs;
+        var logAppendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? now : -1;
+        var next = LogEndOffset;
+        var first = -1L;
+        var maxTimestamp = -1L;
+        var offsetOfMax = -1L;
+        var recordCount = 0;
+        var position = 0;
+        while (position < bytes.Length)
+        {
+            var batch = RecordBatch.Parse(bytes[position..]);
+            var header = batch.Header;
+            if (header.TotalSize > Config.MaxMessageBytes + RecordBatchHeader.LogOverhead)
+            {
+                throw new KafkaProtocolException(
+                    ErrorCode.MessageTooLarge,
+                    $"{Topic}-{Partition}: a record batch of {header.TotalSize} bytes is larger than max.message.bytes ({Config.MaxMessageBytes}).");
+            }
+
+            batch.EnsureValidCrc();
+            if (origin == AppendOrigin.Client && (header.RecordCount == 0 || header.LastOffsetDelta != header.RecordCount - 1))
+            {
+                throw new KafkaProtocolException(
+                    ErrorCode.CorruptMessage,
+                    $"{Topic}-{Partition}: a record batch declares {header.RecordCount} records but offset deltas up to {header.LastOffsetDelta}.");
+            }
+
+            var span = bytes.Slice(position, header.TotalSize);
+            if (origin == AppendOrigin.Client)
+            {
+                RecordBatch.SetBaseOffset(span, next);
+                if (leaderEpoch >= 0)
+                {
+                    RecordBatch.SetPartitionLeaderEpoch(span, leaderEpoch);
+                }
+
+                if (logAppendTime >= 0)
+                {
+                    RecordBatch.SetMaxTimestamp(span, TimestampType.LogAppendTime, logAppendTime);
+                }
+
+                header = RecordBatchHeader.Parse(span);
+            }
+            else if (header.BaseOffset < next)
+            {
+                throw new KafkaProtocolException(
+                    ErrorCode.CorruptMessage,
+                    $"{Topic}-{Partition}: batch base offset {header.BaseOffset} is below the log end offset {next}.");
+            }
+
+            first = first < 0 ? header.BaseOffset : first;
+            if (header.MaxTimestamp > maxTimestamp)
+            {
+                maxTimestamp = header.MaxTimestamp;
+                offsetOfMax = header.BaseOffset;
+            }
+
+            recordCount += header.RecordCount;
+            next = header.NextOffset;
+            position += header.TotalSize;
+        }
+
+        var active = MaybeRoll(bytes.Length, next - 1, now);
+        var sizeBefore = active.Size;
+        var endBefore = active.NextOffset;
+        try
+        {
+            active.Append(bytes, now);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            RestoreAfterFailedWrite(active, sizeBefore, endBefore);
+            throw KafkaStorageException.Io($"{Topic}-{Partition}: append failed", e);
+        }
+
+        if (leaderEpoch >= 0)
+        {
+            LeaderEpochs.Assign(leaderEpoch, first);
+        }
+
+        _unflushedMessages += recordCount;
+        if (_firstUnflushedAppendMs < 0)
+        {
+            _firstUnflushedAppendMs = now;
+        }
+
+        return new AppendResult(first, next - 1, logAppendTime, logAppendTime >= 0 ? logAppendTime : maxTimestamp, offsetOfMax, recordCount, bytes.Length, LogStartOffset);
+    }
+
+    private void RestoreAfterFailedWrite(LogSegment active, long sizeBefore, long endBefore)
+    {
+        try
+        {
+            if (active.Size != sizeBefore || RandomAccess.GetLength(active.Handle) != sizeBefore)
+            {
+                active.TruncateTo(endBefore);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The disk refuses even the repair; the bytes past the old end fail their CRC at recovery.
+        }
+    }
+
+    /// <summary>Rolls to a new segment when the active one is full by size, age or index, or offsets would overflow.</summary>
+    private LogSegment MaybeRoll(int incomingBytes, long lastOffset, long now)
+    {
+        var active = ActiveSegment;
+        if (active.IsEmpty)
+        {
+            return active;
+        }
+
+        var full = active.Size + incomingBytes > Config.SegmentBytes
+            || now - active.CreatedMs >= Config.SegmentMs
+            || active.OffsetIndex.IsFull
+            || active.TimeIndex.IsFull
+            || lastOffset - active.BaseOffset > int.MaxValue;
+        return full ? RollLocked(now) : active;
+    }
+
+    /// <summary>Starts a new active segment at the log end offset.</summary>
+    public LogSegment Roll()
+    {
+        lock (_lock)
+        {
+            return ActiveSegment.IsEmpty ? ActiveSegment : RollLocked(NowMs);
+        }
+    }
+
+    private LogSegment RollLocked(long now)
+    {
+        var old = ActiveSegment;
+        old.OnBecomeInactive();
+        try
+        {
+            var segment = LogSegment.Create(Directory, old.NextOffset, Config, now);
+            _segments = [.. _segments, segment];
+            return segment;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw KafkaStorageException.Io($"{Topic}-{Partition}: cannot create a segment at {old.NextOffset}", e);
+        }
+    }
+
+    /// <summary>
+    /// Fsyncs every segment holding offsets below <paramref name="upToOffset"/> that is not yet known to be on
+    /// disk, then advances the recovery point. Appends continue while the fsync runs.
+    /// </summary>
+    public void Flush(long upToOffset)
+    {
+        LogSegment[] segments;
+        long target;
+        lock (_lock)
+        {
+            target = Math.Min(upToOffset, LogEndOffset);
+            if (target <= RecoveryPoint)
+            {
+                return;
+            }
+
+            segments = _segments;
+            _unflushedMessages = 0;
+            _firstUnflushedAppendMs = -1;
+        }
+
+        var from = RecoveryPoint;
+        try
+        {
+            foreach (var segment in segments)
+            {
+                if (segment.NextOffset > from && segment.BaseOffset < target)
+                {
+                    segment.Flush();
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            throw KafkaStorageException.Io($"{Topic}-{Partition}: flush failed", e);
+        }
+
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _recoveryPoint);
+        }
+        while (current < target && Interlocked.CompareExchange(ref _recoveryPoint, target, current) != current);
+    }
+
+    /// <summary>True when flush.messages or flush.ms says this log should be flushed now.</summary>
+    public bool FlushDue(long nowMs)
+    {
+        lock (_lock)
+        {
+            return _unflushedMessages >= Config.FlushMessages
+                || (_firstUnflushedAppendMs >= 0 && nowMs - _firstUnflushedAppendMs >= Config.FlushMs);
+        }
+    }
+
+    /// <summary>
+    /// Whole batches from the one holding <paramref name="offset"/>, up to <paramref name="maxBytes"/> (at least one
+    /// batch when <paramref name="minOneBatch"/>) and below <paramref name="maxOffset"/> (e.g. the high watermark).
+    /// An offset below the log start or above the log end is OFFSET_OUT_OF_RANGE.
+    /// </summary>
+    public ReadResult Read(long offset, int maxBytes, long maxOffset = long.MaxValue, bool minOneBatch = true)
+    {
+        var segments = _segments;
+        var logStart = LogStartOffset;
+        var logEnd = segments[^1].NextOffset;
+        if (offset < logStart || offset > logEnd)
+        {
+            throw new KafkaProtocolException(
+                ErrorCode.OffsetOutOfRange,
+                $"{Topic}-{Partition}: offset {offset} is outside the log ({logStart} to {logEnd}).");
+        }
+
+        for (var i = FindSegmentIndex(segments, offset); i < segments.Length; i++)
+        {
+            if (segments[i].BaseOffset >= maxOffset)
+            {
+                break;
+            }
+
+            try
+            {
+                var region = segments[i].Read(offset, maxBytes, long.MaxValue, maxOffset, minOneBatch);
+                if (region is not null)
+                {
+                    return new ReadResult(region, logStart, logEnd);
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // The segment was deleted under us (retention); the next one holds what is left.
+            }
+        }
+
+        return new ReadResult(null, logStart, logEnd);
+    }
+
+    /// <summary>Index of the last segment whose base offset is ≤ <paramref name="offset"/> (0 if none is).</summary>
+    private static int FindSegmentIndex(LogSegment[] segments, long offset)
+    {
+        int lo = 0, hi = segments.Length - 1, found = 0;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (segments[mid].BaseOffset <= offset)
+            {
+                found = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Reads the batches of a region into memory (for callers that must have bytes).</summary>
+    public static byte[] ReadBytes(ReadResult result) => result.Region?.ToArray() ?? [];
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            foreach (var segment in _segments)
+            {
+                segment.Dispose();
+            }
+        }
+    }
+}
