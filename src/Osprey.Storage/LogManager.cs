@@ -1,0 +1,224 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+
+namespace Osprey.Storage;
+
+/// <summary>Broker-level storage settings (Kafka's log.* broker configs).</summary>
+public sealed record LogManagerOptions
+{
+    /// <summary>log.retention.check.interval.ms.</summary>
+    public long RetentionCheckIntervalMs { get; init; } = 300_000;
+
+    /// <summary>log.flush.scheduler.interval.ms: how often flush.ms / flush.messages are checked.</summary>
+    public long FlushCheckIntervalMs { get; init; } = 1_000;
+
+    /// <summary>log.flush.offset.checkpoint.interval.ms.</summary>
+    public long CheckpointIntervalMs { get; init; } = 60_000;
+
+    /// <summary>Whether acks=all appends wait for fsync (Osprey's default: yes).</summary>
+    public bool DurableAppends { get; init; } = true;
+}
+
+/// <summary>
+/// All partition logs under one data directory: opening them after a clean or unclean stop, the recovery-point
+/// and log-start-offset checkpoints, the clean-shutdown marker, group-commit flushing, and the periodic retention,
+/// flush and checkpoint work.
+/// </summary>
+public sealed class LogManager : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<(string Topic, int Partition), PartitionLog> _logs = new();
+    private readonly Lock _checkpointLock = new();
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _background = [];
+    private readonly bool _wasCleanShutdown;
+    private readonly Dictionary<(string, int), long> _recoveryPoints;
+    private readonly Dictionary<(string, int), long> _logStartOffsets;
+    private bool _closed;
+
+    public LogManager(string dataDirectory, LogManagerOptions options, TimeProvider time)
+    {
+        DataDirectory = Path.GetFullPath(dataDirectory);
+        Options = options;
+        _time = time;
+        Directory.CreateDirectory(DataDirectory);
+        var marker = Path.Combine(DataDirectory, Checkpoints.CleanShutdownFile);
+        _wasCleanShutdown = File.Exists(marker);
+        _recoveryPoints = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.RecoveryPointFile));
+        _logStartOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.LogStartOffsetFile));
+        Flusher = new LogFlusher();
+
+        // From here on a crash is an unclean stop.
+        File.Delete(marker);
+    }
+
+    public string DataDirectory { get; }
+
+    public LogManagerOptions Options { get; }
+
+    public LogFlusher Flusher { get; }
+
+    /// <summary>True when the previous run ended with a clean shutdown.</summary>
+    public bool WasCleanShutdown => _wasCleanShutdown;
+
+    public IReadOnlyDictionary<(string Topic, int Partition), PartitionLog> Logs => _logs;
+
+    /// <summary>Parses a partition directory name "topic-partition"; topic names may contain '-'.</summary>
+    public static bool TryParseDirectoryName(string name, out string topic, out int partition)
+    {
+        var dash = name.LastIndexOf('-');
+        topic = dash > 0 ? name[..dash] : "";
+        partition = -1;
+        return dash > 0 && int.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out partition);
+    }
+
+    /// <summary>Partitions that have a directory on disk.</summary>
+    public IEnumerable<(string Topic, int Partition)> PartitionsOnDisk() =>
+        Directory.GetDirectories(DataDirectory)
+            .Select(Path.GetFileName)
+            .Select(name => TryParseDirectoryName(name!, out var t, out var p) ? (t, p) : (null!, -1))
+            .Where(x => x.Item2 >= 0);
+
+    /// <summary>Opens every partition found on disk with the config <paramref name="configFor"/> gives it.</summary>
+    public void LoadAll(Func<string, LogConfig> configFor)
+    {
+        foreach (var (topic, partition) in PartitionsOnDisk())
+        {
+            GetOrCreate(topic, partition, configFor(topic));
+        }
+    }
+
+    public PartitionLog? Get(string topic, int partition) => _logs.GetValueOrDefault((topic, partition));
+
+    /// <summary>The log of a partition, opened (with recovery if needed) or created on first use.</summary>
+    public PartitionLog GetOrCreate(string topic, int partition, LogConfig config) =>
+        _logs.GetOrAdd((topic, partition), key =>
+        {
+            var directory = Path.Combine(DataDirectory, PartitionLog.DirectoryName(key.Topic, key.Partition));
+            var existed = Directory.Exists(directory);
+            return PartitionLog.Open(
+                directory,
+                key.Topic,
+                key.Partition,
+                config,
+                _time,
+                recoveryPoint: _recoveryPoints.GetValueOrDefault(key, 0),
+                logStartOffset: _logStartOffsets.GetValueOrDefault(key, 0),
+                cleanShutdown: _wasCleanShutdown || !existed);
+        });
+
+    /// <summary>Appends and, when <paramref name="durable"/>, completes only once the batches are on disk.</summary>
+    public async ValueTask<AppendResult> AppendAsync(PartitionLog log, ReadOnlyMemory<byte> records, bool durable, int leaderEpoch = -1)
+    {
+        var result = log.Append(records.Span, AppendOrigin.Client, leaderEpoch);
+        if (durable && Options.DurableAppends)
+        {
+            await Flusher.FlushAsync(log, result.LastOffset + 1).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    /// <summary>Closes and deletes a partition's log and directory.</summary>
+    public void Delete(string topic, int partition)
+    {
+        if (_logs.TryRemove((topic, partition), out var log))
+        {
+            log.Dispose();
+            log.DeletePendingFiles(force: true);
+        }
+
+        var directory = Path.Combine(DataDirectory, PartitionLog.DirectoryName(topic, partition));
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>One retention pass over every log. Returns the number of segments deleted.</summary>
+    public int RunRetention() => _logs.Values.Sum(log => log.ApplyRetention());
+
+    /// <summary>Flushes logs whose flush.ms or flush.messages is due.</summary>
+    public void RunFlushChecks()
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var log in _logs.Values)
+        {
+            if (log.FlushDue(now))
+            {
+                log.Flush(log.LogEndOffset);
+            }
+        }
+    }
+
+    /// <summary>Writes the recovery-point and log-start-offset checkpoints.</summary>
+    public void WriteCheckpoints()
+    {
+        lock (_checkpointLock)
+        {
+            var logs = _logs.ToArray();
+            Checkpoints.WriteOffsets(Path.Combine(DataDirectory, Checkpoints.RecoveryPointFile), logs.Select(p => KeyValuePair.Create(p.Key, p.Value.RecoveryPoint)));
+            Checkpoints.WriteOffsets(Path.Combine(DataDirectory, Checkpoints.LogStartOffsetFile), logs.Select(p => KeyValuePair.Create(p.Key, p.Value.LogStartOffset)));
+        }
+    }
+
+    /// <summary>Starts the periodic retention, flush and checkpoint work on <see cref="TimeProvider"/> timers.</summary>
+    public void StartBackgroundTasks()
+    {
+        _background.Add(EveryAsync(Options.RetentionCheckIntervalMs, () => RunRetention()));
+        _background.Add(EveryAsync(Options.FlushCheckIntervalMs, RunFlushChecks));
+        _background.Add(EveryAsync(Options.CheckpointIntervalMs, WriteCheckpoints));
+    }
+
+    private async Task EveryAsync(long intervalMs, Action work)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Max(1, intervalMs)), _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    work();
+                }
+                catch (Exception e) when (e is KafkaStorageException or IOException)
+                {
+                    // The next tick tries again; the failing log reports its error to the requests that touch it.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// A clean shutdown: stops background work, waits for pending flushes, closes every log (flushing it), writes
+    /// the checkpoints and finally the clean-shutdown marker.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        _closed = true;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_background).ConfigureAwait(false);
+        await Flusher.DisposeAsync().ConfigureAwait(false);
+        foreach (var log in _logs.Values)
+        {
+            log.Close();
+        }
+
+        WriteCheckpoints();
+        foreach (var log in _logs.Values)
+        {
+            log.DeletePendingFiles(force: true);
+        }
+
+        Checkpoints.WriteAtomically(Path.Combine(DataDirectory, Checkpoints.CleanShutdownFile), []);
+        _stop.Dispose();
+    }
+}
