@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Osprey.Protocol.Records;
+using Osprey.Storage;
+
+namespace Osprey.Benchmarks;
+
+/// <summary>
+/// End-to-end storage throughput: append (1 KB records in 16 KB and 1 MB batches, durable with group commit and
+/// not), sequential read, and recovery of an unclean log — next to this machine's sequential write speed with
+/// fdatasync as <c>dd conv=fdatasync</c> measures it.
+/// Usage: storage [--dir DIR] [--mb N] [--runs N]
+/// </summary>
+public static partial class StorageBenchmark
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var dir = Option(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "osprey-storage-bench");
+        var megabytes = int.Parse(Option(args, "--mb") ?? "1024", CultureInfo.InvariantCulture);
+        var runs = int.Parse(Option(args, "--runs") ?? "3", CultureInfo.InvariantCulture);
+        Directory.CreateDirectory(dir);
+        var results = new Dictionary<string, List<double>>();
+        void Add(string name, double value) => (results.TryGetValue(name, out var l) ? l : results[name] = []).Add(value);
+
+        for (var run = 0; run < runs; run++)
+        {
+            Add("dd conv=fdatasync (MB/s)", DdFdatasync(dir, megabytes));
+            foreach (var batchKb in new[] { 16, 1024 })
+            {
+                Add($"append {batchKb} KB batches, no fsync (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: false));
+                Add($"append {batchKb} KB batches, durable group commit (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: true));
+            }
+
+            var (readMbps, recoverySecondsPerGb) = ReadAndRecover(dir, megabytes);
+            Add("read (MB/s)", readMbps);
+            Add("recovery of an unclean log (s per GB)", recoverySecondsPerGb);
+        }
+
+        Console.WriteLine($"Storage benchmark: {megabytes} MB per case, {runs} runs, medians, in {dir}");
+        Console.WriteLine($"| case | median | runs |");
+        Console.WriteLine($"|---|---:|---|");
+        foreach (var (name, values) in results)
+        {
+            Console.WriteLine($"| {name} | {Median(values):F1} | {string.Join(", ", values.Select(v => v.ToString("F1", CultureInfo.InvariantCulture)))} |");
+        }
+
+        var dd = Median(results["dd conv=fdatasync (MB/s)"]);
+        foreach (var batchKb in new[] { 16, 1024 })
+        {
+            var durable = Median(results[$"append {batchKb} KB batches, durable group commit (MB/s)"]);
+            Console.WriteLine($"durable append, {batchKb} KB batches: {durable / dd * 100:F0} % of dd conv=fdatasync");
+        }
+
+        Directory.Delete(dir, recursive: true);
+        return 0;
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+
+    /// <summary>Runs dd itself: write N MB of zeros in 1 MB blocks, one fdatasync at the end.</summary>
+    private static double DdFdatasync(string dir, int megabytes)
+    {
+        var file = Path.Combine(dir, "dd.bin");
+        var start = new ProcessStartInfo("dd", [$"if=/dev/zero", $"of={file}", "bs=1M", $"count={megabytes}", "conv=fdatasync"])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using var process = Process.Start(start)!;
+        var output = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        File.Delete(file);
+        var match = DdLine().Match(output);
+        if (!match.Success)
+        {
+            throw new InvalidOperationException("unexpected dd output: " + output);
+        }
+
+        var bytes = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        var seconds = double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture);
+        return bytes / seconds / 1e6;
+    }
+
+    [GeneratedRegex(@"^(\d+) bytes .* copied, ([\d.]+) s", RegexOptions.Multiline)]
+    private static partial Regex DdLine();
+
+    private static byte[] MakeBatch(int batchKb)
+    {
+        using var builder = new RecordBatchBuilder();
+        var value = new byte[1024];
+        new Random(1).NextBytes(value);
+        // About batchKb KB in all: a 1 MB batch must stay under the default max.message.bytes (1048588).
+        for (var i = 0; i < batchKb - (batchKb / 64); i++)
+        {
+            builder.Append(1_700_000_000_000 + i, null, value);
+        }
+
+        return builder.ToArray();
+    }
+
+    /// <summary>
+    /// Appends N MB to 8 partitions from 32 concurrent writers. Durable: each writer awaits its fsync before the
+    /// next batch, as producers with acks=all and one request in flight per partition would.
+    /// </summary>
+    private static async Task<double> AppendAsync(string dir, int megabytes, int batchKb, bool durable)
+    {
+        var data = Path.Combine(dir, "append");
+        var batch = MakeBatch(batchKb);
+        var totalBatches = (long)megabytes * 1024 * 1024 / batch.Length;
+        var clock = Stopwatch.StartNew();
+        await using (var manager = new LogManager(data, new LogManagerOptions(), TimeProvider.System))
+        {
+            var logs = Enumerable.Range(0, 8).Select(p => manager.GetOrCreate("bench", p, new LogConfig())).ToArray();
+            var remaining = totalBatches;
+            await Task.WhenAll(Enumerable.Range(0, 32).Select(w => Task.Run(async () =>
+            {
+                var log = logs[w % logs.Length];
+                while (Interlocked.Decrement(ref remaining) >= 0)
+                {
+                    await manager.AppendAsync(log, batch, durable);
+                }
+            })));
+            clock.Stop();
+        }
+
+        Directory.Delete(data, recursive: true);
+        return totalBatches * (double)batch.Length / clock.Elapsed.TotalSeconds / 1e6;
+    }
+
+    /// <summary>Writes N MB to one partition, reads it all back, then times recovery after an unclean stop.</summary>
+    private static (double ReadMbps, double RecoverySecondsPerGb) ReadAndRecover(string dir, int megabytes)
+    {
+        var data = Path.Combine(dir, "read", "bench-0");
+        var batch = MakeBatch(1024);
+        var config = new LogConfig();
+        long bytes = 0;
+        using (var log = PartitionLog.Open(data, "bench", 0, config, TimeProvider.System))
+        {
+            var count = (long)megabytes * 1024 * 1024 / batch.Length;
+            for (var i = 0; i < count; i++)
+            {
+                log.Append(batch);
+            }
+
+            log.Flush(log.LogEndOffset);
+            var buffer = new byte[2 * 1024 * 1024];
+            var clock = Stopwatch.StartNew();
+            var offset = 0L;
+            while (offset < log.LogEndOffset)
+            {
+                var read = log.Read(offset, 1024 * 1024);
+                var region = read.Region!.Value;
+                region.CopyTo(buffer);
+                bytes += region.Length;
+                offset = RecordBatchHeader.Parse(buffer.AsSpan(0, region.Length)).NextOffset;
+            }
+
+            clock.Stop();
+            var readMbps = bytes / clock.Elapsed.TotalSeconds / 1e6;
+
+            // Dispose without Close: an unclean stop. Recovery scans and checks every batch from offset 0.
+            log.Dispose();
+            var recovery = Stopwatch.StartNew();
+            using (var recovered = PartitionLog.Open(data, "bench", 0, config, TimeProvider.System, recoveryPoint: 0, cleanShutdown: false))
+            {
+                recovery.Stop();
+                if (recovered.LogEndOffset != count * RecordBatchHeader.Parse(batch).RecordCount)
+                {
+                    throw new InvalidOperationException("recovery lost data");
+                }
+            }
+
+            Directory.Delete(Path.GetDirectoryName(data)!, recursive: true);
+            return (readMbps, recovery.Elapsed.TotalSeconds / (bytes / 1e9));
+        }
+    }
+}
