@@ -194,3 +194,36 @@ public class RetentionTests
     private static Osprey.Protocol.ErrorCode ErrorCode(Action action) =>
         Assert.Throws<Osprey.Protocol.KafkaProtocolException>(action).ErrorCode;
 }
+
+public class BackgroundTaskTests
+{
+    [Fact]
+    public async Task RetentionRunsEveryCheckIntervalOnTheInjectedClock()
+    {
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider(10_000_000);
+        await using var manager = new LogManager(dir.Path, new LogManagerOptions { RetentionCheckIntervalMs = 500 }, time);
+        var batch = Batches.Make(10, timestamp: 0);
+        var log = manager.GetOrCreate("t", 0, new LogConfig { SegmentBytes = batch.Length, RetentionMs = 1000, FileDeleteDelayMs = 0 });
+        log.Append(batch);
+        log.Append(batch);
+        manager.StartBackgroundTasks();
+        await WaitUntil(() => time.ActiveTimers >= 3);
+
+        time.Advance(499);
+        Assert.Equal(0, log.LogStartOffset);
+        time.Advance(1);
+        await WaitUntil(() => log.LogStartOffset == 10);
+        Assert.Equal(10, log.LogStartOffset);
+    }
+
+    // The periodic loops run on the thread pool: give them a moment to observe a tick (bounded, no fixed sleep).
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Yield();
+            await Task.Delay(1, TestContext.Current.CancellationToken);
+        }
+    }
+}

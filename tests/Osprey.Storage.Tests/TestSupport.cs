@@ -3,16 +3,97 @@ using Osprey.Protocol.Records;
 
 namespace Osprey.Storage.Tests;
 
-/// <summary>A clock tests move by hand.</summary>
+/// <summary>A clock tests move by hand. Its timers fire, on the caller's thread, when Advance passes their time.</summary>
 internal sealed class ManualTimeProvider(long startMs = 1_700_000_000_000) : TimeProvider
 {
+    private readonly List<ManualTimer> _timers = [];
     private long _nowMs = startMs;
 
     public long NowMs => Interlocked.Read(ref _nowMs);
 
     public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(NowMs);
 
-    public void Advance(long ms) => Interlocked.Add(ref _nowMs, ms);
+    public void Advance(long ms)
+    {
+        var target = NowMs + ms;
+        while (true)
+        {
+            ManualTimer? next;
+            lock (_timers)
+            {
+                next = _timers.Where(t => t.DueMs <= target).MinBy(t => t.DueMs);
+            }
+
+            if (next is null)
+            {
+                break;
+            }
+
+            Interlocked.Exchange(ref _nowMs, Math.Max(NowMs, next.DueMs));
+            next.Fire();
+        }
+
+        Interlocked.Exchange(ref _nowMs, target);
+    }
+
+    /// <summary>How many timers are waiting (lets a test know background work has started).</summary>
+    public int ActiveTimers
+    {
+        get
+        {
+            lock (_timers)
+            {
+                return _timers.Count(t => t.DueMs != long.MaxValue);
+            }
+        }
+    }
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new ManualTimer(this, callback, state);
+        timer.Change(dueTime, period);
+        lock (_timers)
+        {
+            _timers.Add(timer);
+        }
+
+        return timer;
+    }
+
+    private sealed class ManualTimer(ManualTimeProvider owner, TimerCallback callback, object? state) : ITimer
+    {
+        private long _periodMs = -1;
+
+        public long DueMs { get; private set; } = long.MaxValue;
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            DueMs = dueTime == Timeout.InfiniteTimeSpan ? long.MaxValue : owner.NowMs + (long)dueTime.TotalMilliseconds;
+            _periodMs = period == Timeout.InfiniteTimeSpan ? -1 : (long)period.TotalMilliseconds;
+            return true;
+        }
+
+        public void Fire()
+        {
+            DueMs = _periodMs > 0 ? DueMs + _periodMs : long.MaxValue;
+            callback(state);
+        }
+
+        public void Dispose()
+        {
+            DueMs = long.MaxValue;
+            lock (owner._timers)
+            {
+                owner._timers.Remove(this);
+            }
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Dispose();
+            return ValueTask.CompletedTask;
+        }
+    }
 }
 
 /// <summary>A temporary directory removed at the end of the test.</summary>
