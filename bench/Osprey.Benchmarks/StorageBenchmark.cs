@@ -10,7 +10,7 @@ namespace Osprey.Benchmarks;
 /// End-to-end storage throughput: append (1 KB records in 16 KB and 1 MB batches, durable with group commit and
 /// not), sequential read, and recovery of an unclean log — next to this machine's sequential write speed with
 /// fdatasync as <c>dd conv=fdatasync</c> measures it.
-/// Usage: storage [--dir DIR] [--mb N] [--runs N]
+/// Usage: storage [--dir DIR] [--mb N] [--runs N] [--writers N] [--partitions N]
 /// </summary>
 public static partial class StorageBenchmark
 {
@@ -19,6 +19,8 @@ public static partial class StorageBenchmark
         var dir = Option(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "osprey-storage-bench");
         var megabytes = int.Parse(Option(args, "--mb") ?? "1024", CultureInfo.InvariantCulture);
         var runs = int.Parse(Option(args, "--runs") ?? "3", CultureInfo.InvariantCulture);
+        var writers = int.Parse(Option(args, "--writers") ?? "32", CultureInfo.InvariantCulture);
+        var partitions = int.Parse(Option(args, "--partitions") ?? "8", CultureInfo.InvariantCulture);
         Directory.CreateDirectory(dir);
         var results = new Dictionary<string, List<double>>();
         void Add(string name, double value) => (results.TryGetValue(name, out var l) ? l : results[name] = []).Add(value);
@@ -28,8 +30,8 @@ public static partial class StorageBenchmark
             Add("dd conv=fdatasync (MB/s)", DdFdatasync(dir, megabytes));
             foreach (var batchKb in new[] { 16, 1024 })
             {
-                Add($"append {batchKb} KB batches, no fsync (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: false));
-                Add($"append {batchKb} KB batches, durable group commit (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: true));
+                Add($"append {batchKb} KB batches, no fsync (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: false, writers, partitions));
+                Add($"append {batchKb} KB batches, durable group commit (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: true, writers, partitions));
             }
 
             var (readMbps, recoverySecondsPerGb) = ReadAndRecover(dir, megabytes);
@@ -37,7 +39,7 @@ public static partial class StorageBenchmark
             Add("recovery of an unclean log (s per GB)", recoverySecondsPerGb);
         }
 
-        Console.WriteLine($"Storage benchmark: {megabytes} MB per case, {runs} runs, medians, in {dir}");
+        Console.WriteLine($"Storage benchmark: {megabytes} MB per case, {writers} writers on {partitions} partitions, {runs} runs, medians, in {dir}");
         Console.WriteLine($"| case | median | runs |");
         Console.WriteLine($"|---|---:|---|");
         foreach (var (name, values) in results)
@@ -110,10 +112,10 @@ public static partial class StorageBenchmark
     }
 
     /// <summary>
-    /// Appends N MB to 8 partitions from 32 concurrent writers. Durable: each writer awaits its fsync before the
-    /// next batch, as producers with acks=all and one request in flight per partition would.
+    /// Appends N MB to the partitions from concurrent writers. Durable: each writer awaits its fsync before its
+    /// next batch, as a producer request with acks=all would.
     /// </summary>
-    private static async Task<double> AppendAsync(string dir, int megabytes, int batchKb, bool durable)
+    private static async Task<double> AppendAsync(string dir, int megabytes, int batchKb, bool durable, int writers, int partitions)
     {
         var data = Path.Combine(dir, "append");
         var batch = MakeBatch(batchKb);
@@ -121,9 +123,9 @@ public static partial class StorageBenchmark
         var clock = Stopwatch.StartNew();
         await using (var manager = new LogManager(data, new LogManagerOptions(), TimeProvider.System))
         {
-            var logs = Enumerable.Range(0, 8).Select(p => manager.GetOrCreate("bench", p, new LogConfig())).ToArray();
+            var logs = Enumerable.Range(0, partitions).Select(p => manager.GetOrCreate("bench", p, new LogConfig())).ToArray();
             var remaining = totalBatches;
-            await Task.WhenAll(Enumerable.Range(0, 32).Select(w => Task.Run(async () =>
+            await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
             {
                 var log = logs[w % logs.Length];
                 while (Interlocked.Decrement(ref remaining) >= 0)

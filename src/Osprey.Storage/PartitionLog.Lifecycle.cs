@@ -71,6 +71,8 @@ public sealed partial class PartitionLog
             if (segments.Count == 0)
             {
                 segments.Add(LogSegment.Create(directory, Math.Max(0, logStartOffset), config, now));
+                NativeFileSystem.SyncDirectory(directory);
+                NativeFileSystem.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(directory))!);
             }
 
             var logEnd = segments[^1].NextOffset;

@@ -257,6 +257,9 @@ public sealed partial class PartitionLog : IDisposable
         {
             var segment = LogSegment.Create(Directory, old.NextOffset, Config, now);
             _segments = [.. _segments, segment];
+
+            // The new file's name must survive a crash as surely as the data later fsynced into it.
+            NativeFileSystem.SyncDirectory(Directory);
             return segment;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -302,6 +305,26 @@ public sealed partial class PartitionLog : IDisposable
             throw KafkaStorageException.Io($"{Topic}-{Partition}: flush failed", e);
         }
 
+        MarkFlushed(target);
+    }
+
+    /// <summary>
+    /// For a flush done by someone else (one syncfs for many logs): the offset that the flush will cover, taken
+    /// before it starts. Every byte below the log end offset has been written to the file by then.
+    /// </summary>
+    internal long FlushTarget(long upToOffset)
+    {
+        lock (_lock)
+        {
+            _unflushedMessages = 0;
+            _firstUnflushedAppendMs = -1;
+            return Math.Min(upToOffset, LogEndOffset);
+        }
+    }
+
+    /// <summary>Advances the recovery point after a flush that covered everything below <paramref name="target"/>.</summary>
+    internal void MarkFlushed(long target)
+    {
         long current;
         do
         {
