@@ -101,6 +101,7 @@ public sealed partial class LogCleaner
     private readonly TimeProvider _time;
     private readonly Lock _stateLock = new();
     private readonly SemaphoreSlim _pass = new(1, 1);
+    private readonly ManualResetEventSlim _notCleaning = new(initialState: true);
     private readonly ConditionalWeakTable<PartitionLog, object> _aborted = [];
     private readonly ConditionalWeakTable<PartitionLog, Exception> _uncleanable = [];
     private PartitionLog? _current;
@@ -191,22 +192,26 @@ public sealed partial class LogCleaner
     }
 
     /// <summary>
-    /// Stops cleaning <paramref name="log"/> for good (it is being deleted or closed): a cleaning in progress is
-    /// abandoned, leaving the log as it was, and this returns once it has stopped.
+    /// Stops cleaning <paramref name="log"/> for good (it is being deleted or closed): a cleaning of it in progress
+    /// is abandoned, leaving the log as it was, and this returns once that has stopped.
     /// </summary>
     public void Abort(PartitionLog log)
     {
-        lock (_stateLock)
+        while (true)
         {
-            _aborted.AddOrUpdate(log, log);
-            if (ReferenceEquals(_current, log))
+            lock (_stateLock)
             {
+                _aborted.AddOrUpdate(log, log);
+                if (!ReferenceEquals(_current, log))
+                {
+                    return;
+                }
+
                 _currentCancel?.Cancel();
             }
-        }
 
-        _pass.Wait();
-        _pass.Release();
+            _notCleaning.Wait();
+        }
     }
 
     /// <summary>Why a log is no longer cleaned (its cleaning failed), or null.</summary>
@@ -227,7 +232,7 @@ public sealed partial class LogCleaner
                 {
                     break;
                 }
-                catch (Exception e) when (e is KafkaStorageException or IOException or UnauthorizedAccessException or InvalidDataException or Osprey.Protocol.KafkaProtocolException)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
                     // The log is now skipped as uncleanable (see UncleanableReason); back off before the next pass.
                     result = null;
@@ -369,6 +374,7 @@ public sealed partial class LogCleaner
 
             _current = log;
             _currentCancel = cancel;
+            _notCleaning.Reset();
         }
 
         try
@@ -401,6 +407,7 @@ public sealed partial class LogCleaner
             {
                 _current = null;
                 _currentCancel = null;
+                _notCleaning.Set();
             }
         }
     }

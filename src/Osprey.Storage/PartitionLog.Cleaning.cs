@@ -81,28 +81,30 @@ public sealed partial class PartitionLog
     internal SegmentReplacement ReplaceSegments(IReadOnlyList<LogSegment> replaced, LogSegment cleaned, long covers, long truncationsSeen)
     {
         ArgumentOutOfRangeException.ThrowIfZero(replaced.Count);
+
+        // The marker means nothing until the .log.swap exists, so its fsync happens before appends are held up.
+        var marker = SwapMarkerPath(Directory, cleaned.BaseOffset);
+        try
+        {
+            Checkpoints.WriteAtomically(marker, Encoding.ASCII.GetBytes(covers.ToString(CultureInfo.InvariantCulture)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(marker);
+            return SegmentReplacement.Rejected;
+        }
+
         lock (_lock)
         {
-            var segments = _segments;
-            var start = Array.IndexOf(segments, replaced[0]);
-            if (_disposed || _truncations != truncationsSeen || start < 0 || start + replaced.Count >= segments.Length
-                || segments[start + replaced.Count].BaseOffset != covers || cleaned.BaseOffset != replaced[0].BaseOffset)
+            if (!StillInTheLog(replaced, cleaned, covers, truncationsSeen, out var start))
             {
+                TryDelete(marker);
                 return SegmentReplacement.Rejected;
             }
 
-            for (var i = 1; i < replaced.Count; i++)
-            {
-                if (!ReferenceEquals(segments[start + i], replaced[i]))
-                {
-                    return SegmentReplacement.Rejected;
-                }
-            }
-
-            var marker = SwapMarkerPath(Directory, cleaned.BaseOffset);
+            var segments = _segments;
             try
             {
-                Checkpoints.WriteAtomically(marker, Encoding.ASCII.GetBytes(covers.ToString(CultureInfo.InvariantCulture)));
                 cleaned.RenameTo(LogSegment.SwapSuffix);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -136,6 +138,28 @@ public sealed partial class PartitionLog
 
             return SegmentReplacement.Replaced;
         }
+    }
+
+    /// <summary>Whether the replaced segments are still consecutive closed segments of the log, as the cleaner read them.</summary>
+    private bool StillInTheLog(IReadOnlyList<LogSegment> replaced, LogSegment cleaned, long covers, long truncationsSeen, out int start)
+    {
+        var segments = _segments;
+        start = Array.IndexOf(segments, replaced[0]);
+        if (_disposed || _truncations != truncationsSeen || start < 0 || start + replaced.Count >= segments.Length
+            || segments[start + replaced.Count].BaseOffset != covers || cleaned.BaseOffset != replaced[0].BaseOffset)
+        {
+            return false;
+        }
+
+        for (var i = 1; i < replaced.Count; i++)
+        {
+            if (!ReferenceEquals(segments[start + i], replaced[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static void TryDelete(string path)

@@ -804,6 +804,42 @@ public class LogCleanerTests
     }
 
     [Fact]
+    public void ASwapIsRefusedWhenTheLogChangedUnderTheCleaner()
+    {
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider();
+        using var log = Open(dir, time);
+        WriteSeedExample(log, time);
+        var replaced = log.Segments.Take(2).ToArray();
+        var truncations = log.TruncationCount;
+        LogSegment Cleaned()
+        {
+            var segment = LogSegment.Create(log.Directory, 0, log.Config, time.NowMs, LogSegment.CleanedSuffix);
+            segment.Append(PartitionLog.ReadBytes(log.Read(3, 1 << 20)), time.NowMs);
+            return segment;
+        }
+
+        // A wrong end, a stale truncation count, or segments no longer in the log: nothing is committed.
+        foreach (var (covers, seen, segments) in new[] { (6L, truncations, replaced), (11L, truncations - 1, replaced), (11L, truncations, replaced.Reverse().ToArray()) })
+        {
+            using var cleaned = Cleaned();
+            Assert.Equal(SegmentReplacement.Rejected, log.ReplaceSegments(segments, cleaned, covers, seen));
+            Assert.Equal([0L, 6, 11], log.Segments.Select(s => s.BaseOffset));
+            Assert.False(File.Exists(PartitionLog.SwapMarkerPath(log.Directory, 0)));
+            Assert.Empty(Directory.GetFiles(log.Directory, "*.swap"));
+            cleaned.DeleteFiles(LogSegment.CleanedSuffix);
+        }
+
+        // The log owns the swapped-in segment from here.
+        Assert.Equal(SegmentReplacement.Replaced, log.ReplaceSegments(replaced, Cleaned(), 11, truncations));
+        Assert.Equal([0L, 11], log.Segments.Select(s => s.BaseOffset));
+        Assert.Equal([3L, 4, 5, 11], Records(log).Select(r => r.Offset));
+        Assert.Empty(Directory.GetFiles(log.Directory, "*.cleaned"));
+        Assert.False(File.Exists(PartitionLog.SwapMarkerPath(log.Directory, 0)));
+        log.DeletePendingFiles(force: true);
+    }
+
+    [Fact]
     public void AnAbortedCleaningLeavesTheLogAsItWas()
     {
         using var dir = new TempDirectory();
