@@ -59,7 +59,15 @@ public sealed partial class LogCleaner
             return stats.Result(log, plan.State.FirstDirtyOffset, endOffset, completed: false);
         }
 
-        Cleaned?.Invoke(log);
+        try
+        {
+            Cleaned?.Invoke(log);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KafkaStorageException)
+        {
+            // The checkpoint is in memory; the periodic checkpoint write tries again.
+        }
+
         return stats.Result(log, plan.State.FirstDirtyOffset, endOffset, completed: true);
     }
 

@@ -176,10 +176,18 @@ public sealed partial class LogCleaner
         }
     }
 
-    /// <summary>Cleans <paramref name="log"/> now, however dirty it is (the active segment is still left alone).</summary>
+    /// <summary>
+    /// Cleans <paramref name="log"/> now, however dirty it is (the active segment, and what min.compaction.lag.ms
+    /// holds back, are still left alone). The log's cleanup.policy must have compact.
+    /// </summary>
     public CleanResult Clean(PartitionLog log, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(log);
+        if (!log.Config.Compact)
+        {
+            throw new InvalidOperationException($"{log.Topic}-{log.Partition}: cleanup.policy has no compact; the cleaner does not touch it.");
+        }
+
         _pass.Wait(cancellationToken);
         try
         {

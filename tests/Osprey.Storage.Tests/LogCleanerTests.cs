@@ -840,6 +840,39 @@ public class LogCleanerTests
     }
 
     [Fact]
+    public void AFullMapLeavesTheRestOfTheDirtyPartForTheNextCleaning()
+    {
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider();
+        using var log = Open(dir, time);
+        WriteSeedExample(log, time);
+
+        // Room for one key: the first dirty segment is still mapped whole, then the map stops.
+        var cleaner = new LogCleaner(() => [log], time, new LogCleanerOptions { DedupeBufferSize = 24 });
+        var first = cleaner.RunOnce(Ct);
+        Assert.Equal((0L, 6L), (first?.FirstDirtyOffset, first?.EndOffset));
+        Assert.Equal([3L, 4, 5, 6, 7, 8, 9, 10, 11], Records(log).Select(r => r.Offset));
+
+        var second = cleaner.RunOnce(Ct);
+        Assert.Equal((6L, 11L), (second?.FirstDirtyOffset, second?.EndOffset));
+        Assert.Equal([3L, 4, 6, 8, 9, 10, 11], Records(log).Select(r => r.Offset));
+    }
+
+    [Fact]
+    public void OnlyCompactedLogsAreCleaned()
+    {
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider();
+        using var log = Open(dir, time, new LogConfig());
+        WriteSeedExample(log, time);
+        var cleaner = new LogCleaner(() => [log], time);
+        Assert.Empty(cleaner.Inspect());
+        Assert.Null(cleaner.RunOnce(Ct));
+        Assert.Throws<InvalidOperationException>(() => cleaner.Clean(log, Ct));
+        Assert.Equal(12, Records(log).Count);
+    }
+
+    [Fact]
     public void AnAbortedCleaningLeavesTheLogAsItWas()
     {
         using var dir = new TempDirectory();
