@@ -12,6 +12,7 @@ public static class Checkpoints
     public const string RecoveryPointFile = "recovery-point-offset-checkpoint";
     public const string LogStartOffsetFile = "log-start-offset-checkpoint";
     public const string LeaderEpochFile = "leader-epoch-checkpoint";
+    public const string CleanerOffsetFile = "cleaner-offset-checkpoint";
     public const string CleanShutdownFile = ".kafka_cleanshutdown";
 
     /// <summary>Reads "topic partition offset" entries; a missing file reads as empty.</summary>

@@ -55,6 +55,12 @@ public sealed record LogConfig
     /// <summary>message.timestamp.type.</summary>
     public TimestampType MessageTimestampType { get; init; } = TimestampType.CreateTime;
 
+    /// <summary>
+    /// How old the active segment may get before it rolls: segment.ms, or max.compaction.lag.ms when that is
+    /// smaller on a compacted log, so records cannot wait in the active segment past the lag (KIP-354).
+    /// </summary>
+    public long MaxSegmentMs => Compact && MaxCompactionLagMs > 0 ? Math.Min(SegmentMs, MaxCompactionLagMs) : SegmentMs;
+
     /// <summary>file.delete.delay.ms: how long a deleted segment's files linger for readers still using them.</summary>
     public long FileDeleteDelayMs { get; init; } = 60_000;
 }

@@ -17,12 +17,15 @@ public sealed record LogManagerOptions
 
     /// <summary>Whether acks=all appends wait for fsync (Osprey's default: yes).</summary>
     public bool DurableAppends { get; init; } = true;
+
+    /// <summary>The log cleaner's settings (log.cleaner.*).</summary>
+    public LogCleanerOptions Cleaner { get; init; } = new();
 }
 
 /// <summary>
 /// All partition logs under one data directory: opening them after a clean or unclean stop, the recovery-point
-/// and log-start-offset checkpoints, the clean-shutdown marker, group-commit flushing, and the periodic retention,
-/// flush and checkpoint work.
+/// log-start-offset and cleaner-offset checkpoints, the clean-shutdown marker, group-commit flushing, the periodic
+/// retention, flush and checkpoint work, and the log cleaner that compacts logs with cleanup.policy=compact.
 /// </summary>
 public sealed class LogManager : IAsyncDisposable
 {
@@ -34,6 +37,7 @@ public sealed class LogManager : IAsyncDisposable
     private readonly bool _wasCleanShutdown;
     private readonly Dictionary<(string, int), long> _recoveryPoints;
     private readonly Dictionary<(string, int), long> _logStartOffsets;
+    private readonly Dictionary<(string, int), long> _cleanerOffsets;
     private bool _closed;
 
     public LogManager(string dataDirectory, LogManagerOptions options, TimeProvider time)
@@ -46,7 +50,9 @@ public sealed class LogManager : IAsyncDisposable
         _wasCleanShutdown = File.Exists(marker);
         _recoveryPoints = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.RecoveryPointFile));
         _logStartOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.LogStartOffsetFile));
+        _cleanerOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.CleanerOffsetFile));
         Flusher = new LogFlusher();
+        Cleaner = new LogCleaner(() => _logs.Values, time, options.Cleaner) { Cleaned = _ => WriteCleanerCheckpoint() };
 
         // From here on a crash is an unclean stop.
         File.Delete(marker);
@@ -57,6 +63,9 @@ public sealed class LogManager : IAsyncDisposable
     public LogManagerOptions Options { get; }
 
     public LogFlusher Flusher { get; }
+
+    /// <summary>Compacts the logs whose cleanup.policy has compact; runs in the background once started.</summary>
+    public LogCleaner Cleaner { get; }
 
     /// <summary>True when the previous run ended with a clean shutdown.</summary>
     public bool WasCleanShutdown => _wasCleanShutdown;
@@ -96,7 +105,7 @@ public sealed class LogManager : IAsyncDisposable
         {
             var directory = Path.Combine(DataDirectory, PartitionLog.DirectoryName(key.Topic, key.Partition));
             var existed = Directory.Exists(directory);
-            return PartitionLog.Open(
+            var log = PartitionLog.Open(
                 directory,
                 key.Topic,
                 key.Partition,
@@ -105,6 +114,8 @@ public sealed class LogManager : IAsyncDisposable
                 recoveryPoint: _recoveryPoints.GetValueOrDefault(key, 0),
                 logStartOffset: _logStartOffsets.GetValueOrDefault(key, 0),
                 cleanShutdown: _wasCleanShutdown || !existed);
+            log.RestoreCleanerCheckpoint(_cleanerOffsets.GetValueOrDefault(key, 0));
+            return log;
         });
 
     /// <summary>Appends and, when <paramref name="durable"/>, completes only once the batches are on disk.</summary>
@@ -124,6 +135,7 @@ public sealed class LogManager : IAsyncDisposable
     {
         if (_logs.TryRemove((topic, partition), out var log))
         {
+            Cleaner.Abort(log);
             log.Dispose();
             log.DeletePendingFiles(force: true);
         }
@@ -159,12 +171,35 @@ public sealed class LogManager : IAsyncDisposable
             var logs = _logs.ToArray();
             Checkpoints.WriteOffsets(Path.Combine(DataDirectory, Checkpoints.RecoveryPointFile), logs.Select(p => KeyValuePair.Create(p.Key, p.Value.RecoveryPoint)));
             Checkpoints.WriteOffsets(Path.Combine(DataDirectory, Checkpoints.LogStartOffsetFile), logs.Select(p => KeyValuePair.Create(p.Key, p.Value.LogStartOffset)));
+            WriteCleanerCheckpointLocked(logs);
         }
     }
 
-    /// <summary>Starts the periodic retention, flush and checkpoint work on <see cref="TimeProvider"/> timers.</summary>
+    /// <summary>Writes the cleaner-offset checkpoint: each compacted log's first dirty offset.</summary>
+    public void WriteCleanerCheckpoint()
+    {
+        lock (_checkpointLock)
+        {
+            WriteCleanerCheckpointLocked(_logs.ToArray());
+        }
+    }
+
+    private void WriteCleanerCheckpointLocked(KeyValuePair<(string Topic, int Partition), PartitionLog>[] logs) =>
+        Checkpoints.WriteOffsets(
+            Path.Combine(DataDirectory, Checkpoints.CleanerOffsetFile),
+            logs.Where(p => p.Value.Config.Compact).Select(p => KeyValuePair.Create(p.Key, p.Value.CleanerCheckpoint)));
+
+    /// <summary>
+    /// Starts the periodic retention, flush and checkpoint work on <see cref="TimeProvider"/> timers, and the log
+    /// cleaner (unless log.cleaner.enable is off).
+    /// </summary>
     public void StartBackgroundTasks()
     {
+        if (Options.Cleaner.Enabled)
+        {
+            _background.Add(Cleaner.RunAsync(_stop.Token));
+        }
+
         _background.Add(EveryAsync(Options.RetentionCheckIntervalMs, () => RunRetention()));
         _background.Add(EveryAsync(Options.FlushCheckIntervalMs, RunFlushChecks));
         _background.Add(EveryAsync(Options.CheckpointIntervalMs, WriteCheckpoints));

@@ -21,10 +21,14 @@ public sealed class LogSegment : IDisposable
     public const string CleanedSuffix = ".cleaned";
     public const string SwapSuffix = ".swap";
 
+    /// <summary>Next to a <c>.log.swap</c> file: the first offset after the segments the swap replaces.</summary>
+    public const string CoversSuffix = ".covers";
+
     private readonly SafeFileHandle _log;
     private readonly int _indexIntervalBytes;
     private long _size;
     private int _bytesSinceLastIndexEntry;
+    private long _firstBatchTimestamp = long.MinValue;
 
     private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, int indexIntervalBytes, long created)
     {
@@ -55,9 +59,34 @@ public sealed class LogSegment : IDisposable
     public long OffsetOfMaxTimestamp { get; private set; } = -1;
 
     /// <summary>When the segment was created or its first batch appended (segment.ms counts from here).</summary>
-    public long CreatedMs { get; private set; }
+    public long CreatedMs { get; internal set; }
+
+    /// <summary>What the segment's file names carry after the usual ones: "" when live, or e.g. ".cleaned".</summary>
+    public string FileSuffix { get; private set; } = "";
 
     public bool IsEmpty => Size == 0;
+
+    /// <summary>
+    /// The max timestamp of the segment's first batch (-1 when empty): max.compaction.lag.ms estimates the age of
+    /// a segment's oldest record with it. Read once, then remembered.
+    /// </summary>
+    public long FirstBatchTimestamp()
+    {
+        var cached = Interlocked.Read(ref _firstBatchTimestamp);
+        if (cached != long.MinValue)
+        {
+            return cached;
+        }
+
+        Span<byte> buffer = stackalloc byte[RecordBatchHeader.Size];
+        if (ReadHeader(0, buffer) is not { } header)
+        {
+            return -1;
+        }
+
+        Interlocked.Exchange(ref _firstBatchTimestamp, header.MaxTimestamp);
+        return header.MaxTimestamp;
+    }
 
     internal OffsetIndex OffsetIndex { get; }
 
@@ -65,7 +94,7 @@ public sealed class LogSegment : IDisposable
 
     internal SafeFileHandle Handle => _log;
 
-    public string LogPath => FilePath(Directory, BaseOffset, LogSuffix);
+    public string LogPath => FilePath(Directory, BaseOffset, LogSuffix) + FileSuffix;
 
     public static string FileName(long baseOffset, string suffix) =>
         baseOffset.ToString("D20", CultureInfo.InvariantCulture) + suffix;
@@ -82,13 +111,26 @@ public sealed class LogSegment : IDisposable
             && long.TryParse(fileName.AsSpan(0, 20), NumberStyles.None, CultureInfo.InvariantCulture, out baseOffset);
     }
 
-    /// <summary>Creates a new, empty segment (any files of the same name are truncated).</summary>
-    public static LogSegment Create(string directory, long baseOffset, LogConfig config, long nowMs)
+    /// <summary>
+    /// Creates a new, empty segment (any files of the same name are truncated), under the live names or, with
+    /// <paramref name="fileSuffix"/>, under names that end with it (the cleaner writes ".cleaned" segments).
+    /// </summary>
+    public static LogSegment Create(string directory, long baseOffset, LogConfig config, long nowMs, string fileSuffix = "")
     {
-        var log = File.OpenHandle(FilePath(directory, baseOffset, LogSuffix), FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        var offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
-        var timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
-        return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, config.IndexIntervalBytes, nowMs);
+        var log = File.OpenHandle(FilePath(directory, baseOffset, LogSuffix) + fileSuffix, FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        OffsetIndex? offsetIndex = null;
+        try
+        {
+            offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix) + fileSuffix, baseOffset, config.SegmentIndexBytes, load: false);
+            var timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix) + fileSuffix, baseOffset, config.SegmentIndexBytes, load: false);
+            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, config.IndexIntervalBytes, nowMs) { FileSuffix = fileSuffix };
+        }
+        catch
+        {
+            log.Dispose();
+            offsetIndex?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -170,6 +212,7 @@ public sealed class LogSegment : IDisposable
     {
         OffsetIndex.Reset();
         TimeIndex.Reset();
+        Interlocked.Exchange(ref _firstBatchTimestamp, long.MinValue);
         NextOffset = BaseOffset;
         MaxTimestamp = -1;
         OffsetOfMaxTimestamp = -1;
@@ -264,7 +307,8 @@ public sealed class LogSegment : IDisposable
             OffsetOfMaxTimestamp = batch.BaseOffset;
         }
 
-        if (_bytesSinceLastIndexEntry > _indexIntervalBytes)
+        // A full index stays sparse rather than failing the append: lookups just scan further.
+        if (_bytesSinceLastIndexEntry > _indexIntervalBytes && !OffsetIndex.IsFull)
         {
             OffsetIndex.Append(batch.LastOffset, position);
             TimeIndex.MaybeAppend(MaxTimestamp, OffsetOfMaxTimestamp);
@@ -438,6 +482,7 @@ public sealed class LogSegment : IDisposable
         OffsetIndex.TruncateToPosition((int)position);
         TimeIndex.TruncateTo(offset);
         // Recompute the tail state from what is left.
+        Interlocked.Exchange(ref _firstBatchTimestamp, long.MinValue);
         NextOffset = BaseOffset;
         MaxTimestamp = -1;
         OffsetOfMaxTimestamp = -1;
@@ -465,17 +510,25 @@ public sealed class LogSegment : IDisposable
         TimeIndex.Flush();
     }
 
-    /// <summary>Renames the segment's files with a suffix (e.g. .deleted), keeping them open for current readers.</summary>
+    /// <summary>
+    /// Renames the segment's files from their current suffix to <paramref name="suffix"/> ("" for the live names,
+    /// e.g. .deleted or .swap otherwise), keeping them open for current readers. The .log file is what makes a
+    /// segment exist under a name, so it moves first when leaving the live names for .deleted and last otherwise:
+    /// a crash in between leaves only index files to tidy up, never a log without its indexes.
+    /// </summary>
     public void RenameTo(string suffix)
     {
-        foreach (var kind in new[] { LogSuffix, IndexSuffix, TimeIndexSuffix })
+        string[] kinds = suffix == DeletedSuffix ? [LogSuffix, IndexSuffix, TimeIndexSuffix] : [IndexSuffix, TimeIndexSuffix, LogSuffix];
+        foreach (var kind in kinds)
         {
             var path = FilePath(Directory, BaseOffset, kind);
-            if (File.Exists(path))
+            if (File.Exists(path + FileSuffix))
             {
-                File.Move(path, path + suffix, overwrite: true);
+                File.Move(path + FileSuffix, path + suffix, overwrite: true);
             }
         }
+
+        FileSuffix = suffix;
     }
 
     /// <summary>Deletes this segment's files with the given suffix appended ("" for the live names).</summary>

@@ -1,3 +1,5 @@
+using Osprey.Protocol.Records;
+
 namespace Osprey.Storage;
 
 public sealed partial class PartitionLog
@@ -19,7 +21,7 @@ public sealed partial class PartitionLog
     {
         System.IO.Directory.CreateDirectory(directory);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        CompleteInterruptedOperations(directory);
+        var swapped = CompleteInterruptedOperations(directory);
         var baseOffsets = System.IO.Directory.GetFiles(directory, "*" + LogSegment.LogSuffix)
             .Select(Path.GetFileName)
             .Select(name => LogSegment.TryParseBaseOffset(name!, LogSegment.LogSuffix, out var b) ? b : -1)
@@ -35,7 +37,8 @@ public sealed partial class PartitionLog
             {
                 var baseOffset = baseOffsets[i];
                 var nextBase = i + 1 < baseOffsets.Count ? baseOffsets[i + 1] : long.MaxValue;
-                var trust = cleanShutdown || nextBase <= recoveryPoint;
+                // A segment a cleaner swap put in place at this open has indexes of unknown state: rebuild them.
+                var trust = (cleanShutdown || nextBase <= recoveryPoint) && !swapped.Contains(baseOffset);
                 var segment = LogSegment.Open(directory, baseOffset, config, trust, now, out var truncated);
                 segments.Add(segment);
                 if (truncated > 0 && i + 1 < baseOffsets.Count)
@@ -98,65 +101,114 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>
-    /// Leftovers of operations a crash interrupted: ".deleted" files are gone for good, ".cleaned" files are an
-    /// unfinished compaction (the originals are intact), ".swap" files are a finished compaction whose swap must be
-    /// completed: the segments they replace are removed and the swap files take the live names.
+    /// Leftovers of operations a crash interrupted. ".deleted" files are gone for good; ".cleaned" files are an
+    /// unfinished compaction whose originals are intact. A ".log.swap" file is a compaction that reached its
+    /// commit point: the live segments it replaces (base offsets from its own up to the offset in its ".covers"
+    /// marker) are removed and the swap files take the live names. Index ".swap" files and markers without a
+    /// ".log.swap" are what is left of a swap that had already completed or never committed. Returns the base
+    /// offsets of the segments swapped in, whose indexes must be rebuilt.
     /// </summary>
-    private static void CompleteInterruptedOperations(string directory)
+    private static HashSet<long> CompleteInterruptedOperations(string directory)
     {
-        foreach (var file in System.IO.Directory.GetFiles(directory))
+        var files = System.IO.Directory.GetFiles(directory).Select(Path.GetFileName).OfType<string>().ToList();
+        foreach (var name in files)
         {
-            if (file.EndsWith(LogSegment.DeletedSuffix, StringComparison.Ordinal) || file.EndsWith(LogSegment.CleanedSuffix, StringComparison.Ordinal)
-                || file.EndsWith(".tmp", StringComparison.Ordinal))
+            if (name.EndsWith(LogSegment.DeletedSuffix, StringComparison.Ordinal) || name.EndsWith(LogSegment.CleanedSuffix, StringComparison.Ordinal)
+                || name.EndsWith(".tmp", StringComparison.Ordinal))
             {
-                File.Delete(file);
+                File.Delete(Path.Combine(directory, name));
             }
         }
 
-        var swaps = System.IO.Directory.GetFiles(directory, "*" + LogSegment.LogSuffix + LogSegment.SwapSuffix).Order(StringComparer.Ordinal).ToList();
-        foreach (var swapLog in swaps)
+        var swapBases = new SortedSet<long>();
+        foreach (var name in files)
         {
-            var name = Path.GetFileName(swapLog)[..^LogSegment.SwapSuffix.Length];
-            if (!LogSegment.TryParseBaseOffset(name, LogSegment.LogSuffix, out var baseOffset))
+            if (name.EndsWith(LogSegment.SwapSuffix, StringComparison.Ordinal)
+                && LogSegment.TryParseBaseOffset(name[..^LogSegment.SwapSuffix.Length], LogSegment.LogSuffix, out var baseOffset))
             {
-                continue;
+                swapBases.Add(baseOffset);
+            }
+        }
+
+        foreach (var name in files)
+        {
+            var orphan = false;
+            foreach (var suffix in new[] { LogSegment.IndexSuffix + LogSegment.SwapSuffix, LogSegment.TimeIndexSuffix + LogSegment.SwapSuffix, LogSegment.LogSuffix + LogSegment.SwapSuffix + LogSegment.CoversSuffix })
+            {
+                orphan |= LogSegment.TryParseBaseOffset(name, suffix, out var baseOffset) && !swapBases.Contains(baseOffset);
             }
 
-            var covers = SwapCoverage(swapLog);
-            foreach (var existing in System.IO.Directory.GetFiles(directory, "*" + LogSegment.LogSuffix))
+            if (orphan)
             {
-                if (LogSegment.TryParseBaseOffset(Path.GetFileName(existing), LogSegment.LogSuffix, out var other)
-                    && other >= baseOffset && other < covers)
+                File.Delete(Path.Combine(directory, name));
+            }
+        }
+
+        string[] kinds = [LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix, LogSegment.LogSuffix];
+        foreach (var baseOffset in swapBases)
+        {
+            var swapLog = LogSegment.FilePath(directory, baseOffset, LogSegment.LogSuffix) + LogSegment.SwapSuffix;
+            var covers = SwapCoverage(swapLog, baseOffset);
+            foreach (var name in System.IO.Directory.GetFiles(directory).Select(Path.GetFileName).OfType<string>())
+            {
+                foreach (var kind in kinds)
                 {
-                    foreach (var suffix in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix })
+                    if (LogSegment.TryParseBaseOffset(name, kind, out var other) && other >= baseOffset && other < covers)
                     {
-                        File.Delete(LogSegment.FilePath(directory, other, suffix));
+                        File.Delete(Path.Combine(directory, name));
                     }
                 }
             }
 
-            foreach (var suffix in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix })
+            // The log last: until it moves, the swap is still pending.
+            foreach (var kind in kinds)
             {
-                var swap = LogSegment.FilePath(directory, baseOffset, suffix) + LogSegment.SwapSuffix;
+                var swap = LogSegment.FilePath(directory, baseOffset, kind) + LogSegment.SwapSuffix;
                 if (File.Exists(swap))
                 {
-                    File.Move(swap, LogSegment.FilePath(directory, baseOffset, suffix), overwrite: true);
+                    File.Move(swap, LogSegment.FilePath(directory, baseOffset, kind), overwrite: true);
                 }
             }
+
+            File.Delete(swapLog + LogSegment.CoversSuffix);
         }
+
+        return [.. swapBases];
     }
 
-    /// <summary>The first offset after the segments a swap file replaces, written by the cleaner next to it.</summary>
-    private static long SwapCoverage(string swapLog)
+    /// <summary>
+    /// The first offset after the segments a swap file replaces, from the marker the cleaner writes before the
+    /// swap commits. Without one, the swap covers the offsets its own batches span (as Kafka infers it).
+    /// </summary>
+    private static long SwapCoverage(string swapLog, long baseOffset)
     {
-        var marker = swapLog + ".covers";
-        if (File.Exists(marker) && long.TryParse(File.ReadAllText(marker).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var end))
+        var marker = swapLog + LogSegment.CoversSuffix;
+        if (File.Exists(marker) && long.TryParse(File.ReadAllText(marker).Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var end)
+            && end > baseOffset)
         {
-            File.Delete(marker);
             return end;
         }
 
-        return long.MaxValue;
+        var next = baseOffset + 1;
+        using var handle = File.OpenHandle(swapLog, FileMode.Open, FileAccess.Read);
+        var length = RandomAccess.GetLength(handle);
+        Span<byte> header = stackalloc byte[RecordBatchHeader.Size];
+        long position = 0;
+        while (position + RecordBatchHeader.Size <= length && RandomAccess.Read(handle, header, position) == RecordBatchHeader.Size)
+        {
+            var batchBase = System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(header);
+            var batchLength = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[8..]);
+            var lastOffsetDelta = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header[23..]);
+            if (batchLength < RecordBatchHeader.MinBatchLength || lastOffsetDelta < 0)
+            {
+                break;
+            }
+
+            next = Math.Max(next, batchBase + lastOffsetDelta + 1);
+            position += batchLength + (long)RecordBatchHeader.LogOverhead;
+        }
+
+        return next;
     }
 
     /// <summary>
@@ -204,6 +256,12 @@ public sealed partial class PartitionLog
             if (offset >= LogEndOffset)
             {
                 return;
+            }
+
+            Interlocked.Increment(ref _truncations);
+            if (CleanerCheckpoint > offset)
+            {
+                Interlocked.Exchange(ref _cleanerCheckpoint, offset);
             }
 
             var keep = _segments.Where(s => s.BaseOffset < offset || s == _segments[0]).ToList();

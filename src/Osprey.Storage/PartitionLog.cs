@@ -146,6 +146,11 @@ public sealed partial class PartitionLog : IDisposable
                     $"{Topic}-{Partition}: a record batch declares {header.RecordCount} records but offset deltas up to {header.LastOffsetDelta}.");
             }
 
+            if (origin == AppendOrigin.Client && Config.Compact && !header.IsControlBatch)
+            {
+                EnsureKeyed(batch);
+            }
+
             var span = bytes.Slice(position, header.TotalSize);
             if (origin == AppendOrigin.Client)
             {
@@ -208,6 +213,21 @@ public sealed partial class PartitionLog : IDisposable
         return new AppendResult(first, next - 1, logAppendTime, logAppendTime >= 0 ? logAppendTime : maxTimestamp, offsetOfMax, recordCount, bytes.Length, LogStartOffset);
     }
 
+    /// <summary>A compacted topic keeps the latest record per key, so (like Kafka) it refuses records without one.</summary>
+    private void EnsureKeyed(RecordBatch batch)
+    {
+        using var decompressed = new PooledBufferWriter(0);
+        foreach (var record in batch.GetRecords(decompressed))
+        {
+            if (record.IsKeyNull)
+            {
+                throw new KafkaProtocolException(
+                    ErrorCode.InvalidRecord,
+                    $"{Topic}-{Partition}: a compacted topic cannot accept a record without a key (offset delta {record.OffsetDelta}).");
+            }
+        }
+    }
+
     private void RestoreAfterFailedWrite(LogSegment active, long sizeBefore, long endBefore)
     {
         try
@@ -233,7 +253,7 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         var full = active.Size + incomingBytes > Config.SegmentBytes
-            || now - active.CreatedMs >= Config.SegmentMs
+            || now - active.CreatedMs >= Config.MaxSegmentMs
             || active.OffsetIndex.IsFull
             || active.TimeIndex.IsFull
             || lastOffset - active.BaseOffset > int.MaxValue;

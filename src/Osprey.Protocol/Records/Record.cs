@@ -66,6 +66,9 @@ public readonly ref struct Record
     public int HeaderCount { get; }
 
     public RecordHeaderEnumerator Headers => new(_headers, HeaderCount);
+
+    /// <summary>The encoded headers after the header count, to copy a record without re-encoding them.</summary>
+    internal ReadOnlySpan<byte> HeaderBytes => _headers;
 }
 
 /// <summary>One header of a record, as a view into the record's bytes.</summary>

@@ -17,6 +17,8 @@ public sealed class RecordBatchBuilder : IDisposable
     private readonly PooledBufferWriter _buffer;
     private PooledBufferWriter? _compressed;
     private int _recordCount;
+    private int _lastOffsetDelta = -1;
+    private int? _finalLastOffsetDelta;
     private long _baseTimestamp;
     private long _maxTimestamp;
     private long? _deleteHorizonMs;
@@ -70,6 +72,21 @@ public sealed class RecordBatchBuilder : IDisposable
 
     public int RecordCount => _recordCount;
 
+    /// <summary>
+    /// The batch's lastOffsetDelta: by default the last record's offset delta. Compaction sets it to the original
+    /// batch's value so the batch keeps covering the same offsets and the producer's last sequence survives. Must
+    /// not be below the last record's delta when the batch is built; <see cref="Reset"/> clears it.
+    /// </summary>
+    public int? LastOffsetDelta
+    {
+        get => _finalLastOffsetDelta;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value ?? 0);
+            _finalLastOffsetDelta = value;
+        }
+    }
+
     /// <summary>The size of the batch so far, before compression: what a producer compares with batch.size.</summary>
     public int UncompressedSizeInBytes => _buffer.WrittenCount;
 
@@ -85,6 +102,68 @@ public sealed class RecordBatchBuilder : IDisposable
         bool valueIsNull,
         ReadOnlySpan<Header> headers = default)
     {
+        if (_lastOffsetDelta == int.MaxValue)
+        {
+            throw new InvalidOperationException("A record batch cannot hold more records.");
+        }
+
+        long headersSize = 0;
+        foreach (var header in headers)
+        {
+            ArgumentNullException.ThrowIfNull(header.Key, "header key");
+            var keyLength = Encoding.UTF8.GetByteCount(header.Key);
+            headersSize += KafkaSize.VarInt(keyLength) + keyLength + NullableSize(header.Value is null, header.Value?.Length ?? 0);
+        }
+
+        var span = BeginRecord(_lastOffsetDelta + 1, timestamp, 0, key, keyIsNull, value, valueIsNull, headers.Length, headersSize, out var position);
+        foreach (var header in headers)
+        {
+            var keyLength = Encoding.UTF8.GetByteCount(header.Key);
+            position = WriteVarInt(span, position, keyLength);
+            position += Encoding.UTF8.GetBytes(header.Key, span[position..]);
+            position = WriteNullable(span, position, header.Value, header.Value is null);
+        }
+
+        EndRecord(position, timestamp);
+    }
+
+    /// <summary>
+    /// Appends a record read from another batch, keeping its offset (its delta is taken from
+    /// <see cref="BaseOffset"/>, so offsets may leave gaps but must increase), timestamp, attributes, key, value and
+    /// headers byte for byte. This is how compaction rewrites a batch with only the records it keeps.
+    /// </summary>
+    public void Append(in Record record)
+    {
+        var delta = record.Offset - BaseOffset;
+        if (delta <= _lastOffsetDelta || delta > int.MaxValue)
+        {
+            throw new ArgumentException(
+                $"Record offset {record.Offset} does not follow offset delta {_lastOffsetDelta} of a batch based at {BaseOffset}.", nameof(record));
+        }
+
+        var headers = record.HeaderBytes;
+        var span = BeginRecord(
+            (int)delta, record.Timestamp, record.Attributes, record.Key, record.IsKeyNull, record.Value, record.IsValueNull, record.HeaderCount, headers.Length, out var position);
+        headers.CopyTo(span[position..]);
+        EndRecord(position + headers.Length, record.Timestamp);
+    }
+
+    /// <summary>
+    /// Checks the record's size, reserves room for it and writes everything before its headers; returns the span
+    /// to write the headers into at <paramref name="position"/>.
+    /// </summary>
+    private Span<byte> BeginRecord(
+        int offsetDelta,
+        long timestamp,
+        sbyte attributes,
+        ReadOnlySpan<byte> key,
+        bool keyIsNull,
+        ReadOnlySpan<byte> value,
+        bool valueIsNull,
+        int headerCount,
+        long headersSize,
+        out int position)
+    {
         if (_recordCount == int.MaxValue)
         {
             throw new InvalidOperationException("A record batch cannot hold more records.");
@@ -96,18 +175,10 @@ public sealed class RecordBatchBuilder : IDisposable
             _maxTimestamp = timestamp;
         }
 
-        var offsetDelta = _recordCount;
         var timestampDelta = timestamp - _baseTimestamp;
-
-        long bodySize = 1 + KafkaSize.VarLong(timestampDelta) + KafkaSize.VarInt(offsetDelta)
+        var bodySize = 1 + KafkaSize.VarLong(timestampDelta) + KafkaSize.VarInt(offsetDelta)
             + NullableSize(keyIsNull, key.Length) + NullableSize(valueIsNull, value.Length)
-            + KafkaSize.VarInt(headers.Length);
-        foreach (var header in headers)
-        {
-            ArgumentNullException.ThrowIfNull(header.Key, "header key");
-            var keyLength = Encoding.UTF8.GetByteCount(header.Key);
-            bodySize += KafkaSize.VarInt(keyLength) + keyLength + NullableSize(header.Value is null, header.Value?.Length ?? 0);
-        }
+            + KafkaSize.VarInt(headerCount) + headersSize;
 
         // Leave room for the length varint and the header within one array.
         if (bodySize > Array.MaxLength - _buffer.WrittenCount - 5)
@@ -118,21 +189,19 @@ public sealed class RecordBatchBuilder : IDisposable
         var size = (int)bodySize;
         var total = KafkaSize.VarInt(size) + size;
         var span = _buffer.GetSpan(total);
-        var position = WriteVarInt(span, 0, size);
-        span[position++] = 0; // attributes: unused
+        position = WriteVarInt(span, 0, size);
+        span[position++] = (byte)attributes;
         position = WriteVarLong(span, position, timestampDelta);
         position = WriteVarInt(span, position, offsetDelta);
         position = WriteNullable(span, position, key, keyIsNull);
         position = WriteNullable(span, position, value, valueIsNull);
-        position = WriteVarInt(span, position, headers.Length);
-        foreach (var header in headers)
-        {
-            var keyLength = Encoding.UTF8.GetByteCount(header.Key);
-            position = WriteVarInt(span, position, keyLength);
-            position += Encoding.UTF8.GetBytes(header.Key, span[position..]);
-            position = WriteNullable(span, position, header.Value, header.Value is null);
-        }
+        position = WriteVarInt(span, position, headerCount);
+        _lastOffsetDelta = offsetDelta;
+        return span;
+    }
 
+    private void EndRecord(int position, long timestamp)
+    {
         _buffer.Advance(position);
         _recordCount++;
         _maxTimestamp = Math.Max(_maxTimestamp, timestamp);
@@ -148,6 +217,12 @@ public sealed class RecordBatchBuilder : IDisposable
         if (_recordCount == 0)
         {
             throw new InvalidOperationException("A record batch needs at least one record.");
+        }
+
+        if (_finalLastOffsetDelta < _lastOffsetDelta)
+        {
+            throw new InvalidOperationException(
+                $"The last offset delta {_finalLastOffsetDelta} is below the last record's offset delta {_lastOffsetDelta}.");
         }
 
         Memory<byte> batch;
@@ -171,7 +246,7 @@ public sealed class RecordBatchBuilder : IDisposable
             PartitionLeaderEpoch = PartitionLeaderEpoch,
             Attributes = RecordBatchHeader.ComposeAttributes(
                 Compression, TimestampType, IsTransactional, IsControlBatch, _deleteHorizonMs is not null),
-            LastOffsetDelta = _recordCount - 1,
+            LastOffsetDelta = _finalLastOffsetDelta ?? _lastOffsetDelta,
             BaseTimestamp = _baseTimestamp,
             MaxTimestamp = LogAppendTime ?? _maxTimestamp,
             ProducerId = ProducerId,
@@ -194,12 +269,14 @@ public sealed class RecordBatchBuilder : IDisposable
         destination.Advance(batch.Length);
     }
 
-    /// <summary>Drops the records (and the delete horizon) to build another batch; other settings stay.</summary>
+    /// <summary>Drops the records (and the delete horizon and last offset delta) to build another batch; other settings stay.</summary>
     public void Reset()
     {
         _buffer.Clear();
         ReserveHeader(_buffer);
         _recordCount = 0;
+        _lastOffsetDelta = -1;
+        _finalLastOffsetDelta = null;
         _deleteHorizonMs = null;
     }
 
