@@ -90,5 +90,6 @@ public static class Checkpoints
         }
 
         File.Move(temp, path, overwrite: true);
+        NativeFileSystem.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 }

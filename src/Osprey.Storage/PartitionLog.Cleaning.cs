@@ -106,6 +106,9 @@ public sealed partial class PartitionLog
             try
             {
                 cleaned.RenameTo(LogSegment.SwapSuffix);
+
+                // The commit point is the .swap name: it must be on disk before the originals are renamed away.
+                NativeFileSystem.SyncDirectory(Directory);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -123,6 +126,7 @@ public sealed partial class PartitionLog
 
                 cleaned.RenameTo("");
                 File.Delete(marker);
+                NativeFileSystem.SyncDirectory(Directory);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
