@@ -6,8 +6,9 @@ using Osprey.Protocol.Records;
 namespace Osprey.Storage.Tests;
 
 /// <summary>
-/// Model-based test: random sequences of append, read, roll, retention, DeleteRecords, clean restart and crash
-/// (tail truncated or corrupted at a random byte of unflushed data) against a list of records in memory.
+/// Model-based test: random sequences of append, read, roll, retention, compaction, DeleteRecords, clean restart
+/// and crash (tail truncated or corrupted at a random byte of unflushed data) against a list of records in memory.
+/// The topic is compact,delete: compaction keeps, among the closed segments, the latest record of each key.
 /// </summary>
 public class ModelTests
 {
@@ -23,6 +24,8 @@ public class ModelTests
 
     private sealed record Restart : Op;
 
+    private sealed record Compact : Op;
+
     private sealed record Crash(bool Flush, bool Corrupt, double Where) : Op;
 
     private static readonly Gen<Op> Ops = Gen.Frequency(
@@ -31,6 +34,7 @@ public class ModelTests
         (2, Gen.Long[1, 4000].Select(ms => (Op)new Advance(ms))),
         (1, Gen.Double[0, 1].Select(f => (Op)new DeleteRecords(f))),
         (1, Gen.Const<Op>(new Restart())),
+        (2, Gen.Const<Op>(new Compact())),
         (2, Gen.Select(Gen.Bool, Gen.Bool, Gen.Double[0, 1], (f, c, w) => (Op)new Crash(f, c, w))));
 
     [Fact]
@@ -45,9 +49,9 @@ public class ModelTests
 
         public ManualTimeProvider Time { get; } = new();
 
-        public LogConfig Config { get; } = new() { SegmentBytes = 1200, IndexIntervalBytes = 100, RetentionMs = 10_000, FileDeleteDelayMs = 0 };
+        public LogConfig Config { get; } = new() { SegmentBytes = 1200, IndexIntervalBytes = 100, RetentionMs = 10_000, FileDeleteDelayMs = 0, Compact = true, Delete = true };
 
-        public List<(long Offset, long Timestamp, string Value)> Records { get; } = [];
+        public List<(long Offset, long Timestamp, string Key, string Value)> Records { get; } = [];
 
         public long Start { get; set; }
 
@@ -76,20 +80,21 @@ public class ModelTests
                 case Append a:
                     using (var builder = new RecordBatchBuilder())
                     {
-                        var values = new List<(long, string)>();
+                        var values = new List<(long, string, string)>();
                         for (var i = 0; i < a.Count; i++)
                         {
+                            var key = $"k{(serial + a.ValueSize) % 5}";
                             var value = $"v{serial++}:" + new string('x', a.ValueSize);
                             var ts = world.Time.NowMs + a.Skew + i;
-                            builder.Append(ts, null, Encoding.UTF8.GetBytes(value));
-                            values.Add((ts, value));
+                            builder.Append(ts, Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value));
+                            values.Add((ts, key, value));
                         }
 
                         var result = world.Log.Append(builder.Build().Span);
                         Assert.Equal(world.Next, result.FirstOffset);
-                        foreach (var (ts, value) in values)
+                        foreach (var (ts, key, value) in values)
                         {
-                            world.Records.Add((world.Next++, ts, value));
+                            world.Records.Add((world.Next++, ts, key, value));
                         }
                     }
 
@@ -116,6 +121,13 @@ public class ModelTests
                     break;
                 case Crash c:
                     CrashAndRecover(world, c);
+                    break;
+                case Compact:
+                    // The cleanable range ends at the active segment; within it only a key's latest record stays.
+                    var end = world.Log.ActiveSegment.BaseOffset;
+                    new LogCleaner(() => [world.Log], world.Time).Clean(world.Log);
+                    var latest = world.Records.Where(r => r.Offset < end).GroupBy(r => r.Key).ToDictionary(g => g.Key, g => g.Max(r => r.Offset));
+                    world.Records.RemoveAll(r => r.Offset < end && latest[r.Key] != r.Offset);
                     break;
             }
 
@@ -178,6 +190,6 @@ public class ModelTests
         Assert.Equal(world.Start, world.Log.LogStartOffset);
         var expected = world.Records.Where(r => r.Offset >= world.Start).ToList();
         var actual = Batches.ReadAll(world.Log);
-        Assert.Equal(expected.Select(r => (r.Offset, r.Timestamp, r.Value)), actual.Select(r => (r.Offset, r.Timestamp, r.Value!)));
+        Assert.Equal(expected.Select(r => (r.Offset, r.Timestamp, r.Key, r.Value)), actual.Select(r => (r.Offset, r.Timestamp, r.Key!, r.Value!)));
     }
 }
