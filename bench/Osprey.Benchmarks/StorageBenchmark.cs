@@ -134,6 +134,10 @@ public static partial class StorageBenchmark
                 }
             })));
             clock.Stop();
+            if (durable)
+            {
+                Console.Error.WriteLine($"  {batchKb} KB durable: {totalBatches} appends in {manager.Flusher.Rounds} flush rounds ({totalBatches / (double)Math.Max(1, manager.Flusher.Rounds):F1} per round, {clock.Elapsed.TotalMilliseconds / Math.Max(1, manager.Flusher.Rounds):F2} ms per round)");
+            }
         }
 
         Directory.Delete(data, recursive: true);
