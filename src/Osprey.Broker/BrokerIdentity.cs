@@ -1,0 +1,15 @@
+namespace Osprey.Broker;
+
+/// <summary>Who this broker is to clients: node id, advertised address, cluster id.</summary>
+public sealed class BrokerIdentity
+{
+    public int NodeId { get; init; }
+
+    public string ClusterId { get; init; } = "";
+
+    /// <summary>The advertised host; set once the listener is bound.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>The advertised port; set once the listener is bound (port 0 becomes the real one).</summary>
+    public int Port { get; set; }
+}

@@ -1,0 +1,44 @@
+// ApiVersions (key 18), versions 0-4.
+//   v0-2: the supported ranges. v3+: flexible; the client sends its software name and version, which must match
+//   [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])? or the answer is INVALID_REQUEST.
+//   A request at a version the broker does not support is answered (by the connection handler) in the v0 shape
+//   with UNSUPPORTED_VERSION and the ranges, so the client can retry with a version both know.
+using System.Text.RegularExpressions;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Handlers;
+
+public sealed partial class ApiVersionsHandler(Func<IEnumerable<IRequestHandler>> supported) : RequestHandler<ApiVersionsRequest, ApiVersionsResponse>
+{
+    public override ApiKey ApiKey => ApiKey.ApiVersions;
+
+    public override short MinVersion => 0;
+
+    public override short MaxVersion => 4;
+
+    protected override ValueTask<ApiVersionsResponse> HandleAsync(RequestContext context, ApiVersionsRequest request, CancellationToken cancellationToken)
+    {
+        var response = Build(supported(), ErrorCode.None);
+        if (context.ApiVersion >= 3 && (!SoftwareField().IsMatch(request.ClientSoftwareName) || !SoftwareField().IsMatch(request.ClientSoftwareVersion)))
+        {
+            response.ErrorCode = (short)ErrorCode.InvalidRequest;
+        }
+
+        return ValueTask.FromResult(response);
+    }
+
+    /// <summary>The response listing <paramref name="handlers"/>' ranges, with <paramref name="error"/>.</summary>
+    public static ApiVersionsResponse Build(IEnumerable<IRequestHandler> handlers, ErrorCode error) => new()
+    {
+        ErrorCode = (short)error,
+        ApiKeys = handlers
+            .OrderBy(h => h.ApiKey)
+            .Select(h => new ApiVersionsResponse.ApiVersion { ApiKey = (short)h.ApiKey, MinVersion = h.MinVersion, MaxVersion = h.MaxVersion })
+            .ToList(),
+        FinalizedFeaturesEpoch = -1,
+    };
+
+    [GeneratedRegex("^[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?$")]
+    private static partial Regex SoftwareField();
+}

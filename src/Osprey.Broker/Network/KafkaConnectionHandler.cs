@@ -1,0 +1,159 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Osprey.Protocol;
+
+namespace Osprey.Broker.Network;
+
+/// <summary>
+/// One Kafka client connection on Kestrel. Requests are read as they arrive and handled concurrently (a producer's
+/// in-flight requests wait for their fsync together), while responses are written strictly in request order. At
+/// most <see cref="BrokerOptions.MaxInFlightRequestsPerConnection"/> requests are in progress; beyond that the
+/// connection is not read (back-pressure). A malformed or oversized frame closes this connection only.
+/// </summary>
+public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, ILogger<KafkaConnectionHandler> logger)
+    : ConnectionHandler
+{
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        var input = connection.Transport.Input;
+        var output = connection.Transport.Output;
+        using var closing = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        var inFlight = Channel.CreateBounded<Task<byte[]?>>(new BoundedChannelOptions(options.MaxInFlightRequestsPerConnection)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+        });
+        var writer = WriteResponsesAsync(inFlight.Reader, output, closing);
+        var idleTimeout = TimeSpan.FromMilliseconds(options.ConnectionsMaxIdleMs);
+        try
+        {
+            while (!closing.IsCancellationRequested)
+            {
+                // connections.max.idle.ms: a read that waits longer than that closes the connection.
+                using var idle = new CancellationTokenSource(idleTimeout);
+                using var readCancel = CancellationTokenSource.CreateLinkedTokenSource(closing.Token, idle.Token);
+                ReadResult result;
+                try
+                {
+                    result = await input.ReadAsync(readCancel.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (idle.IsCancellationRequested)
+                {
+                    LogIdle(logger, connection.ConnectionId);
+                    break;
+                }
+
+                var buffer = result.Buffer;
+                try
+                {
+                    while (FrameReader.TryReadFrame(ref buffer, options.SocketRequestMaxBytes, out var frame))
+                    {
+                        var task = HandleAsync(frame, connection, closing.Token);
+                        await inFlight.Writer.WriteAsync(task, closing.Token).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    LogClosed(logger, connection.ConnectionId, "the client closed its side");
+                    break;
+                }
+            }
+        }
+        catch (KafkaProtocolException e)
+        {
+            LogBadFrame(logger, connection.ConnectionId, e.Message);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ConnectionResetException or IOException)
+        {
+            LogClosed(logger, connection.ConnectionId, e.GetType().Name + ": " + e.Message);
+        }
+        finally
+        {
+            inFlight.Writer.TryComplete();
+            await writer.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Copies the frame out of the pipe (it is released before the handler finishes) and dispatches it.</summary>
+    private async Task<byte[]?> HandleAsync(ReadOnlySequence<byte> frame, ConnectionContext connection, CancellationToken cancellationToken)
+    {
+        var length = (int)frame.Length;
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        frame.CopyTo(buffer);
+        try
+        {
+            return await dispatcher.DispatchAsync(buffer.AsMemory(0, length), connection.RemoteEndPoint, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Writes responses in request order; a request that failed closes the connection after those before it.</summary>
+    private async Task WriteResponsesAsync(ChannelReader<Task<byte[]?>> responses, PipeWriter output, CancellationTokenSource closing)
+    {
+        try
+        {
+            await foreach (var pending in responses.ReadAllAsync().ConfigureAwait(false))
+            {
+                byte[]? response;
+                try
+                {
+                    response = await pending.ConfigureAwait(false);
+                }
+                catch (KafkaProtocolException e)
+                {
+                    LogBadRequest(logger, e.ErrorCode, e.Message);
+                    break;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogHandlerFailed(logger, e);
+                    break;
+                }
+
+                if (response is not null)
+                {
+                    var flush = await output.WriteAsync(response, closing.Token).ConfigureAwait(false);
+                    if (flush.IsCompleted)
+                    {
+                                                break;
+                    }
+                }
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ConnectionResetException or IOException)
+        {
+        }
+        finally
+        {
+            // Whatever ends the writer ends the connection: stop reading and complete the transport.
+            await closing.CancelAsync().ConfigureAwait(false);
+            await output.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Connection {ConnectionId} closed: {Reason}")]
+    private static partial void LogClosed(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Closing idle connection {ConnectionId}")]
+    private static partial void LogIdle(ILogger logger, string connectionId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing connection {ConnectionId}: {Reason}")]
+    private static partial void LogBadFrame(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing connection after a bad request ({ErrorCode}): {Reason}")]
+    private static partial void LogBadRequest(ILogger logger, ErrorCode errorCode, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A request handler failed; closing the connection")]
+    private static partial void LogHandlerFailed(ILogger logger, Exception exception);
+}

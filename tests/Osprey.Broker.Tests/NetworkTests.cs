@@ -1,0 +1,170 @@
+using System.Buffers.Binary;
+using Confluent.Kafka;
+using Osprey.Protocol;
+using ErrorCode = Osprey.Protocol.ErrorCode;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Tests;
+
+public class NetworkTests
+{
+    [Fact]
+    public async Task ApiVersionsAdvertisesExactlyTheImplementedApis()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new ApiVersionsRequest { ClientSoftwareName = "raw", ClientSoftwareVersion = "1.0" }, 3, correlationId: 11);
+        var (correlation, response) = await connection.ReceiveAsync<ApiVersionsResponse>(3);
+        Assert.Equal(11, correlation);
+        Assert.Equal(0, response.ErrorCode);
+        Assert.Equal(
+            [((short)ApiKey.Metadata, (short)0, (short)13), ((short)ApiKey.ApiVersions, (short)0, (short)4)],
+            response.ApiKeys.Select(k => (k.ApiKey, k.MinVersion, k.MaxVersion)));
+    }
+
+    [Fact]
+    public async Task AnUnsupportedApiVersionsVersionIsAnsweredInTheV0Shape()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        // ApiVersions v9 does not exist: the header is v2 (flexible) but the answer must be readable as v0.
+        var frame = RawConnection.Frame(new ApiVersionsRequest(), 4, correlationId: 5);
+        BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(6), 9);
+        await connection.SendRawAsync(frame);
+        var (correlation, response) = await connection.ReceiveAsync<ApiVersionsResponse>(0);
+        Assert.Equal(5, correlation);
+        Assert.Equal((short)ErrorCode.UnsupportedVersion, response.ErrorCode);
+        Assert.Contains(response.ApiKeys, k => k.ApiKey == (short)ApiKey.ApiVersions && k.MaxVersion == 4);
+    }
+
+    [Fact]
+    public async Task BadClientSoftwareNamesGetInvalidRequest()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new ApiVersionsRequest { ClientSoftwareName = "-bad name-", ClientSoftwareVersion = "1" }, 3, 1);
+        var (_, response) = await connection.ReceiveAsync<ApiVersionsResponse>(3);
+        Assert.Equal((short)ErrorCode.InvalidRequest, response.ErrorCode);
+    }
+
+    [Fact]
+    public async Task PipelinedRequestsAreAnsweredInOrder()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        var frames = new List<byte>();
+        for (var i = 0; i < 20; i++)
+        {
+            frames.AddRange(i % 2 == 0
+                ? RawConnection.Frame(new MetadataRequest { Topics = [] }, 12, i)
+                : RawConnection.Frame(new ApiVersionsRequest { ClientSoftwareName = "raw", ClientSoftwareVersion = "1" }, 3, i));
+        }
+
+        await connection.SendRawAsync([.. frames]); // all at once, in one write
+        for (var i = 0; i < 20; i++)
+        {
+            var correlation = i % 2 == 0
+                ? (await connection.ReceiveAsync<MetadataResponse>(12)).CorrelationId
+                : (await connection.ReceiveAsync<ApiVersionsResponse>(3)).CorrelationId;
+            Assert.Equal(i, correlation);
+        }
+    }
+
+    [Theory]
+    [InlineData("oversized")]
+    [InlineData("negative-size")]
+    [InlineData("unknown-api")]
+    [InlineData("unsupported-version")]
+    [InlineData("truncated-body")]
+    public async Task AHostileFrameClosesThatConnectionOnly(string kind)
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { SocketRequestMaxBytes = 1024 });
+        using var good = await RawConnection.OpenAsync(broker.Server.Port);
+        using var bad = await RawConnection.OpenAsync(broker.Server.Port);
+        byte[] frame = kind switch
+        {
+            "oversized" => [0x00, 0x10, 0x00, 0x00, 1, 2, 3], // 1 MB declared, over the 1 KB limit
+            "negative-size" => [0xFF, 0xFF, 0xFF, 0xFF],
+            "unknown-api" => [0, 0, 0, 8, 0x7F, 0x00, 0, 0, 0, 0, 0, 1],
+            "unsupported-version" => Patch(RawConnection.Frame(new MetadataRequest(), 12, 1), 6, 99),
+            _ => [0, 0, 0, 10, 0, 3, 0, 12, 0, 0, 0, 1, 0, 5], // Metadata v12 cut short
+        };
+        await bad.SendRawAsync(frame);
+        Assert.Null(await bad.ReceiveFrameAsync());
+
+        await good.SendAsync(new MetadataRequest { Topics = [] }, 12, 42);
+        Assert.Equal(42, (await good.ReceiveAsync<MetadataResponse>(12)).CorrelationId);
+    }
+
+    private static byte[] Patch(byte[] frame, int at, short value)
+    {
+        BinaryPrimitives.WriteInt16BigEndian(frame.AsSpan(at), value);
+        return frame;
+    }
+
+    [Fact]
+    public async Task ConfluentKafkaReadsTheClusterMetadata()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+        var node = Assert.Single(metadata.Brokers);
+        Assert.Equal(1, node.BrokerId);
+        Assert.Equal("127.0.0.1", node.Host);
+        Assert.Equal(broker.Server.Port, node.Port);
+        Assert.Equal(1, metadata.OriginatingBrokerId);
+        Assert.StartsWith("2.16", Library.VersionString, StringComparison.Ordinal);
+    }
+}
+
+public class MetadataTests
+{
+    public static TheoryData<short> Versions() => [.. Enumerable.Range(0, 14).Select(v => (short)v)];
+
+    [Theory]
+    [MemberData(nameof(Versions))]
+    public async Task MetadataAnswersAtEveryVersion(short version)
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new MetadataRequest { Topics = version == 0 ? [] : null }, version, 3);
+        var (correlation, response) = await connection.ReceiveAsync<MetadataResponse>(version);
+        Assert.Equal(3, correlation);
+        var node = Assert.Single(response.Brokers);
+        Assert.Equal((1, "127.0.0.1", broker.Server.Port), (node.NodeId, node.Host, node.Port));
+    }
+}
+
+public class ConnectionTests
+{
+    [Fact]
+    public async Task ManyRequestsOneAfterAnotherOnOneConnection()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        for (var i = 0; i < 5; i++)
+        {
+            await connection.SendAsync(new ApiVersionsRequest { ClientSoftwareName = "raw", ClientSoftwareVersion = "1" }, 3, i);
+            Assert.Equal(i, (await connection.ReceiveAsync<ApiVersionsResponse>(3)).CorrelationId);
+            await connection.SendAsync(new MetadataRequest { Topics = null }, 13, 100 + i);
+            Assert.Equal(100 + i, (await connection.ReceiveAsync<MetadataResponse>(13)).CorrelationId);
+        }
+    }
+}
+
+public class ClientQuirkTests
+{
+    [Fact]
+    public async Task LibrdkafkasFourByteNullTopicArrayIsReadAsKafkaReadsIt()
+    {
+        // Captured from librdkafka 2.16: Metadata v13 "all topics" with the null array written as 4 bytes
+        // (librdkafka issue #5049). Kafka reads a null array and ignores the three bytes left over.
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        var frame = Convert.FromHexString("000000190003000D00000003000772646B61666B610000000000010000");
+        await connection.SendRawAsync(frame);
+        var (correlation, response) = await connection.ReceiveAsync<MetadataResponse>(13);
+        Assert.Equal(3, correlation);
+        Assert.Single(response.Brokers);
+    }
+}
