@@ -6,22 +6,36 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
+using Osprey.Storage;
 
 namespace Osprey.Broker;
 
-/// <summary>A running broker: Kestrel listening with <see cref="KafkaConnectionHandler"/>, handlers, storage.</summary>
+/// <summary>
+/// A running broker: Kestrel listening with <see cref="KafkaConnectionHandler"/>, the request handlers, and the
+/// logs of its data directory, which it holds a lock on.
+/// </summary>
 public sealed class BrokerServer : IAsyncDisposable
 {
+    public const string LockFileName = ".lock";
+
     private readonly WebApplication _app;
     private readonly ListenOptions _listen;
+    private readonly FileStream _lock;
 
-    private BrokerServer(WebApplication app, ListenOptions listen, BrokerIdentity identity, BrokerOptions options)
+    private BrokerServer(WebApplication app, ListenOptions listen, BrokerIdentity identity, BrokerOptions options, FileStream lockFile, LogManager logs)
     {
         _app = app;
         _listen = listen;
+        _lock = lockFile;
         Identity = identity;
         Options = options;
+        Logs = logs;
     }
+
+    public LogManager Logs { get; }
+
+    /// <summary>Cancelled when the process is asked to stop (SIGINT, SIGTERM): the host's console lifetime sees them.</summary>
+    public CancellationToken ShutdownRequested => _app.Lifetime.ApplicationStopping;
 
     public BrokerOptions Options { get; }
 
@@ -31,6 +45,46 @@ public sealed class BrokerServer : IAsyncDisposable
     public int Port => _listen.IPEndPoint!.Port;
 
     public static async Task<BrokerServer> StartAsync(BrokerOptions options, ILoggerProvider? logging = null, CancellationToken cancellationToken = default)
+    {
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        Directory.CreateDirectory(dataDirectory);
+        var lockFile = AcquireLock(dataDirectory);
+        LogManager? logs = null;
+        try
+        {
+            logs = new LogManager(dataDirectory, new LogManagerOptions(), TimeProvider.System);
+            logs.LoadAll(_ => new LogConfig());
+            var server = await StartServerAsync(options, logging, lockFile, logs, cancellationToken).ConfigureAwait(false);
+            logs.StartBackgroundTasks();
+            return server;
+        }
+        catch
+        {
+            if (logs is not null)
+            {
+                await logs.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await lockFile.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>An exclusive lock on data/.lock: a second broker on the same data directory refuses to start.</summary>
+    private static FileStream AcquireLock(string dataDirectory)
+    {
+        var path = Path.Combine(dataDirectory, LockFileName);
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"The data directory {dataDirectory} is in use by another Osprey broker (cannot lock {path}).", e);
+        }
+    }
+
+    private static async Task<BrokerServer> StartServerAsync(BrokerOptions options, ILoggerProvider? logging, FileStream lockFile, LogManager logs, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -42,6 +96,7 @@ public sealed class BrokerServer : IAsyncDisposable
         var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = options.ClusterId };
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(identity);
+        builder.Services.AddSingleton(logs);
         builder.Services.AddSingleton<IRequestHandler>(sp => new ApiVersionsHandler(() => sp.GetRequiredService<RequestDispatcher>().Handlers));
         builder.Services.AddSingleton<IRequestHandler, MetadataHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
@@ -59,16 +114,21 @@ public sealed class BrokerServer : IAsyncDisposable
 
         var app = builder.Build();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        var server = new BrokerServer(app, listen!, identity, options);
+        var server = new BrokerServer(app, listen!, identity, options, lockFile, logs);
         identity.Host = options.AdvertisedHost ?? (options.Listener.Address.Equals(System.Net.IPAddress.Any) ? "127.0.0.1" : options.Listener.Address.ToString());
         identity.Port = options.AdvertisedPort ?? server.Port;
         return server;
     }
 
-    /// <summary>Stops accepting, lets in-flight requests finish, and closes.</summary>
+    /// <summary>
+    /// Stops accepting, lets in-flight requests finish, then closes the logs cleanly (flush, checkpoints,
+    /// clean-shutdown marker) and releases the data directory.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        await Logs.DisposeAsync().ConfigureAwait(false);
+        await _lock.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -11,6 +11,7 @@ public static class Program
         {
             VersionCommand.Create(),
             ApisCommand.Create(),
+            StartCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }

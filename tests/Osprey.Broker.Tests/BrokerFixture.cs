@@ -10,9 +10,13 @@ namespace Osprey.Broker.Tests;
 /// <summary>A broker on a free loopback port with its own data directory.</summary>
 internal sealed class TestBroker : IAsyncDisposable
 {
-    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "osprey-broker-test-" + Guid.NewGuid().ToString("N"));
+    private readonly string _dataDir;
 
-    private TestBroker(BrokerServer server) => Server = server;
+    private TestBroker(BrokerServer server, string dataDir)
+    {
+        Server = server;
+        _dataDir = dataDir;
+    }
 
     public BrokerServer Server { get; }
 
@@ -20,9 +24,10 @@ internal sealed class TestBroker : IAsyncDisposable
 
     public static async Task<TestBroker> StartAsync(Func<BrokerOptions, BrokerOptions>? configure = null)
     {
-        var options = new BrokerOptions { Listener = new IPEndPoint(IPAddress.Loopback, 0) };
+        var dataDir = Path.Combine(Path.GetTempPath(), "osprey-broker-test-" + Guid.NewGuid().ToString("N"));
+        var options = new BrokerOptions { Listener = new IPEndPoint(IPAddress.Loopback, 0), DataDirectory = dataDir };
         options = configure?.Invoke(options) ?? options;
-        return new TestBroker(await BrokerServer.StartAsync(options, new TestOutputLoggerProvider()));
+        return new TestBroker(await BrokerServer.StartAsync(options, new TestOutputLoggerProvider()), options.DataDirectory);
     }
 
     public async ValueTask DisposeAsync()
