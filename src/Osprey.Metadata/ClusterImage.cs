@@ -1,0 +1,67 @@
+using System.Collections.Immutable;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Metadata;
+
+/// <summary>A partition as the metadata records describe it.</summary>
+public sealed record PartitionImage(int PartitionId, ImmutableArray<int> Replicas, ImmutableArray<int> Isr, int Leader, int LeaderEpoch, int PartitionEpoch);
+
+/// <summary>A topic: its id, partitions and the configs set on it (only the ones set; defaults live elsewhere).</summary>
+public sealed record TopicImage(string Name, Guid TopicId, ImmutableSortedDictionary<int, PartitionImage> Partitions, ImmutableSortedDictionary<string, string> Configs);
+
+/// <summary>
+/// The state the metadata records add up to. Immutable: applying a record gives a new image, so readers use a
+/// consistent snapshot without locks.
+/// </summary>
+public sealed record ClusterImage(
+    ImmutableSortedDictionary<string, TopicImage> Topics,
+    ImmutableDictionary<Guid, string> TopicNames,
+    ImmutableSortedDictionary<string, string> BrokerConfigs,
+    long LastOffset)
+{
+    /// <summary>ConfigRecord resource types (Kafka's ConfigResource.Type values).</summary>
+    public const sbyte TopicResource = 2;
+    public const sbyte BrokerResource = 4;
+
+    public static ClusterImage Empty { get; } = new(
+        ImmutableSortedDictionary<string, TopicImage>.Empty.WithComparers(StringComparer.Ordinal),
+        ImmutableDictionary<Guid, string>.Empty,
+        ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal),
+        -1);
+
+    public TopicImage? Topic(string name) => Topics.GetValueOrDefault(name);
+
+    public TopicImage? Topic(Guid id) => TopicNames.TryGetValue(id, out var name) ? Topics.GetValueOrDefault(name) : null;
+
+    /// <summary>The image after <paramref name="record"/>, found at metadata log offset <paramref name="offset"/>.</summary>
+    public ClusterImage Apply(IVersionedMessage record, long offset) => (record switch
+    {
+        TopicRecord t => this with
+        {
+            Topics = Topics.SetItem(t.Name, new TopicImage(t.Name, t.TopicId, ImmutableSortedDictionary<int, PartitionImage>.Empty, ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal))),
+            TopicNames = TopicNames.SetItem(t.TopicId, t.Name),
+        },
+        PartitionRecord p when TopicNames.TryGetValue(p.TopicId, out var name) => WithTopic(name, topic => topic with
+        {
+            Partitions = topic.Partitions.SetItem(p.PartitionId, new PartitionImage(p.PartitionId, [.. p.Replicas], [.. p.Isr], p.Leader, p.LeaderEpoch, p.PartitionEpoch)),
+        }),
+        ConfigRecord { ResourceType: TopicResource } c when Topics.ContainsKey(c.ResourceName) => WithTopic(c.ResourceName, topic => topic with
+        {
+            Configs = c.Value is null ? topic.Configs.Remove(c.Name) : topic.Configs.SetItem(c.Name, c.Value),
+        }),
+        ConfigRecord { ResourceType: BrokerResource } c => this with
+        {
+            BrokerConfigs = c.Value is null ? BrokerConfigs.Remove(c.Name) : BrokerConfigs.SetItem(c.Name, c.Value),
+        },
+        RemoveTopicRecord r when TopicNames.TryGetValue(r.TopicId, out var name) => this with
+        {
+            Topics = Topics.Remove(name),
+            TopicNames = TopicNames.Remove(r.TopicId),
+        },
+        _ => this, // a record about something that no longer exists changes nothing
+    }) with { LastOffset = offset };
+
+    private ClusterImage WithTopic(string name, Func<TopicImage, TopicImage> change) =>
+        this with { Topics = Topics.SetItem(name, change(Topics[name])) };
+}

@@ -1,0 +1,114 @@
+using Osprey.Protocol;
+using Osprey.Protocol.Records;
+using Osprey.Storage;
+
+namespace Osprey.Metadata;
+
+/// <summary>
+/// The cluster metadata log: a partition log named <c>__cluster_metadata-0</c> in the data directory whose records
+/// are metadata records (<see cref="MetadataRecordCodec"/>). Replayed at start into a <see cref="ClusterImage"/>;
+/// every change is appended durably (fsync) before the image moves on. These are the records a Raft quorum will
+/// carry once there is more than one node.
+/// </summary>
+public sealed class MetadataLog
+{
+    public const string Topic = "__cluster_metadata";
+
+    private readonly LogManager _logs;
+    private readonly PartitionLog _log;
+    private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly TimeProvider _time;
+    private volatile ClusterImage _image;
+
+    private MetadataLog(LogManager logs, PartitionLog log, ClusterImage image, TimeProvider time)
+    {
+        _logs = logs;
+        _log = log;
+        _image = image;
+        _time = time;
+    }
+
+    /// <summary>The current state; a consistent snapshot that never changes under the reader.</summary>
+    public ClusterImage Image => _image;
+
+    /// <summary>Opens the metadata log in the log manager's data directory and replays it.</summary>
+    public static MetadataLog Open(LogManager logs, TimeProvider time)
+    {
+        // Metadata is never deleted by time or size.
+        var log = logs.GetOrCreate(Topic, 0, new LogConfig { RetentionMs = -1, RetentionBytes = -1, Delete = false });
+        var image = ClusterImage.Empty;
+        var offset = log.LogStartOffset;
+        using var decompressed = new PooledBufferWriter();
+        while (offset < log.LogEndOffset)
+        {
+            var read = log.Read(offset, 1 << 20);
+            if (read.Region is null)
+            {
+                break;
+            }
+
+            var bytes = read.Region.Value.ToArray();
+            foreach (var batch in RecordBatch.Enumerate(bytes))
+            {
+                foreach (var record in batch.GetRecords(decompressed))
+                {
+                    image = image.Apply(MetadataRecordCodec.Deserialize(record.Value.ToArray()), record.Offset);
+                }
+
+                offset = batch.Header.NextOffset;
+            }
+        }
+
+        return new MetadataLog(logs, log, image, time);
+    }
+
+    /// <summary>
+    /// Appends <paramref name="records"/> as one batch (all or nothing), waits until it is on disk, and returns the
+    /// image with them applied.
+    /// </summary>
+    public async Task<ClusterImage> AppendAsync(IReadOnlyList<IVersionedMessage> records, CancellationToken cancellationToken = default)
+    {
+        var (image, _) = await UpdateAsync(_ => (records, 0), cancellationToken).ConfigureAwait(false);
+        return image;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="decide"/> on the current image and appends the records it returns, as one step: writers
+    /// are serialized, so what <paramref name="decide"/> validated against is still the state the records apply to.
+    /// </summary>
+    public async Task<(ClusterImage Image, T Result)> UpdateAsync<T>(
+        Func<ClusterImage, (IReadOnlyList<IVersionedMessage> Records, T Result)> decide,
+        CancellationToken cancellationToken = default)
+    {
+        await _writer.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var (records, result) = decide(_image);
+            if (records.Count == 0)
+            {
+                return (_image, result);
+            }
+
+            using var builder = new RecordBatchBuilder();
+            var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            foreach (var record in records)
+            {
+                builder.Append(now, null, MetadataRecordCodec.Serialize(record));
+            }
+
+            var appended = await _logs.AppendAsync(_log, builder.Build(), durable: true).ConfigureAwait(false);
+            var image = _image;
+            for (var i = 0; i < records.Count; i++)
+            {
+                image = image.Apply(records[i], appended.FirstOffset + i);
+            }
+
+            _image = image;
+            return (image, result);
+        }
+        finally
+        {
+            _writer.Release();
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+using Osprey.Protocol.Primitives;
+
+namespace Osprey.Metadata;
+
+/// <summary>Record type ids, as Kafka's KRaft metadata records number them.</summary>
+public enum MetadataRecordType : short
+{
+    Topic = 2,
+    Partition = 3,
+    Config = 4,
+    RemoveTopic = 9,
+}
+
+/// <summary>
+/// The value of one metadata record: <c>[frame version uvarint = 1][record type uvarint][record version uvarint]</c>
+/// followed by the record itself.
+/// </summary>
+public static class MetadataRecordCodec
+{
+    public const int FrameVersion = 1;
+
+    public static byte[] Serialize(IVersionedMessage record)
+    {
+        var type = TypeOf(record);
+        const short Version = 0;
+        var size = KafkaSize.UnsignedVarInt(FrameVersion) + KafkaSize.UnsignedVarInt((uint)type) + KafkaSize.UnsignedVarInt((uint)Version) + record.Size(Version);
+        var bytes = new byte[size];
+        var writer = new KafkaWriter(bytes);
+        writer.WriteUnsignedVarInt(FrameVersion);
+        writer.WriteUnsignedVarInt((uint)type);
+        writer.WriteUnsignedVarInt((uint)Version);
+        record.Write(ref writer, Version);
+        return bytes;
+    }
+
+    public static IVersionedMessage Deserialize(ReadOnlyMemory<byte> value)
+    {
+        var reader = new KafkaReader(value);
+        var frame = reader.ReadUnsignedVarInt();
+        if (frame != FrameVersion)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"Metadata record frame version {frame} is not {FrameVersion}.");
+        }
+
+        var type = (MetadataRecordType)reader.ReadUnsignedVarInt();
+        var version = (short)reader.ReadUnsignedVarInt();
+        IVersionedMessage record = type switch
+        {
+            MetadataRecordType.Topic => new TopicRecord(),
+            MetadataRecordType.Partition => new PartitionRecord(),
+            MetadataRecordType.Config => new ConfigRecord(),
+            MetadataRecordType.RemoveTopic => new RemoveTopicRecord(),
+            _ => throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"Unknown metadata record type {(short)type}."),
+        };
+        record.Read(ref reader, version);
+        return record;
+    }
+
+    private static MetadataRecordType TypeOf(IVersionedMessage record) => record switch
+    {
+        TopicRecord => MetadataRecordType.Topic,
+        PartitionRecord => MetadataRecordType.Partition,
+        ConfigRecord => MetadataRecordType.Config,
+        RemoveTopicRecord => MetadataRecordType.RemoveTopic,
+        _ => throw new ArgumentException($"{record.GetType().Name} is not a metadata record.", nameof(record)),
+    };
+}
