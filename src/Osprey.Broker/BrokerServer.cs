@@ -6,6 +6,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
+using Osprey.Broker.Topics;
+using Osprey.Metadata;
 using Osprey.Storage;
 
 namespace Osprey.Broker;
@@ -53,8 +55,19 @@ public sealed class BrokerServer : IAsyncDisposable
         try
         {
             logs = new LogManager(dataDirectory, new LogManagerOptions(), TimeProvider.System);
-            logs.LoadAll(_ => new LogConfig());
-            var server = await StartServerAsync(options, logging, lockFile, logs, cancellationToken).ConfigureAwait(false);
+            var metadata = MetadataLog.Open(logs, TimeProvider.System);
+
+            // Every partition of every topic the metadata knows gets its log opened (recovered if need be).
+            foreach (var topic in metadata.Image.Topics.Values)
+            {
+                var config = TopicConfigs.ToLogConfig(topic.Configs);
+                foreach (var partition in topic.Partitions.Keys)
+                {
+                    logs.GetOrCreate(topic.Name, partition, config);
+                }
+            }
+
+            var server = await StartServerAsync(options, logging, lockFile, logs, metadata, cancellationToken).ConfigureAwait(false);
             logs.StartBackgroundTasks();
             return server;
         }
@@ -84,7 +97,7 @@ public sealed class BrokerServer : IAsyncDisposable
         }
     }
 
-    private static async Task<BrokerServer> StartServerAsync(BrokerOptions options, ILoggerProvider? logging, FileStream lockFile, LogManager logs, CancellationToken cancellationToken)
+    private static async Task<BrokerServer> StartServerAsync(BrokerOptions options, ILoggerProvider? logging, FileStream lockFile, LogManager logs, MetadataLog metadata, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -97,6 +110,8 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(logs);
+        builder.Services.AddSingleton(metadata);
+        builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler>(sp => new ApiVersionsHandler(() => sp.GetRequiredService<RequestDispatcher>().Handlers));
         builder.Services.AddSingleton<IRequestHandler, MetadataHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));

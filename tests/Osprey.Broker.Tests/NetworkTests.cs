@@ -18,7 +18,7 @@ public class NetworkTests
         Assert.Equal(11, correlation);
         Assert.Equal(0, response.ErrorCode);
         Assert.Equal(
-            [((short)ApiKey.Metadata, (short)0, (short)13), ((short)ApiKey.ApiVersions, (short)0, (short)4)],
+            [((short)ApiKey.Metadata, (short)0, (short)13), ((short)ApiKey.ApiVersions, (short)0, (short)4), ((short)ApiKey.CreateTopics, (short)2, (short)7)],
             response.ApiKeys.Select(k => (k.ApiKey, k.MinVersion, k.MaxVersion)));
     }
 

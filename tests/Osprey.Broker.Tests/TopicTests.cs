@@ -1,0 +1,88 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+
+namespace Osprey.Broker.Tests;
+
+public class TopicTests
+{
+    private static IAdminClient Admin(TestBroker broker) =>
+        new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+
+    [Fact]
+    public async Task CreatedTopicsAppearInMetadataAndSurviveARestart()
+    {
+        var broker = await TestBroker.StartAsync();
+        var dataDir = broker.Server.Options.DataDirectory;
+        using (var admin = Admin(broker))
+        {
+            await admin.CreateTopicsAsync(
+            [
+                new TopicSpecification { Name = "orders", NumPartitions = 3, ReplicationFactor = 1, Configs = new() { ["cleanup.policy"] = "compact" } },
+                new TopicSpecification { Name = "audit.log", NumPartitions = 1 },
+            ]);
+            var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+            var orders = Assert.Single(metadata.Topics, t => t.Topic == "orders");
+            Assert.Equal([0, 1, 2], orders.Partitions.Select(p => p.PartitionId).Order());
+            Assert.All(orders.Partitions, p =>
+            {
+                Assert.Equal(1, p.Leader);
+                Assert.Equal([1], p.Replicas);
+                Assert.Equal([1], p.InSyncReplicas);
+            });
+            Assert.Contains(metadata.Topics, t => t.Topic == "audit.log" && t.Partitions.Count == 1);
+        }
+
+        Assert.True(Directory.Exists(Path.Combine(dataDir, "orders-2")));
+        await broker.Server.DisposeAsync();
+
+        await using var restarted = await TestBroker.StartAsync(o => o with { DataDirectory = dataDir });
+        using var again = Admin(restarted);
+        var after = again.GetMetadata("orders", TimeSpan.FromSeconds(10));
+        Assert.Equal(3, Assert.Single(after.Topics).Partitions.Count);
+        Assert.NotNull(restarted.Server.Logs.Get("orders", 2));
+        Assert.True(restarted.Server.Logs.Get("orders", 0)!.Config.Compact);
+    }
+
+    [Theory]
+    [InlineData("bad name!", 1, 1, null, ErrorCode.TopicException)]
+    [InlineData("too-many-replicas", 1, 3, null, ErrorCode.InvalidReplicationFactor)]
+    [InlineData("zero-partitions", 0, 1, null, ErrorCode.InvalidPartitions)]
+    [InlineData("bad-config", 1, 1, "retention.ms=soon", ErrorCode.InvalidConfig)]
+    [InlineData("unknown-config", 1, 1, "no.such.setting=1", ErrorCode.InvalidConfig)]
+    public async Task InvalidTopicsAreRefusedWithKafkasErrorCodes(string name, int partitions, short replication, string? config, ErrorCode expected)
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = Admin(broker);
+        var spec = new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = replication };
+        if (config is not null)
+        {
+            spec.Configs = new() { [config.Split('=')[0]] = config.Split('=')[1] };
+        }
+
+        var e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([spec]));
+        Assert.Equal(expected, Assert.Single(e.Results).Error.Code);
+        Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == name);
+    }
+
+    [Fact]
+    public async Task CreatingAnExistingTopicIsTopicAlreadyExists()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = Admin(broker);
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "twice", NumPartitions = 1 }]);
+        var e = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification { Name = "twice", NumPartitions = 2 }]));
+        Assert.Equal(ErrorCode.TopicAlreadyExists, Assert.Single(e.Results).Error.Code);
+        var collision = await Assert.ThrowsAsync<CreateTopicsException>(() => admin.CreateTopicsAsync([new TopicSpecification { Name = "a.b", NumPartitions = 1 }, new TopicSpecification { Name = "a_b", NumPartitions = 1 }]));
+        Assert.Contains(collision.Results, r => r.Error.Code == ErrorCode.TopicException);
+    }
+
+    [Fact]
+    public async Task ValidateOnlyCreatesNothing()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = Admin(broker);
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "dry-run", NumPartitions = 4 }], new CreateTopicsOptions { ValidateOnly = true });
+        Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == "dry-run" && t.Error.Code == ErrorCode.NoError);
+        Assert.Null(broker.Server.Logs.Get("dry-run", 0));
+    }
+}
