@@ -111,7 +111,11 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(logs);
         builder.Services.AddSingleton(metadata);
+        builder.Services.AddSingleton<AppendNotifier>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
+        builder.Services.AddSingleton<IRequestHandler, FetchHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ListOffsetsHandler>();
         builder.Services.AddSingleton<IRequestHandler>(sp => new ApiVersionsHandler(() => sp.GetRequiredService<RequestDispatcher>().Handlers));
         builder.Services.AddSingleton<IRequestHandler, MetadataHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
