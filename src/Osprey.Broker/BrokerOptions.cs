@@ -28,6 +28,9 @@ public sealed record BrokerOptions
     /// <summary>How many requests of one connection may be in progress at once (pipelining).</summary>
     public int MaxInFlightRequestsPerConnection { get; init; } = 32;
 
+    /// <summary>auto.create.topics.enable: Metadata requests create the unknown topics they name.</summary>
+    public bool AutoCreateTopics { get; init; } = true;
+
     /// <summary>num.partitions: partitions of a topic created without a count.</summary>
     public int NumPartitions { get; init; } = 1;
 

@@ -112,6 +112,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton(logs);
         builder.Services.AddSingleton(metadata);
         builder.Services.AddSingleton<AppendNotifier>();
+        builder.Services.AddSingleton<TopicCreator>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
         builder.Services.AddSingleton<IRequestHandler, FetchHandler>();

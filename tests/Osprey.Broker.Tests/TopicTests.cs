@@ -86,3 +86,28 @@ public class TopicTests
         Assert.Null(broker.Server.Logs.Get("dry-run", 0));
     }
 }
+
+public class AutoCreateTests
+{
+    [Fact]
+    public async Task ProducingToANewTopicCreatesItWithNumPartitions()
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { NumPartitions = 2 });
+        using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build();
+        var delivered = await producer.ProduceAsync("fresh", new Message<Null, string> { Value = "first" }, TestContext.Current.CancellationToken);
+        Assert.Equal(0, delivered.Offset.Value);
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        Assert.Equal(2, Assert.Single(admin.GetMetadata("fresh", TimeSpan.FromSeconds(10)).Topics).Partitions.Count);
+    }
+
+    [Fact]
+    public async Task WithAutoCreationOffUnknownTopicsStayUnknown()
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { AutoCreateTopics = false });
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new Osprey.Protocol.Messages.MetadataRequest { Topics = [new() { Name = "ghost" }], AllowAutoTopicCreation = true }, 12, 1);
+        var (_, response) = await connection.ReceiveAsync<Osprey.Protocol.Messages.MetadataResponse>(12);
+        Assert.Equal((short)Osprey.Protocol.ErrorCode.UnknownTopicOrPartition, Assert.Single(response.Topics).ErrorCode);
+        Assert.Null(broker.Server.Logs.Get("ghost", 0));
+    }
+}

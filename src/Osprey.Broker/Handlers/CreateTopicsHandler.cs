@@ -5,14 +5,12 @@
 //   v5+: the response carries partitions and replication factor; v7: the topic id.
 //   A created topic is a TopicRecord, PartitionRecords and ConfigRecords in the metadata log, then its logs.
 using Osprey.Broker.Topics;
-using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
-using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class CreateTopicsHandler(MetadataLog metadata, LogManager logs, BrokerIdentity identity, BrokerOptions options)
+public sealed class CreateTopicsHandler(TopicCreator creator)
     : RequestHandler<CreateTopicsRequest, CreateTopicsResponse>
 {
     public override ApiKey ApiKey => ApiKey.CreateTopics;
@@ -31,131 +29,13 @@ public sealed class CreateTopicsHandler(MetadataLog metadata, LogManager logs, B
             response.Topics.Add(result);
             if (duplicates.Contains(topic.Name))
             {
-                Fail(result, ErrorCode.InvalidRequest, $"Create topics request from client `{context.ClientId}` contains multiple entries for the following topics: {topic.Name}");
+                TopicCreator.Fail(result, ErrorCode.InvalidRequest, $"Create topics request from client `{context.ClientId}` contains multiple entries for the following topics: {topic.Name}");
                 continue;
             }
 
-            var (image, created) = await metadata.UpdateAsync(
-                current =>
-                {
-                    var records = Plan(current, topic, result, request.ValidateOnly);
-                    return (records, records.Count > 0);
-                },
-                cancellationToken).ConfigureAwait(false);
-            if (created)
-            {
-                var topicImage = image.Topic(topic.Name)!;
-                var config = TopicConfigs.ToLogConfig(topicImage.Configs);
-                foreach (var partition in topicImage.Partitions.Keys)
-                {
-                    logs.GetOrCreate(topic.Name, partition, config);
-                }
-
-                result.TopicId = topicImage.TopicId;
-            }
+            await creator.CreateAsync(topic, result, request.ValidateOnly, cancellationToken).ConfigureAwait(false);
         }
 
         return response;
-    }
-
-    /// <summary>The records that create the topic, or none (with the error set on <paramref name="result"/>).</summary>
-    private IReadOnlyList<IVersionedMessage> Plan(
-        ClusterImage image, CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, bool validateOnly)
-    {
-        if (TopicNames.Validate(topic.Name) is { } invalid)
-        {
-            return Fail(result, ErrorCode.InvalidTopicException, invalid);
-        }
-
-        if (image.Topic(topic.Name) is not null)
-        {
-            return Fail(result, ErrorCode.TopicAlreadyExists, $"Topic '{topic.Name}' already exists.");
-        }
-
-        var collision = image.Topics.Keys.FirstOrDefault(t => TopicNames.CollisionKey(t) == TopicNames.CollisionKey(topic.Name));
-        if (collision is not null)
-        {
-            return Fail(result, ErrorCode.InvalidTopicException, $"Topic '{topic.Name}' collides with existing topic: {collision}");
-        }
-
-        List<List<int>> assignment;
-        if (topic.Assignments.Count > 0)
-        {
-            if (topic.NumPartitions != -1 || topic.ReplicationFactor != -1)
-            {
-                return Fail(result, ErrorCode.InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.");
-            }
-
-            var ordered = topic.Assignments.OrderBy(a => a.PartitionIndex).ToList();
-            if (ordered.Select((a, i) => a.PartitionIndex != i).Any(x => x))
-            {
-                return Fail(result, ErrorCode.InvalidReplicaAssignment, "Partitions in the replica assignment must be numbered from 0 without gaps.");
-            }
-
-            if (ordered.Any(a => a.BrokerIds.Count == 0 || a.BrokerIds.Distinct().Count() != a.BrokerIds.Count || a.BrokerIds.Any(b => b != identity.NodeId)))
-            {
-                return Fail(result, ErrorCode.InvalidReplicaAssignment, $"Replica assignments may only name broker {identity.NodeId}, once per partition.");
-            }
-
-            assignment = ordered.Select(a => a.BrokerIds.ToList()).ToList();
-        }
-        else
-        {
-            var partitions = topic.NumPartitions == -1 ? options.NumPartitions : topic.NumPartitions;
-            if (partitions <= 0)
-            {
-                return Fail(result, ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.");
-            }
-
-            var replication = topic.ReplicationFactor == -1 ? (short)1 : topic.ReplicationFactor;
-            if (replication <= 0)
-            {
-                return Fail(result, ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.");
-            }
-
-            if (replication > 1)
-            {
-                return Fail(result, ErrorCode.InvalidReplicationFactor, $"Unable to replicate the partition {replication} time(s): The target replication factor of {replication} cannot be reached because only 1 broker(s) are registered.");
-            }
-
-            assignment = Enumerable.Range(0, partitions).Select(_ => new List<int> { identity.NodeId }).ToList();
-        }
-
-        foreach (var config in topic.Configs)
-        {
-            if (TopicConfigs.Validate(config.Name, config.Value) is { } bad)
-            {
-                return Fail(result, ErrorCode.InvalidConfig, bad);
-            }
-        }
-
-        result.NumPartitions = assignment.Count;
-        result.ReplicationFactor = (short)assignment[0].Count;
-        if (validateOnly)
-        {
-            return [];
-        }
-
-        var id = Guid.NewGuid();
-        var records = new List<IVersionedMessage> { new TopicRecord { Name = topic.Name, TopicId = id } };
-        records.AddRange(assignment.Select((replicas, p) => new PartitionRecord
-        {
-            PartitionId = p,
-            TopicId = id,
-            Replicas = replicas,
-            Isr = replicas,
-            Leader = replicas[0],
-            LeaderEpoch = 0,
-            PartitionEpoch = 0,
-        }));
-        records.AddRange(topic.Configs.Select(c => new ConfigRecord { ResourceType = ClusterImage.TopicResource, ResourceName = topic.Name, Name = c.Name, Value = c.Value }));
-        return records;
-    }
-
-    private static IReadOnlyList<IVersionedMessage> Fail(CreateTopicsResponse.CreatableTopicResult result, ErrorCode code, string message)
-    {
-        result.ErrorCode = (short)code;
-        result.ErrorMessage = message;
-        return [];
     }
 }

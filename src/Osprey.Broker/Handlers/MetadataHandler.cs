@@ -1,15 +1,18 @@
 // Metadata (key 3), versions 0-13.
 //   Brokers (this node, at its advertised address), cluster id (v2+), controller id (v1+), and topics from the
 //   cluster image: all of them for a null list (v1+; an empty list asks for brokers only), or those named (by name,
-//   or by topic id from v10). An unknown topic is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id); automatic
-//   creation comes with auto.create.topics.enable. v13 adds a top-level error code (none here).
+//   or by topic id from v10). An unknown topic named by name is created when auto.create.topics.enable is on and
+//   the request allows it (AllowAutoTopicCreation, v4+; always before v4) with num.partitions partitions;
+//   otherwise it is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id). v13 adds a top-level error code.
+using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class MetadataHandler(BrokerIdentity identity, MetadataLog metadata) : RequestHandler<MetadataRequest, MetadataResponse>
+public sealed class MetadataHandler(BrokerIdentity identity, MetadataLog metadata, TopicCreator creator, BrokerOptions options)
+    : RequestHandler<MetadataRequest, MetadataResponse>
 {
     public override ApiKey ApiKey => ApiKey.Metadata;
 
@@ -17,8 +20,23 @@ public sealed class MetadataHandler(BrokerIdentity identity, MetadataLog metadat
 
     public override short MaxVersion => 13;
 
-    protected override ValueTask<MetadataResponse> HandleAsync(RequestContext context, MetadataRequest request, CancellationToken cancellationToken)
+    protected override async ValueTask<MetadataResponse> HandleAsync(RequestContext context, MetadataRequest request, CancellationToken cancellationToken)
     {
+        var autoCreate = options.AutoCreateTopics && (context.ApiVersion < 4 || request.AllowAutoTopicCreation);
+        var autoCreateErrors = new Dictionary<string, short>(StringComparer.Ordinal);
+        if (autoCreate && request.Topics is not null)
+        {
+            foreach (var name in request.Topics.Select(t => t.Name).OfType<string>().Where(n => metadata.Image.Topic(n) is null).Distinct())
+            {
+                var result = new CreateTopicsResponse.CreatableTopicResult { Name = name };
+                await creator.CreateAsync(new CreateTopicsRequest.CreatableTopic { Name = name, NumPartitions = -1, ReplicationFactor = -1 }, result, validateOnly: false, cancellationToken).ConfigureAwait(false);
+                if (result.ErrorCode is not (0 or (short)ErrorCode.TopicAlreadyExists))
+                {
+                    autoCreateErrors[name] = result.ErrorCode == (short)ErrorCode.InvalidTopicException ? (short)ErrorCode.InvalidTopicException : (short)ErrorCode.UnknownTopicOrPartition;
+                }
+            }
+        }
+
         var image = metadata.Image;
         var response = new MetadataResponse
         {
@@ -38,14 +56,15 @@ public sealed class MetadataHandler(BrokerIdentity identity, MetadataLog metadat
                 var topic = asked.Name is { } name ? image.Topic(name) : image.Topic(asked.TopicId);
                 response.Topics.Add(topic is not null ? Describe(topic) : new MetadataResponse.MetadataResponseTopic
                 {
-                    ErrorCode = (short)(asked.Name is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition),
+                    ErrorCode = asked.Name is null ? (short)ErrorCode.UnknownTopicId
+                        : autoCreateErrors.GetValueOrDefault(asked.Name, (short)ErrorCode.UnknownTopicOrPartition),
                     Name = asked.Name,
                     TopicId = asked.TopicId,
                 });
             }
         }
 
-        return ValueTask.FromResult(response);
+        return response;
     }
 
     private static MetadataResponse.MetadataResponseTopic Describe(TopicImage topic) => new()
