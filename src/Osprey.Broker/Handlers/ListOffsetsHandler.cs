@@ -44,7 +44,10 @@ public sealed class ListOffsetsHandler(MetadataLog metadata, LogManager logs) : 
                     continue;
                 }
 
-                result.LeaderEpoch = topicImage!.Partitions.TryGetValue(partition.PartitionIndex, out var p) ? p.LeaderEpoch : -1;
+                if (context.ApiVersion >= 4)
+                {
+                    result.LeaderEpoch = topicImage!.Partitions.TryGetValue(partition.PartitionIndex, out var p) ? p.LeaderEpoch : -1;
+                }
                 var found = partition.Timestamp switch
                 {
                     Latest => new TimestampAndOffset(-1, log.LogEndOffset),
