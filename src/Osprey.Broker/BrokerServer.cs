@@ -114,6 +114,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<AppendNotifier>();
         builder.Services.AddSingleton<TopicCreator>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
         builder.Services.AddSingleton<IRequestHandler, FetchHandler>();
         builder.Services.AddSingleton<IRequestHandler, ListOffsetsHandler>();

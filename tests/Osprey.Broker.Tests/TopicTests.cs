@@ -111,3 +111,43 @@ public class AutoCreateTests
         Assert.Null(broker.Server.Logs.Get("ghost", 0));
     }
 }
+
+public class DeleteTopicsTests
+{
+    [Fact]
+    public async Task DeletedTopicsLeaveMetadataDiskAndRestarts()
+    {
+        var broker = await TestBroker.StartAsync();
+        var dataDir = broker.Server.Options.DataDirectory;
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "doomed", NumPartitions = 2 }, new TopicSpecification { Name = "kept", NumPartitions = 1 }]);
+            await admin.DeleteTopicsAsync(["doomed"]);
+            Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == "doomed");
+            var e = await Assert.ThrowsAsync<DeleteTopicsException>(() => admin.DeleteTopicsAsync(["doomed"]));
+            Assert.Equal(ErrorCode.UnknownTopicOrPart, Assert.Single(e.Results).Error.Code);
+        }
+
+        Assert.False(Directory.Exists(Path.Combine(dataDir, "doomed-0")));
+        Assert.False(Directory.Exists(Path.Combine(dataDir, "doomed-1")));
+        await broker.Server.DisposeAsync();
+        await using var restarted = await TestBroker.StartAsync(o => o with { DataDirectory = dataDir });
+        Assert.Null(restarted.Server.Logs.Get("doomed", 0));
+        Assert.NotNull(restarted.Server.Logs.Get("kept", 0));
+    }
+
+    [Fact]
+    public async Task DeleteByTopicIdAtVersion6()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new Osprey.Protocol.Messages.CreateTopicsRequest { Topics = [new() { Name = "by-id", NumPartitions = 1, ReplicationFactor = 1 }], TimeoutMs = 1000 }, 7, 1);
+        var (_, created) = await connection.ReceiveAsync<Osprey.Protocol.Messages.CreateTopicsResponse>(7);
+        var id = Assert.Single(created.Topics).TopicId;
+        Assert.NotEqual(Guid.Empty, id);
+        await connection.SendAsync(new Osprey.Protocol.Messages.DeleteTopicsRequest { Topics = [new() { TopicId = id }, new() { TopicId = Guid.NewGuid() }], TimeoutMs = 1000 }, 6, 2);
+        var (_, deleted) = await connection.ReceiveAsync<Osprey.Protocol.Messages.DeleteTopicsResponse>(6);
+        Assert.Equal(("by-id", (short)0), (deleted.Responses[0].Name, deleted.Responses[0].ErrorCode));
+        Assert.Equal((short)Osprey.Protocol.ErrorCode.UnknownTopicId, deleted.Responses[1].ErrorCode);
+    }
+}

@@ -1,0 +1,67 @@
+// DeleteTopics (key 20), versions 1-6.
+//   v1-5 name topics in TopicNames; v6 in Topics, by name or by id (UNKNOWN_TOPIC_ID for an unknown id).
+//   A deleted topic is a RemoveTopicRecord in the metadata log; then its partition logs and directories go.
+//   Internal topics (names starting with "__") are refused with INVALID_TOPIC_EXCEPTION.
+using Osprey.Metadata;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+using Osprey.Storage;
+
+namespace Osprey.Broker.Handlers;
+
+public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+{
+    public override ApiKey ApiKey => ApiKey.DeleteTopics;
+
+    public override short MinVersion => 1;
+
+    public override short MaxVersion => 6;
+
+    protected override async ValueTask<DeleteTopicsResponse> HandleAsync(RequestContext context, DeleteTopicsRequest request, CancellationToken cancellationToken)
+    {
+        var asked = context.ApiVersion >= 6
+            ? request.Topics.Select(t => (t.Name, t.TopicId)).ToList()
+            : request.TopicNames.Select(n => ((string?)n, Guid.Empty)).ToList();
+        var response = new DeleteTopicsResponse();
+        foreach (var (name, id) in asked)
+        {
+            var result = new DeleteTopicsResponse.DeletableTopicResult { Name = name, TopicId = context.ApiVersion >= 6 ? id : Guid.Empty };
+            response.Responses.Add(result);
+            var (_, deleted) = await metadata.UpdateAsync<TopicImage?>(
+                image =>
+                {
+                    var topic = name is not null ? image.Topic(name) : image.Topic(id);
+                    if (topic is null)
+                    {
+                        result.ErrorCode = (short)(name is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
+                        return ([], null);
+                    }
+
+                    if (topic.Name.StartsWith("__", StringComparison.Ordinal))
+                    {
+                        result.ErrorCode = (short)ErrorCode.InvalidTopicException;
+                        result.ErrorMessage = $"Internal topic {topic.Name} cannot be deleted.";
+                        return ([], null);
+                    }
+
+                    return ([new RemoveTopicRecord { TopicId = topic.TopicId }], topic);
+                },
+                cancellationToken).ConfigureAwait(false);
+            if (deleted is not null)
+            {
+                result.Name = deleted.Name;
+                if (context.ApiVersion >= 6)
+                {
+                    result.TopicId = deleted.TopicId;
+                }
+
+                foreach (var partition in deleted.Partitions.Keys)
+                {
+                    logs.Delete(deleted.Name, partition);
+                }
+            }
+        }
+
+        return response;
+    }
+}
