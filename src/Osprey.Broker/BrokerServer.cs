@@ -115,6 +115,9 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<TopicCreator>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, OffsetForLeaderEpochHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
         builder.Services.AddSingleton<IRequestHandler, FetchHandler>();
         builder.Services.AddSingleton<IRequestHandler, ListOffsetsHandler>();

@@ -1,0 +1,70 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Tests;
+
+public class AdminTests
+{
+    [Fact]
+    public async Task DescribeClusterNamesTheNodeAndCluster()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        var cluster = await admin.DescribeClusterAsync();
+        Assert.Equal("osprey-cluster", cluster.ClusterId);
+        Assert.Equal(1, cluster.Controller.Id);
+        var node = Assert.Single(cluster.Nodes);
+        Assert.Equal((1, "127.0.0.1", broker.Server.Port), (node.Id, node.Host, node.Port));
+    }
+
+    [Fact]
+    public async Task DeleteRecordsMovesTheLowWatermark()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "trimmed", NumPartitions = 1 }]);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await producer.ProduceAsync("trimmed", new Message<Null, string> { Value = $"v{i}" }, TestContext.Current.CancellationToken);
+            }
+        }
+
+        var result = await admin.DeleteRecordsAsync([new TopicPartitionOffset("trimmed", 0, 6)]);
+        Assert.Equal(6, Assert.Single(result).Offset.Value);
+        using var consumer = new ConsumerBuilder<Null, string>(new ConsumerConfig { BootstrapServers = broker.Bootstrap, GroupId = "unused" }).Build();
+        var watermarks = consumer.QueryWatermarkOffsets(new TopicPartition("trimmed", 0), TimeSpan.FromSeconds(10));
+        Assert.Equal((6, 10), (watermarks.Low.Value, watermarks.High.Value));
+        var e = await Assert.ThrowsAsync<DeleteRecordsException>(() => admin.DeleteRecordsAsync([new TopicPartitionOffset("trimmed", 0, 11)]));
+        Assert.Equal(ErrorCode.OffsetOutOfRange, Assert.Single(e.Results).Error.Code);
+    }
+
+    [Fact]
+    public async Task OffsetForLeaderEpochGivesTheEpochsEndOffset()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new MetadataRequest { Topics = [new() { Name = "epochs" }], AllowAutoTopicCreation = true }, 12, 1);
+        await connection.ReceiveAsync<MetadataResponse>(12);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                await producer.ProduceAsync("epochs", new Message<Null, string> { Value = $"v{i}" }, TestContext.Current.CancellationToken);
+            }
+        }
+
+        var request = new OffsetForLeaderEpochRequest
+        {
+            Topics = [new() { Topic = "epochs", Partitions = [new() { Partition = 0, LeaderEpoch = 0, CurrentLeaderEpoch = 0 }, new() { Partition = 0, LeaderEpoch = 0, CurrentLeaderEpoch = 3 }, new() { Partition = 9, LeaderEpoch = 0 }] }],
+        };
+        await connection.SendAsync(request, 4, 2);
+        var (_, response) = await connection.ReceiveAsync<OffsetForLeaderEpochResponse>(4);
+        var partitions = Assert.Single(response.Topics).Partitions;
+        Assert.Equal((0, 0, 4L), (partitions[0].ErrorCode, partitions[0].LeaderEpoch, partitions[0].EndOffset));
+        Assert.Equal((short)Osprey.Protocol.ErrorCode.UnknownLeaderEpoch, partitions[1].ErrorCode);
+        Assert.Equal((short)Osprey.Protocol.ErrorCode.UnknownTopicOrPartition, partitions[2].ErrorCode);
+    }
+}
