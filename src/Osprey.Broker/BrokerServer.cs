@@ -116,6 +116,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();
         builder.Services.AddSingleton<IRequestHandler, OffsetForLeaderEpochHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();

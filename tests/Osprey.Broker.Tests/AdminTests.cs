@@ -68,3 +68,43 @@ public class AdminTests
         Assert.Equal((short)Osprey.Protocol.ErrorCode.UnknownTopicOrPartition, partitions[2].ErrorCode);
     }
 }
+
+public class DescribeConfigsTests
+{
+    [Fact]
+    public async Task TopicConfigsReportValuesAndSources()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "configured", NumPartitions = 1, Configs = new() { ["retention.ms"] = "1000", ["cleanup.policy"] = "compact,delete" } }]);
+        var result = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "configured" }]));
+        var retention = result.Entries["retention.ms"];
+        Assert.Equal(("1000", false, ConfigSource.DynamicTopicConfig), (retention.Value, retention.IsDefault, retention.Source));
+        Assert.Equal(["retention.ms", "log.retention.ms"], retention.Synonyms.Select(s => s.Name));
+        Assert.Equal("compact,delete", result.Entries["cleanup.policy"].Value);
+        var segment = result.Entries["segment.bytes"];
+        Assert.Equal(("1073741824", true, ConfigSource.DefaultConfig), (segment.Value, segment.IsDefault, segment.Source));
+        Assert.Equal(16, result.Entries.Count);
+    }
+
+    [Fact]
+    public async Task BrokerConfigsAndUnknownTopics()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        var brokerConfigs = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }]));
+        Assert.Equal("1", brokerConfigs.Entries["node.id"].Value);
+        Assert.Equal("604800000", brokerConfigs.Entries["log.retention.ms"].Value);
+        var e = await Assert.ThrowsAsync<DescribeConfigsException>(() => admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "missing" }]));
+        Assert.Equal(ErrorCode.UnknownTopicOrPart, Assert.Single(e.Results).Error.Code);
+    }
+
+    [Fact]
+    public void EveryHonouredTopicConfigHasADefinition()
+    {
+        Assert.Equal(
+            Osprey.Broker.Topics.TopicConfigs.Names.Order(StringComparer.Ordinal),
+            Osprey.Broker.Topics.TopicConfigs.Definitions.Select(d => d.Name).Order(StringComparer.Ordinal));
+        Assert.All(Osprey.Broker.Topics.TopicConfigs.Definitions, d => Assert.Null(Osprey.Broker.Topics.TopicConfigs.Validate(d.Name, d.Default)));
+    }
+}

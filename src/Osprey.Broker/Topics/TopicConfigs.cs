@@ -4,12 +4,49 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Topics;
 
+/// <summary>Kafka's config types as DescribeConfigs v3+ reports them.</summary>
+public enum ConfigType : sbyte
+{
+    Unknown = 0,
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    Double = 6,
+    List = 7,
+}
+
+/// <summary>A topic config: its type, Kafka's default, and the broker property that supplies the default.</summary>
+public sealed record TopicConfigDefinition(string Name, ConfigType Type, string Default, string ServerDefaultProperty);
+
 /// <summary>
 /// The topic configs Osprey honours (Kafka's names and defaults, ../shared/kafka-configs/topic.tsv), their
 /// validation, and how they become a <see cref="LogConfig"/>.
 /// </summary>
 public static class TopicConfigs
 {
+    /// <summary>Names, types, defaults and server default properties, as in Kafka 4.0's topic.tsv.</summary>
+    public static IReadOnlyList<TopicConfigDefinition> Definitions { get; } =
+    [
+        new("cleanup.policy", ConfigType.List, "delete", "log.cleanup.policy"),
+        new("delete.retention.ms", ConfigType.Long, "86400000", "log.cleaner.delete.retention.ms"),
+        new("file.delete.delay.ms", ConfigType.Long, "60000", "log.segment.delete.delay.ms"),
+        new("flush.messages", ConfigType.Long, "9223372036854775807", "log.flush.interval.messages"),
+        new("flush.ms", ConfigType.Long, "9223372036854775807", "log.flush.interval.ms"),
+        new("index.interval.bytes", ConfigType.Int, "4096", "log.index.interval.bytes"),
+        new("max.compaction.lag.ms", ConfigType.Long, "9223372036854775807", "log.cleaner.max.compaction.lag.ms"),
+        new("max.message.bytes", ConfigType.Int, "1048588", "message.max.bytes"),
+        new("message.timestamp.type", ConfigType.String, "CreateTime", "log.message.timestamp.type"),
+        new("min.cleanable.dirty.ratio", ConfigType.Double, "0.5", "log.cleaner.min.cleanable.ratio"),
+        new("min.compaction.lag.ms", ConfigType.Long, "0", "log.cleaner.min.compaction.lag.ms"),
+        new("retention.bytes", ConfigType.Long, "-1", "log.retention.bytes"),
+        new("retention.ms", ConfigType.Long, "604800000", "log.retention.ms"),
+        new("segment.bytes", ConfigType.Int, "1073741824", "log.segment.bytes"),
+        new("segment.index.bytes", ConfigType.Int, "10485760", "log.index.size.max.bytes"),
+        new("segment.ms", ConfigType.Long, "604800000", "log.roll.ms"),
+    ];
+
     private static readonly Dictionary<string, Func<LogConfig, string, LogConfig>> Setters = new(StringComparer.Ordinal)
     {
         ["segment.bytes"] = (c, v) => c with { SegmentBytes = Int(v, 14) },
