@@ -117,6 +117,9 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
+        builder.Services.AddSingleton<TopicConfigUpdater>();
+        builder.Services.AddSingleton<IRequestHandler, AlterConfigsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, IncrementalAlterConfigsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();
         builder.Services.AddSingleton<IRequestHandler, OffsetForLeaderEpochHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();

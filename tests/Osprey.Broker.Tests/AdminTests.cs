@@ -108,3 +108,53 @@ public class DescribeConfigsTests
         Assert.All(Osprey.Broker.Topics.TopicConfigs.Definitions, d => Assert.Null(Osprey.Broker.Topics.TopicConfigs.Validate(d.Name, d.Default)));
     }
 }
+
+public class AlterConfigsTests
+{
+    [Fact]
+    public async Task IncrementalAlterConfigsSetsDeletesAppendsAndTheLogsFollow()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "tuned", NumPartitions = 2, Configs = new() { ["segment.ms"] = "3600000" } }]);
+        var resource = new ConfigResource { Type = ResourceType.Topic, Name = "tuned" };
+        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [resource] =
+            [
+                new ConfigEntry { Name = "retention.ms", Value = "5000", IncrementalOperation = AlterConfigOpType.Set },
+                new ConfigEntry { Name = "segment.ms", IncrementalOperation = AlterConfigOpType.Delete },
+                new ConfigEntry { Name = "cleanup.policy", Value = "compact", IncrementalOperation = AlterConfigOpType.Append },
+            ],
+        });
+        var described = Assert.Single(await admin.DescribeConfigsAsync([resource])).Entries;
+        Assert.Equal("5000", described["retention.ms"].Value);
+        Assert.True(described["segment.ms"].IsDefault);
+        Assert.Equal("delete,compact", described["cleanup.policy"].Value);
+        var log = broker.Server.Logs.Get("tuned", 1)!;
+        Assert.Equal((5000L, true, true), (log.Config.RetentionMs, log.Config.Compact, log.Config.Delete));
+
+        var e = await Assert.ThrowsAsync<IncrementalAlterConfigsException>(() => admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [resource] = [new ConfigEntry { Name = "retention.ms", Value = "later", IncrementalOperation = AlterConfigOpType.Set }],
+        }));
+        Assert.Equal(ErrorCode.InvalidConfig, Assert.Single(e.Results).Error.Code);
+        Assert.Equal(5000, broker.Server.Logs.Get("tuned", 0)!.Config.RetentionMs);
+    }
+
+    [Fact]
+    public async Task LegacyAlterConfigsReplacesAllOverrides()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "replaced", NumPartitions = 1, Configs = new() { ["retention.ms"] = "1000" } }]);
+        var resource = new ConfigResource { Type = ResourceType.Topic, Name = "replaced" };
+#pragma warning disable CS0618 // AlterConfigsAsync is the legacy API under test
+        await admin.AlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>> { [resource] = [new ConfigEntry { Name = "max.message.bytes", Value = "2000000" }] });
+#pragma warning restore CS0618
+        var described = Assert.Single(await admin.DescribeConfigsAsync([resource])).Entries;
+        Assert.True(described["retention.ms"].IsDefault);
+        Assert.Equal("2000000", described["max.message.bytes"].Value);
+    }
+}
+

@@ -1,0 +1,45 @@
+// AlterConfigs (key 33), versions 0-2: the legacy form. The configs given replace all of the topic's overrides
+// (any not given return to their defaults). Validation and errors as IncrementalAlterConfigs.
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Handlers;
+
+public sealed class AlterConfigsHandler(Topics.TopicConfigUpdater updater) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
+{
+    public override ApiKey ApiKey => ApiKey.AlterConfigs;
+
+    public override short MinVersion => 0;
+
+    public override short MaxVersion => 2;
+
+    protected override async ValueTask<AlterConfigsResponse> HandleAsync(RequestContext context, AlterConfigsRequest request, CancellationToken cancellationToken)
+    {
+        var response = new AlterConfigsResponse();
+        foreach (var resource in request.Resources)
+        {
+            var result = new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
+            response.Responses.Add(result);
+            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                result.ErrorMessage = $"Altering resource type {resource.ResourceType} is not supported yet; topic configs (type 2) are.";
+                continue;
+            }
+
+            if (resource.Configs.Any(c => c.Value is null))
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidConfig;
+                result.ErrorMessage = "AlterConfigs needs a value for every config it names.";
+                continue;
+            }
+
+            var replacement = resource.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal);
+            var (error, message) = await updater.UpdateAsync(resource.ResourceName, _ => (replacement, null), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
+            result.ErrorCode = (short)error;
+            result.ErrorMessage = message;
+        }
+
+        return response;
+    }
+}

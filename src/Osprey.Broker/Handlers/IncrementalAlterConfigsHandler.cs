@@ -1,0 +1,82 @@
+// IncrementalAlterConfigs (key 44), versions 0-1.
+//   Topic resources: SET (0), DELETE (1), APPEND (2) and SUBTRACT (3, list configs such as cleanup.policy) on the
+//   topic's overrides; the result is validated as a whole and written to the metadata log, then the partition logs
+//   take the new settings. ValidateOnly checks without writing. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION; invalid
+//   names, values or operations: INVALID_CONFIG. Broker resources: dynamic broker configs are not supported yet
+//   (INVALID_REQUEST, saying so).
+using Osprey.Broker.Topics;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Handlers;
+
+public sealed class IncrementalAlterConfigsHandler(TopicConfigUpdater updater)
+    : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
+{
+    public const sbyte Set = 0;
+    public const sbyte Delete = 1;
+    public const sbyte Append = 2;
+    public const sbyte Subtract = 3;
+
+    public override ApiKey ApiKey => ApiKey.IncrementalAlterConfigs;
+
+    public override short MinVersion => 0;
+
+    public override short MaxVersion => 1;
+
+    protected override async ValueTask<IncrementalAlterConfigsResponse> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest request, CancellationToken cancellationToken)
+    {
+        var response = new IncrementalAlterConfigsResponse();
+        foreach (var resource in request.Resources)
+        {
+            var result = new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
+            response.Responses.Add(result);
+            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
+            {
+                result.ErrorCode = (short)ErrorCode.InvalidRequest;
+                result.ErrorMessage = $"Altering resource type {resource.ResourceType} is not supported yet; topic configs (type 2) are.";
+                continue;
+            }
+
+            var (error, message) = await updater.UpdateAsync(resource.ResourceName, current => Apply(current, resource.Configs), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
+            result.ErrorCode = (short)error;
+            result.ErrorMessage = message;
+        }
+
+        return response;
+    }
+
+    private static (Dictionary<string, string>?, string?) Apply(IReadOnlyDictionary<string, string> current, List<IncrementalAlterConfigsRequest.AlterableConfig> changes)
+    {
+        var result = current.ToDictionary(StringComparer.Ordinal);
+        foreach (var change in changes)
+        {
+            var definition = TopicConfigs.Definitions.FirstOrDefault(d => d.Name == change.Name);
+            if (definition is null)
+            {
+                return (null, $"Unknown topic config name: {change.Name}");
+            }
+
+            switch (change.ConfigOperation)
+            {
+                case Set when change.Value is not null:
+                    result[change.Name] = change.Value;
+                    break;
+                case Delete:
+                    result.Remove(change.Name);
+                    break;
+                case Append or Subtract when definition.Type == ConfigType.List && change.Value is not null:
+                    var items = (result.TryGetValue(change.Name, out var existing) ? existing : definition.Default)
+                        .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+                    var operands = change.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+                    items = change.ConfigOperation == Append ? [.. items, .. operands.Where(o => !items.Contains(o))] : [.. items.Where(i => !operands.Contains(i))];
+                    result[change.Name] = string.Join(",", items);
+                    break;
+                default:
+                    return (null, $"Operation {change.ConfigOperation} is not valid for {change.Name}.");
+            }
+        }
+
+        return (result, null);
+    }
+}
