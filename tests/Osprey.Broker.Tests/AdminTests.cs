@@ -157,4 +157,3 @@ public class AlterConfigsTests
         Assert.Equal("2000000", described["max.message.bytes"].Value);
     }
 }
-

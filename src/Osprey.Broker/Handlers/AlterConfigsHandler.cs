@@ -20,22 +20,14 @@ public sealed class AlterConfigsHandler(Topics.TopicConfigUpdater updater) : Req
         {
             var result = new AlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
             response.Responses.Add(result);
-            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
-            {
-                result.ErrorCode = (short)ErrorCode.InvalidRequest;
-                result.ErrorMessage = $"Altering resource type {resource.ResourceType} is not supported yet; topic configs (type 2) are.";
-                continue;
-            }
-
-            if (resource.Configs.Any(c => c.Value is null))
-            {
-                result.ErrorCode = (short)ErrorCode.InvalidConfig;
-                result.ErrorMessage = "AlterConfigs needs a value for every config it names.";
-                continue;
-            }
-
-            var replacement = resource.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal);
-            var (error, message) = await updater.UpdateAsync(resource.ResourceName, _ => (replacement, null), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
+            var (error, message) = await updater.AlterAsync(
+                resource.ResourceType,
+                resource.ResourceName,
+                _ => resource.Configs.Any(c => c.Value is null)
+                    ? (null, "AlterConfigs needs a value for every config it names.")
+                    : (resource.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal), null),
+                request.ValidateOnly,
+                cancellationToken).ConfigureAwait(false);
             result.ErrorCode = (short)error;
             result.ErrorMessage = message;
         }

@@ -31,14 +31,7 @@ public sealed class IncrementalAlterConfigsHandler(TopicConfigUpdater updater)
         {
             var result = new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
             response.Responses.Add(result);
-            if (resource.ResourceType != DescribeConfigsHandler.TopicResource)
-            {
-                result.ErrorCode = (short)ErrorCode.InvalidRequest;
-                result.ErrorMessage = $"Altering resource type {resource.ResourceType} is not supported yet; topic configs (type 2) are.";
-                continue;
-            }
-
-            var (error, message) = await updater.UpdateAsync(resource.ResourceName, current => Apply(current, resource.Configs), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
+            var (error, message) = await updater.AlterAsync(resource.ResourceType, resource.ResourceName, current => Apply(current, resource.Configs), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
             result.ErrorCode = (short)error;
             result.ErrorMessage = message;
         }

@@ -12,6 +12,20 @@ namespace Osprey.Broker.Topics;
 public sealed class TopicConfigUpdater(MetadataLog metadata, LogManager logs)
 {
     /// <summary>
+    /// The Alter*Configs entry point: only topic resources (type 2) can be changed so far; anything else is
+    /// INVALID_REQUEST with a message that says so.
+    /// </summary>
+    public Task<(ErrorCode Error, string? Message)> AlterAsync(
+        sbyte resourceType,
+        string resourceName,
+        Func<IReadOnlyDictionary<string, string>, (Dictionary<string, string>? Result, string? Error)> change,
+        bool validateOnly,
+        CancellationToken cancellationToken) =>
+        resourceType == ClusterImage.TopicResource
+            ? UpdateAsync(resourceName, change, validateOnly, cancellationToken)
+            : Task.FromResult<(ErrorCode, string?)>((ErrorCode.InvalidRequest, $"Altering resource type {resourceType} is not supported yet; topic configs (type 2) are."));
+
+    /// <summary>
     /// Applies <paramref name="change"/> to the topic's current overrides. Returns the error to answer with, or
     /// (None, null) on success. With <paramref name="validateOnly"/> nothing is written.
     /// </summary>
