@@ -115,6 +115,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<TopicCreator>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteTopicsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, CreatePartitionsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
         builder.Services.AddSingleton<TopicConfigUpdater>();

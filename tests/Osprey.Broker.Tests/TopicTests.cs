@@ -151,3 +151,25 @@ public class DeleteTopicsTests
         Assert.Equal((short)Osprey.Protocol.ErrorCode.UnknownTopicId, deleted.Responses[1].ErrorCode);
     }
 }
+
+public class CreatePartitionsTests
+{
+    [Fact]
+    public async Task PartitionsCanBeAddedButNeverRemoved()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "growing", NumPartitions = 2 }]);
+        await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "growing", IncreaseTo = 5 }]);
+        Assert.Equal(5, Assert.Single(admin.GetMetadata("growing", TimeSpan.FromSeconds(10)).Topics).Partitions.Count);
+        Assert.NotNull(broker.Server.Logs.Get("growing", 4));
+
+        var shrink = await Assert.ThrowsAsync<CreatePartitionsException>(() => admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "growing", IncreaseTo = 3 }]));
+        Assert.Equal(ErrorCode.InvalidPartitions, Assert.Single(shrink.Results).Error.Code);
+        var unknown = await Assert.ThrowsAsync<CreatePartitionsException>(() => admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = "nope", IncreaseTo = 3 }]));
+        Assert.Equal(ErrorCode.UnknownTopicOrPart, Assert.Single(unknown.Results).Error.Code);
+        var badAssignment = await Assert.ThrowsAsync<CreatePartitionsException>(() => admin.CreatePartitionsAsync(
+            [new PartitionsSpecification { Topic = "growing", IncreaseTo = 6, ReplicaAssignments = [[2]] }]));
+        Assert.Equal(ErrorCode.InvalidReplicaAssignment, Assert.Single(badAssignment.Results).Error.Code);
+    }
+}
