@@ -60,11 +60,7 @@ public sealed class BrokerServer : IAsyncDisposable
             // Every partition of every topic the metadata knows gets its log opened (recovered if need be).
             foreach (var topic in metadata.Image.Topics.Values)
             {
-                var config = TopicConfigs.ToLogConfig(topic.Configs);
-                foreach (var partition in topic.Partitions.Keys)
-                {
-                    logs.GetOrCreate(topic.Name, partition, config);
-                }
+                TopicLogs.Open(logs, topic);
             }
 
             var server = await StartServerAsync(options, logging, lockFile, logs, metadata, cancellationToken).ConfigureAwait(false);

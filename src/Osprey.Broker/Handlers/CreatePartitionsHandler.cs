@@ -40,11 +40,7 @@ public sealed class CreatePartitionsHandler(MetadataLog metadata, LogManager log
             (result.ErrorCode, result.ErrorMessage) = ((short)error.Code, error.Message);
             if (error.Code == ErrorCode.None && !request.ValidateOnly && image.Topic(topic.Name) is { } created)
             {
-                var config = TopicConfigs.ToLogConfig(created.Configs);
-                foreach (var partition in created.Partitions.Keys)
-                {
-                    logs.GetOrCreate(topic.Name, partition, config);
-                }
+                TopicLogs.Open(logs, created);
             }
         }
 

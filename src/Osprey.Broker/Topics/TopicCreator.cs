@@ -25,12 +25,7 @@ public sealed class TopicCreator(MetadataLog metadata, LogManager logs, BrokerId
         if (created)
         {
             var topicImage = image.Topic(topic.Name)!;
-            var config = TopicConfigs.ToLogConfig(topicImage.Configs);
-            foreach (var partition in topicImage.Partitions.Keys)
-            {
-                logs.GetOrCreate(topic.Name, partition, config);
-            }
-
+            TopicLogs.Open(logs, topicImage);
             result.TopicId = topicImage.TopicId;
         }
     }
