@@ -118,6 +118,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, AlterConfigsHandler>();
         builder.Services.AddSingleton<IRequestHandler, IncrementalAlterConfigsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeLogDirsHandler>();
         builder.Services.AddSingleton<IRequestHandler, OffsetForLeaderEpochHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
         builder.Services.AddSingleton<IRequestHandler, FetchHandler>();

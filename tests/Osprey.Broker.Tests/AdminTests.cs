@@ -157,3 +157,29 @@ public class AlterConfigsTests
         Assert.Equal("2000000", described["max.message.bytes"].Value);
     }
 }
+
+public class DescribeLogDirsTests
+{
+    [Fact]
+    public async Task LogDirsReportPartitionSizes()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "sized", NumPartitions = 2 }]);
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            await producer.ProduceAsync(new TopicPartition("sized", 1), new Message<Null, string> { Value = new string('x', 500) }, TestContext.Current.CancellationToken);
+        }
+
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new DescribeLogDirsRequest { Topics = null }, 4, 1);
+        var (_, response) = await connection.ReceiveAsync<DescribeLogDirsResponse>(4);
+        var dir = Assert.Single(response.Results);
+        Assert.Equal(broker.Server.Logs.DataDirectory, dir.LogDir);
+        Assert.True(dir.TotalBytes > 0 && dir.UsableBytes > 0);
+        var partitions = Assert.Single(dir.Topics, t => t.Name == "sized").Partitions.OrderBy(p => p.PartitionIndex).ToList();
+        Assert.Equal([0, 1], partitions.Select(p => p.PartitionIndex));
+        Assert.Equal(0, partitions[0].PartitionSize);
+        Assert.True(partitions[1].PartitionSize > 500);
+    }
+}
