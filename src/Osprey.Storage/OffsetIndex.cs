@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using Microsoft.Win32.SafeHandles;
 
 namespace Osprey.Storage;
 
@@ -9,70 +8,31 @@ namespace Osprey.Storage;
 /// batch and that batch's position, so a lookup gives the position from which a scan finds any greater offset.
 /// Entries are kept in memory for binary search and written through to the file.
 /// </summary>
-internal sealed class OffsetIndex : IDisposable
+internal sealed class OffsetIndex : IndexFile
 {
     public const int EntrySize = 8;
 
-    private readonly SafeFileHandle _file;
     private int[] _relativeOffsets;
     private int[] _positions;
     private int _count;
 
-    private OffsetIndex(string path, long baseOffset, int maxEntries, SafeFileHandle file)
+    private OffsetIndex(string path, long baseOffset, int maxIndexBytes)
+        : base(path, baseOffset, maxIndexBytes, EntrySize)
     {
-        Path = path;
-        BaseOffset = baseOffset;
-        MaxEntries = Math.Max(1, maxEntries);
-        _file = file;
         _relativeOffsets = new int[Math.Min(MaxEntries, 1024)];
         _positions = new int[_relativeOffsets.Length];
     }
 
-    public string Path { get; }
-
-    public long BaseOffset { get; }
-
-    public int MaxEntries { get; }
-
-    public int Count => _count;
-
-    public bool IsFull => _count >= MaxEntries;
+    public override int Count => _count;
 
     public long? LastOffset => _count == 0 ? null : BaseOffset + _relativeOffsets[_count - 1];
 
     /// <summary>Opens (or creates) the index; with <paramref name="load"/> it reads and checks the existing entries.</summary>
-    public static OffsetIndex Open(string path, long baseOffset, int maxIndexBytes, bool load)
+    public static OffsetIndex Open(string path, long baseOffset, int maxIndexBytes, bool load) =>
+        Open(new OffsetIndex(path, baseOffset, maxIndexBytes), load);
+
+    protected override void Load(byte[] bytes)
     {
-        var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        var index = new OffsetIndex(path, baseOffset, maxIndexBytes / EntrySize, file);
-        if (!load)
-        {
-            index.Reset();
-            return index;
-        }
-
-        try
-        {
-            index.Load();
-            return index;
-        }
-        catch
-        {
-            index.Dispose();
-            throw;
-        }
-    }
-
-    private void Load()
-    {
-        var length = RandomAccess.GetLength(_file);
-        if (length % EntrySize != 0 || length / EntrySize > MaxEntries)
-        {
-            throw new InvalidDataException($"{Path}: size {length} is not a whole number of entries within the limit.");
-        }
-
-        var bytes = new byte[length];
-        RandomAccess.Read(_file, bytes, 0);
         for (var i = 0; i < bytes.Length; i += EntrySize)
         {
             var relative = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(i));
@@ -102,7 +62,7 @@ internal sealed class OffsetIndex : IDisposable
         Span<byte> entry = stackalloc byte[EntrySize];
         BinaryPrimitives.WriteInt32BigEndian(entry, relative);
         BinaryPrimitives.WriteInt32BigEndian(entry[4..], position);
-        RandomAccess.Write(_file, entry, (long)_count * EntrySize);
+        WriteEntry(entry, _count);
         AddInMemory(relative, position);
     }
 
@@ -157,7 +117,7 @@ internal sealed class OffsetIndex : IDisposable
     {
         var keep = FindSlot(offset - 1) + 1;
         _count = keep;
-        RandomAccess.SetLength(_file, (long)_count * EntrySize);
+        TruncateFile(_count);
     }
 
     /// <summary>Drops every entry at or after <paramref name="position"/> in the log file.</summary>
@@ -168,16 +128,12 @@ internal sealed class OffsetIndex : IDisposable
             _count--;
         }
 
-        RandomAccess.SetLength(_file, (long)_count * EntrySize);
+        TruncateFile(_count);
     }
 
-    public void Reset()
+    public override void Reset()
     {
         _count = 0;
-        RandomAccess.SetLength(_file, 0);
+        TruncateFile(0);
     }
-
-    public void Flush() => RandomAccess.FlushToDisk(_file);
-
-    public void Dispose() => _file.Dispose();
 }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using Microsoft.Win32.SafeHandles;
 
 namespace Osprey.Storage;
 
@@ -8,67 +7,26 @@ namespace Osprey.Storage;
 /// <c>[timestamp int64][relative offset int32]</c>, with strictly increasing timestamps. An entry says: by this
 /// offset, the segment has seen a record with this timestamp (the largest so far).
 /// </summary>
-internal sealed class TimeIndex : IDisposable
+internal sealed class TimeIndex : IndexFile
 {
     public const int EntrySize = 12;
 
-    private readonly SafeFileHandle _file;
     private readonly List<(long Timestamp, int Relative)> _entries = [];
 
-    private TimeIndex(string path, long baseOffset, int maxEntries, SafeFileHandle file)
+    private TimeIndex(string path, long baseOffset, int maxIndexBytes)
+        : base(path, baseOffset, maxIndexBytes, EntrySize)
     {
-        Path = path;
-        BaseOffset = baseOffset;
-        MaxEntries = Math.Max(1, maxEntries);
-        _file = file;
     }
 
-    public string Path { get; }
-
-    public long BaseOffset { get; }
-
-    public int MaxEntries { get; }
-
-    public int Count => _entries.Count;
-
-    public bool IsFull => _entries.Count >= MaxEntries;
+    public override int Count => _entries.Count;
 
     public long LastTimestamp => _entries.Count == 0 ? -1 : _entries[^1].Timestamp;
 
-    public static TimeIndex Open(string path, long baseOffset, int maxIndexBytes, bool load)
+    public static TimeIndex Open(string path, long baseOffset, int maxIndexBytes, bool load) =>
+        Open(new TimeIndex(path, baseOffset, maxIndexBytes), load);
+
+    protected override void Load(byte[] bytes)
     {
-        var file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        var index = new TimeIndex(path, baseOffset, maxIndexBytes / EntrySize, file);
-        try
-        {
-            if (load)
-            {
-                index.Load();
-            }
-            else
-            {
-                index.Reset();
-            }
-
-            return index;
-        }
-        catch
-        {
-            index.Dispose();
-            throw;
-        }
-    }
-
-    private void Load()
-    {
-        var length = RandomAccess.GetLength(_file);
-        if (length % EntrySize != 0 || length / EntrySize > MaxEntries)
-        {
-            throw new InvalidDataException($"{Path}: size {length} is not a whole number of entries within the limit.");
-        }
-
-        var bytes = new byte[length];
-        RandomAccess.Read(_file, bytes, 0);
         for (var i = 0; i < bytes.Length; i += EntrySize)
         {
             var timestamp = BinaryPrimitives.ReadInt64BigEndian(bytes.AsSpan(i));
@@ -99,7 +57,7 @@ internal sealed class TimeIndex : IDisposable
         Span<byte> entry = stackalloc byte[EntrySize];
         BinaryPrimitives.WriteInt64BigEndian(entry, timestamp);
         BinaryPrimitives.WriteInt32BigEndian(entry[8..], relative);
-        RandomAccess.Write(_file, entry, (long)_entries.Count * EntrySize);
+        WriteEntry(entry, _entries.Count);
         _entries.Add((timestamp, relative));
     }
 
@@ -135,16 +93,12 @@ internal sealed class TimeIndex : IDisposable
             _entries.RemoveAt(_entries.Count - 1);
         }
 
-        RandomAccess.SetLength(_file, (long)_entries.Count * EntrySize);
+        TruncateFile(_entries.Count);
     }
 
-    public void Reset()
+    public override void Reset()
     {
         _entries.Clear();
-        RandomAccess.SetLength(_file, 0);
+        TruncateFile(0);
     }
-
-    public void Flush() => RandomAccess.FlushToDisk(_file);
-
-    public void Dispose() => _file.Dispose();
 }
