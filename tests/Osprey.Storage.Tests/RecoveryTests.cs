@@ -46,21 +46,27 @@ public class RecoveryTests
         Assert.Equal(expectedRecords + 1, reopened.LogEndOffset);
     }
 
+    /// <summary>Six batches of ten records, two batches a segment: segments at offsets 0, 20 and 40.</summary>
+    private static (byte[] Batch, LogConfig Config) WriteThreeSegments(string path, ManualTimeProvider time)
+    {
+        var batch = Batches.Make(10, valueSize: 30);
+        var config = new LogConfig { SegmentBytes = batch.Length * 2, IndexIntervalBytes = 1 };
+        using var log = Open(path, time, config, clean: false);
+        for (var i = 0; i < 6; i++)
+        {
+            log.Append(batch);
+        }
+
+        return (batch, config);
+    }
+
     [Fact]
     public void ACorruptBatchInTheMiddleCutsTheLogThereAndDropsLaterSegments()
     {
         using var dir = new TempDirectory();
         var path = Path.Combine(dir.Path, "t-0");
         var time = new ManualTimeProvider();
-        var batch = Batches.Make(10, valueSize: 30);
-        var config = new LogConfig { SegmentBytes = batch.Length * 2, IndexIntervalBytes = 1 };
-        using (var log = Open(path, time, config, clean: false))
-        {
-            for (var i = 0; i < 6; i++)
-            {
-                log.Append(batch); // segments at 0, 20, 40
-            }
-        }
+        var (batch, config) = WriteThreeSegments(path, time);
 
         // Flip a byte inside the second batch of the segment at 20 (offsets 30-39).
         var file = Path.Combine(path, "00000000000000000020.log");
@@ -80,15 +86,7 @@ public class RecoveryTests
         using var dir = new TempDirectory();
         var path = Path.Combine(dir.Path, "t-0");
         var time = new ManualTimeProvider();
-        var batch = Batches.Make(10, valueSize: 30);
-        var config = new LogConfig { SegmentBytes = batch.Length * 2, IndexIntervalBytes = 1 };
-        using (var log = Open(path, time, config, clean: false))
-        {
-            for (var i = 0; i < 6; i++)
-            {
-                log.Append(batch);
-            }
-        }
+        var (batch, config) = WriteThreeSegments(path, time);
 
         // Garbage appended to the active segment (a torn write) is removed; the index of a trusted segment is kept.
         File.AppendAllText(Path.Combine(path, "00000000000000000040.log"), "garbage after a crash");
