@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Osprey.Broker.Config;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
 using Osprey.Broker.Topics;
@@ -54,16 +55,18 @@ public sealed class BrokerServer : IAsyncDisposable
         LogManager? logs = null;
         try
         {
-            logs = new LogManager(dataDirectory, new LogManagerOptions(), TimeProvider.System);
+            var configs = new EffectiveConfigs(options);
+            logs = new LogManager(dataDirectory, configs.LogManagerOptions(), TimeProvider.System);
             var metadata = MetadataLog.Open(logs, TimeProvider.System);
 
             // Every partition of every topic the metadata knows gets its log opened (recovered if need be).
+            var topicLogs = new TopicLogs(logs, configs);
             foreach (var topic in metadata.Image.Topics.Values)
             {
-                TopicLogs.Open(logs, topic);
+                topicLogs.Open(metadata.Image, topic);
             }
 
-            var server = await StartServerAsync(options, logging, lockFile, logs, metadata, cancellationToken).ConfigureAwait(false);
+            var server = await StartServerAsync(options, logging, lockFile, logs, metadata, configs, topicLogs, cancellationToken).ConfigureAwait(false);
             logs.StartBackgroundTasks();
             return server;
         }
@@ -93,7 +96,8 @@ public sealed class BrokerServer : IAsyncDisposable
         }
     }
 
-    private static async Task<BrokerServer> StartServerAsync(BrokerOptions options, ILoggerProvider? logging, FileStream lockFile, LogManager logs, MetadataLog metadata, CancellationToken cancellationToken)
+    private static async Task<BrokerServer> StartServerAsync(
+        BrokerOptions options, ILoggerProvider? logging, FileStream lockFile, LogManager logs, MetadataLog metadata, EffectiveConfigs configs, TopicLogs topicLogs, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -107,6 +111,8 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(logs);
         builder.Services.AddSingleton(metadata);
+        builder.Services.AddSingleton(configs);
+        builder.Services.AddSingleton(topicLogs);
         builder.Services.AddSingleton<AppendNotifier>();
         builder.Services.AddSingleton<TopicCreator>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();

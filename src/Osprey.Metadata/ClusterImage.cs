@@ -17,7 +17,7 @@ public sealed record TopicImage(string Name, Guid TopicId, ImmutableSortedDictio
 public sealed record ClusterImage(
     ImmutableSortedDictionary<string, TopicImage> Topics,
     ImmutableDictionary<Guid, string> TopicNames,
-    ImmutableSortedDictionary<string, string> BrokerConfigs,
+    ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> BrokerConfigs,
     long LastOffset)
 {
     /// <summary>ConfigRecord resource types (Kafka's ConfigResource.Type values).</summary>
@@ -27,8 +27,15 @@ public sealed record ClusterImage(
     public static ClusterImage Empty { get; } = new(
         ImmutableSortedDictionary<string, TopicImage>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableDictionary<Guid, string>.Empty,
-        ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal),
+        ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>>.Empty.WithComparers(StringComparer.Ordinal),
         -1);
+
+    /// <summary>
+    /// The dynamic broker configs set for <paramref name="resourceName"/>: a node id, or "" for the cluster-wide
+    /// default.
+    /// </summary>
+    public ImmutableSortedDictionary<string, string> BrokerConfigsOf(string resourceName) =>
+        BrokerConfigs.GetValueOrDefault(resourceName) ?? ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal);
 
     public TopicImage? Topic(string name) => Topics.GetValueOrDefault(name);
 
@@ -52,7 +59,9 @@ public sealed record ClusterImage(
         }),
         ConfigRecord { ResourceType: BrokerResource } c => this with
         {
-            BrokerConfigs = c.Value is null ? BrokerConfigs.Remove(c.Name) : BrokerConfigs.SetItem(c.Name, c.Value),
+            BrokerConfigs = BrokerConfigs.SetItem(
+                c.ResourceName,
+                c.Value is null ? BrokerConfigsOf(c.ResourceName).Remove(c.Name) : BrokerConfigsOf(c.ResourceName).SetItem(c.Name, c.Value)),
         },
         RemoveTopicRecord r when TopicNames.TryGetValue(r.TopicId, out var name) => this with
         {

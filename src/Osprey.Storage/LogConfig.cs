@@ -55,6 +55,18 @@ public sealed record LogConfig
     /// <summary>message.timestamp.type.</summary>
     public TimestampType MessageTimestampType { get; init; } = TimestampType.CreateTime;
 
+    /// <summary>message.timestamp.before.max.ms: how far in the past a CreateTime timestamp may lie.</summary>
+    public long MessageTimestampBeforeMaxMs { get; init; } = long.MaxValue;
+
+    /// <summary>message.timestamp.after.max.ms: how far in the future a CreateTime timestamp may lie.</summary>
+    public long MessageTimestampAfterMaxMs { get; init; } = 3_600_000;
+
+    /// <summary>compression.type: the codec batches are stored with; null keeps the producer's (<c>producer</c>).</summary>
+    public CompressionType? CompressionType { get; init; }
+
+    /// <summary>min.insync.replicas: acks=all appends need at least this many in-sync replicas.</summary>
+    public int MinInsyncReplicas { get; init; } = 1;
+
     /// <summary>
     /// How old the active segment may get before it rolls: segment.ms, or max.compaction.lag.ms when that is
     /// smaller on a compacted log, so records cannot wait in the active segment past the lag (KIP-354).

@@ -80,11 +80,11 @@ public class DescribeConfigsTests
         var result = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "configured" }]));
         var retention = result.Entries["retention.ms"];
         Assert.Equal(("1000", false, ConfigSource.DynamicTopicConfig), (retention.Value, retention.IsDefault, retention.Source));
-        Assert.Equal(["retention.ms", "log.retention.ms"], retention.Synonyms.Select(s => s.Name));
+        Assert.Equal(["retention.ms", "log.retention.hours"], retention.Synonyms.Select(s => s.Name));
         Assert.Equal("compact,delete", result.Entries["cleanup.policy"].Value);
         var segment = result.Entries["segment.bytes"];
         Assert.Equal(("1073741824", true, ConfigSource.DefaultConfig), (segment.Value, segment.IsDefault, segment.Source));
-        Assert.Equal(16, result.Entries.Count);
+        Assert.Equal(33, result.Entries.Count);
     }
 
     [Fact]
@@ -100,12 +100,13 @@ public class DescribeConfigsTests
     }
 
     [Fact]
-    public void EveryHonouredTopicConfigHasADefinition()
+    public void EveryDefaultIsValidAndEveryTopicDefaultHasABrokerSetting()
     {
-        Assert.Equal(
-            Osprey.Broker.Topics.TopicConfigs.Names.Order(StringComparer.Ordinal),
-            Osprey.Broker.Topics.TopicConfigs.Definitions.Select(d => d.Name).Order(StringComparer.Ordinal));
-        Assert.All(Osprey.Broker.Topics.TopicConfigs.Definitions, d => Assert.Null(Osprey.Broker.Topics.TopicConfigs.Validate(d.Name, d.Default)));
+        Assert.All(Osprey.Broker.Topics.TopicConfigs.All, d => Assert.Null(Osprey.Broker.Topics.TopicConfigs.Validate(d.Definition.Name, d.Definition.Default)));
+        Assert.All(
+            Osprey.Broker.Topics.TopicConfigs.All.Where(d => d.ServerDefault is not null),
+            d => Assert.True(Osprey.Broker.Config.BrokerSettings.Find(d.ServerDefault!)?.Dynamic, d.ServerDefault));
+        Assert.All(Osprey.Broker.Config.BrokerSettings.All.Values, d => Assert.Null(d.Validate(d.Default)));
     }
 }
 

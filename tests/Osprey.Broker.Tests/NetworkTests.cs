@@ -1,3 +1,4 @@
+using Osprey.Broker.Config;
 using System.Buffers.Binary;
 using Confluent.Kafka;
 using Osprey.Protocol;
@@ -84,7 +85,7 @@ public class NetworkTests
     [InlineData("truncated-body")]
     public async Task AHostileFrameClosesThatConnectionOnly(string kind)
     {
-        await using var broker = await TestBroker.StartAsync(o => o with { SocketRequestMaxBytes = 1024 });
+        await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("socket.request.max.bytes", "1024")) });
         using var good = await RawConnection.OpenAsync(broker.Server.Port);
         using var bad = await RawConnection.OpenAsync(broker.Server.Port);
         byte[] frame = kind switch

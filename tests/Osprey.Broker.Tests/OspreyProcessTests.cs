@@ -75,24 +75,12 @@ public class OspreyProcessTests
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Runs ./osprey start (which builds the CLI first if needed) and waits until it listens.</summary>
-    private static async Task<Process> StartAsync(string dataDir, int port)
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Osprey.slnx")))
-        {
-            root = root.Parent;
-        }
+    internal static int FreePortForTests() => FreePort();
 
-        Assert.NotNull(root);
-        var start = new ProcessStartInfo(Path.Combine(root.FullName, "osprey"), ["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = root.FullName,
-        };
-        var process = Process.Start(start)!;
+    /// <summary>Runs ./osprey start (which builds the CLI first if needed) and waits until it listens.</summary>
+    internal static async Task<Process> StartAsync(string dataDir, int port, string[]? extra = null, Dictionary<string, string>? environment = null)
+    {
+        var process = Launch(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", .. extra ?? []], environment);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         while (true)
         {
@@ -110,5 +98,30 @@ public class OspreyProcessTests
                 return process;
             }
         }
+    }
+
+    /// <summary>Starts ./osprey with <paramref name="arguments"/> from the repository root, output redirected.</summary>
+    internal static Process Launch(string[] arguments, Dictionary<string, string>? environment = null)
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Osprey.slnx")))
+        {
+            root = root.Parent;
+        }
+
+        Assert.NotNull(root);
+        var start = new ProcessStartInfo(Path.Combine(root.FullName, "osprey"), arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = root.FullName,
+        };
+        foreach (var (name, value) in environment ?? [])
+        {
+            start.Environment[name] = value;
+        }
+
+        return Process.Start(start)!;
     }
 }

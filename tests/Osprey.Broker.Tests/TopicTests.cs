@@ -1,3 +1,4 @@
+using Osprey.Broker.Config;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 
@@ -92,7 +93,7 @@ public class AutoCreateTests
     [Fact]
     public async Task ProducingToANewTopicCreatesItWithNumPartitions()
     {
-        await using var broker = await TestBroker.StartAsync(o => o with { NumPartitions = 2 });
+        await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("num.partitions", "2")) });
         using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build();
         var delivered = await producer.ProduceAsync("fresh", new Message<Null, string> { Value = "first" }, TestContext.Current.CancellationToken);
         Assert.Equal(0, delivered.Offset.Value);
@@ -103,7 +104,7 @@ public class AutoCreateTests
     [Fact]
     public async Task WithAutoCreationOffUnknownTopicsStayUnknown()
     {
-        await using var broker = await TestBroker.StartAsync(o => o with { AutoCreateTopics = false });
+        await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("auto.create.topics.enable", "false")) });
         using var connection = await RawConnection.OpenAsync(broker.Server.Port);
         await connection.SendAsync(new Osprey.Protocol.Messages.MetadataRequest { Topics = [new() { Name = "ghost" }], AllowAutoTopicCreation = true }, 12, 1);
         var (_, response) = await connection.ReceiveAsync<Osprey.Protocol.Messages.MetadataResponse>(12);

@@ -1,5 +1,6 @@
-// AlterConfigs (key 33), versions 0-2: the legacy form. The configs given replace all of the topic's overrides
-// (any not given return to their defaults). Validation and errors as IncrementalAlterConfigs.
+// AlterConfigs (key 33), versions 0-2: the legacy form. The configs given replace all of the resource's overrides
+// (a topic's, or the dynamic configs of this broker or of the cluster default; any not given return to their
+// defaults). Validation and errors as IncrementalAlterConfigs.
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 

@@ -7,11 +7,10 @@ using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
-using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class CreatePartitionsHandler(MetadataLog metadata, LogManager logs, BrokerIdentity identity)
+public sealed class CreatePartitionsHandler(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity)
     : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     public override ApiKey ApiKey => ApiKey.CreatePartitions;
@@ -40,7 +39,7 @@ public sealed class CreatePartitionsHandler(MetadataLog metadata, LogManager log
             (result.ErrorCode, result.ErrorMessage) = ((short)error.Code, error.Message);
             if (error.Code == ErrorCode.None && !request.ValidateOnly && image.Topic(topic.Name) is { } created)
             {
-                TopicLogs.Open(logs, created);
+                logs.Open(image, created);
             }
         }
 

@@ -1,7 +1,8 @@
 // DeleteTopics (key 20), versions 1-6.
 //   v1-5 name topics in TopicNames; v6 in Topics, by name or by id (UNKNOWN_TOPIC_ID for an unknown id).
 //   A deleted topic is a RemoveTopicRecord in the metadata log; then its partition logs and directories go.
-//   Internal topics (names starting with "__") are refused with INVALID_TOPIC_EXCEPTION.
+//   Internal topics (names starting with "__") are refused with INVALID_TOPIC_EXCEPTION; with
+//   delete.topic.enable=false every deletion is TOPIC_DELETION_DISABLED.
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -9,7 +10,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, BrokerOptions options) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DeleteTopics;
 
@@ -27,6 +28,13 @@ public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs) :
         {
             var result = new DeleteTopicsResponse.DeletableTopicResult { Name = name, TopicId = context.ApiVersion >= 6 ? id : Guid.Empty };
             response.Responses.Add(result);
+            if (!options.DeleteTopicEnable)
+            {
+                result.ErrorCode = (short)ErrorCode.TopicDeletionDisabled;
+                result.ErrorMessage = "Topic deletion is disabled (delete.topic.enable=false).";
+                continue;
+            }
+
             var (_, deleted) = await metadata.UpdateAsync<TopicImage?>(
                 image =>
                 {

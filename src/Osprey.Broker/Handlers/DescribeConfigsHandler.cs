@@ -1,12 +1,14 @@
 // DescribeConfigs (key 32), versions 1-4.
-//   Topics (resource type 2): every topic config Osprey honours, with the topic's own value (source
-//   DYNAMIC_TOPIC_CONFIG = 1) or Kafka's default (DEFAULT_CONFIG = 5); with IncludeSynonyms the topic value is
-//   followed by the broker default property (e.g. log.retention.ms) as DEFAULT_CONFIG. ConfigurationKeys (when not
-//   null) limits the answer. v3+ adds the config type. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION.
-//   Brokers (resource type 4, this node's id or "" for the cluster default): the broker properties behind the topic
-//   defaults plus the network and topic-creation settings, as DEFAULT_CONFIG or STATIC_BROKER_CONFIG.
-//   Other resource types: INVALID_REQUEST.
+//   Topics (resource type 2): every topic config, with the value in force and its source: the topic's own
+//   (DYNAMIC_TOPIC_CONFIG), a dynamic broker default for this node or the cluster (DYNAMIC_BROKER_CONFIG,
+//   DYNAMIC_DEFAULT_BROKER_CONFIG), the static broker setting (STATIC_BROKER_CONFIG) or Kafka's default
+//   (DEFAULT_CONFIG). IncludeSynonyms lists every source in precedence order, under the broker property's name
+//   (log.retention.ms, then .minutes and .hours). ConfigurationKeys (unless null or empty) limits the answer. v3+ adds the
+//   config type. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION.
+//   Brokers (resource type 4): this node's id gives every broker setting Osprey honours, the static ones read-only;
+//   "" gives the cluster-wide dynamic defaults that are set. Another broker id or resource type: INVALID_REQUEST.
 using System.Globalization;
+using Osprey.Broker.Config;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -14,14 +16,11 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity identity, BrokerOptions options)
+public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs)
     : RequestHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
     public const sbyte TopicResource = 2;
     public const sbyte BrokerResource = 4;
-    public const sbyte DynamicTopicConfig = 1;
-    public const sbyte StaticBrokerConfig = 4;
-    public const sbyte DefaultConfig = 5;
 
     public override ApiKey ApiKey => ApiKey.DescribeConfigs;
 
@@ -37,25 +36,14 @@ public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity 
         {
             var result = new DescribeConfigsResponse.DescribeConfigsResult { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
             response.Results.Add(result);
-            var wanted = resource.ConfigurationKeys is { } keys ? new HashSet<string>(keys, StringComparer.Ordinal) : null;
+            var wanted = resource.ConfigurationKeys is { Count: > 0 } keys ? new HashSet<string>(keys, StringComparer.Ordinal) : null;
             switch (resource.ResourceType)
             {
                 case TopicResource when image.Topic(resource.ResourceName) is { } topic:
-                    foreach (var definition in TopicConfigs.Definitions.Where(d => wanted?.Contains(d.Name) ?? true))
+                    foreach (var (definition, serverDefault) in TopicConfigs.All.Where(d => wanted?.Contains(d.Definition.Name) ?? true))
                     {
-                        var overridden = topic.Configs.TryGetValue(definition.Name, out var value);
-                        var entry = Entry(context, definition.Name, overridden ? value! : definition.Default, overridden ? DynamicTopicConfig : DefaultConfig, definition.Type);
-                        if (request.IncludeSynonyms)
-                        {
-                            if (overridden)
-                            {
-                                entry.Synonyms.Add(new() { Name = definition.Name, Value = value, Source = DynamicTopicConfig });
-                            }
-
-                            entry.Synonyms.Add(new() { Name = definition.ServerDefaultProperty, Value = definition.Default, Source = DefaultConfig });
-                        }
-
-                        result.Configs.Add(entry);
+                        var (value, source, synonyms) = configs.TopicValue(image, topic, definition, serverDefault);
+                        result.Configs.Add(Entry(context, request, definition, value, source, synonyms, readOnly: false));
                     }
 
                     break;
@@ -63,16 +51,25 @@ public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity 
                     result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
                     result.ErrorMessage = $"Topic {resource.ResourceName} does not exist.";
                     break;
-                case BrokerResource when resource.ResourceName.Length == 0 || resource.ResourceName == identity.NodeId.ToString(CultureInfo.InvariantCulture):
-                    foreach (var (name, value, source, type) in BrokerConfigs().Where(c => wanted?.Contains(c.Name) ?? true))
+                case BrokerResource when resource.ResourceName.Length == 0:
+                    foreach (var (name, value) in image.BrokerConfigsOf("").Where(c => wanted?.Contains(c.Key) ?? true))
                     {
-                        var entry = Entry(context, name, value, source, type);
-                        if (request.IncludeSynonyms)
-                        {
-                            entry.Synonyms.Add(new() { Name = name, Value = value, Source = source });
-                        }
+                        var definition = BrokerSettings.Find(name) ?? new ConfigDefinition(name, ConfigType.Unknown, null);
+                        result.Configs.Add(Entry(context, request, definition, value, ConfigSource.DynamicDefaultBroker, [new(name, value, ConfigSource.DynamicDefaultBroker)], readOnly: false));
+                    }
 
-                        result.Configs.Add(entry);
+                    break;
+                case BrokerResource when resource.ResourceName == identity.NodeId.ToString(CultureInfo.InvariantCulture):
+                    foreach (var definition in BrokerSettings.All.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Where(d => wanted?.Contains(d.Name) ?? true))
+                    {
+                        var synonyms = configs.BrokerSynonyms(image, definition.Name);
+                        var (value, source) = definition.Name switch
+                        {
+                            "node.id" => (identity.NodeId.ToString(CultureInfo.InvariantCulture), synonyms.FirstOrDefault().Source),
+                            "log.dirs" => (Path.GetFullPath(options.DataDirectory), synonyms.FirstOrDefault().Source),
+                            _ => (configs.BrokerValue(image, definition.Name), synonyms.FirstOrDefault().Source),
+                        };
+                        result.Configs.Add(Entry(context, request, definition, value, source == ConfigSource.Unknown ? ConfigSource.Default : source, synonyms, readOnly: !definition.Dynamic));
                     }
 
                     break;
@@ -90,28 +87,24 @@ public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity 
         return ValueTask.FromResult(response);
     }
 
-    private static DescribeConfigsResponse.DescribeConfigsResourceResult Entry(RequestContext context, string name, string? value, sbyte source, ConfigType type) => new()
+    private static DescribeConfigsResponse.DescribeConfigsResourceResult Entry(
+        RequestContext context, DescribeConfigsRequest request, ConfigDefinition definition, string? value, ConfigSource source, List<ConfigSynonym> synonyms, bool readOnly)
     {
-        Name = name,
-        Value = value,
-        ReadOnly = false,
-        ConfigSource = source,
-        IsSensitive = false,
-        ConfigType = context.ApiVersion >= 3 ? (sbyte)type : (sbyte)0,
-        Documentation = null,
-    };
-
-    private IEnumerable<(string Name, string Value, sbyte Source, ConfigType Type)> BrokerConfigs()
-    {
-        foreach (var definition in TopicConfigs.Definitions)
+        var entry = new DescribeConfigsResponse.DescribeConfigsResourceResult
         {
-            yield return (definition.ServerDefaultProperty, definition.Default, DefaultConfig, definition.Type);
+            Name = definition.Name,
+            Value = value,
+            ReadOnly = readOnly,
+            ConfigSource = (sbyte)source,
+            IsSensitive = false,
+            ConfigType = context.ApiVersion >= 3 ? (sbyte)definition.Type : (sbyte)0,
+            Documentation = null,
+        };
+        if (request.IncludeSynonyms)
+        {
+            entry.Synonyms.AddRange(synonyms.Select(s => new DescribeConfigsResponse.DescribeConfigsSynonym { Name = s.Name, Value = s.Value, Source = (sbyte)s.Source }));
         }
 
-        yield return ("node.id", identity.NodeId.ToString(CultureInfo.InvariantCulture), StaticBrokerConfig, ConfigType.Int);
-        yield return ("auto.create.topics.enable", options.AutoCreateTopics ? "true" : "false", options.AutoCreateTopics ? DefaultConfig : StaticBrokerConfig, ConfigType.Boolean);
-        yield return ("num.partitions", options.NumPartitions.ToString(CultureInfo.InvariantCulture), options.NumPartitions == 1 ? DefaultConfig : StaticBrokerConfig, ConfigType.Int);
-        yield return ("socket.request.max.bytes", options.SocketRequestMaxBytes.ToString(CultureInfo.InvariantCulture), options.SocketRequestMaxBytes == 104_857_600 ? DefaultConfig : StaticBrokerConfig, ConfigType.Int);
-        yield return ("connections.max.idle.ms", options.ConnectionsMaxIdleMs.ToString(CultureInfo.InvariantCulture), options.ConnectionsMaxIdleMs == 600_000 ? DefaultConfig : StaticBrokerConfig, ConfigType.Long);
+        return entry;
     }
 }

@@ -2,8 +2,10 @@
 //   Topic resources: SET (0), DELETE (1), APPEND (2) and SUBTRACT (3, list configs such as cleanup.policy) on the
 //   topic's overrides; the result is validated as a whole and written to the metadata log, then the partition logs
 //   take the new settings. ValidateOnly checks without writing. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION; invalid
-//   names, values or operations: INVALID_CONFIG. Broker resources: dynamic broker configs are not supported yet
-//   (INVALID_REQUEST, saying so).
+//   names, values or operations: INVALID_CONFIG. Broker resources (this node's id, or "" for the cluster-wide
+//   default): the dynamic broker settings (the log.* topic defaults and their kin), stored in the metadata log
+//   and applied at once to every topic that does not override them; static or unknown settings: INVALID_REQUEST.
+using Osprey.Broker.Config;
 using Osprey.Broker.Topics;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -31,7 +33,7 @@ public sealed class IncrementalAlterConfigsHandler(TopicConfigUpdater updater)
         {
             var result = new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
             response.Responses.Add(result);
-            var (error, message) = await updater.AlterAsync(resource.ResourceType, resource.ResourceName, current => Apply(current, resource.Configs), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
+            var (error, message) = await updater.AlterAsync(resource.ResourceType, resource.ResourceName, current => Apply(resource.ResourceType, current, resource.Configs), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
             result.ErrorCode = (short)error;
             result.ErrorMessage = message;
         }
@@ -39,15 +41,15 @@ public sealed class IncrementalAlterConfigsHandler(TopicConfigUpdater updater)
         return response;
     }
 
-    private static (Dictionary<string, string>?, string?) Apply(IReadOnlyDictionary<string, string> current, List<IncrementalAlterConfigsRequest.AlterableConfig> changes)
+    private static (Dictionary<string, string>?, string?) Apply(sbyte resourceType, IReadOnlyDictionary<string, string> current, List<IncrementalAlterConfigsRequest.AlterableConfig> changes)
     {
         var result = current.ToDictionary(StringComparer.Ordinal);
         foreach (var change in changes)
         {
-            var definition = TopicConfigs.Definitions.FirstOrDefault(d => d.Name == change.Name);
+            var definition = TopicConfigUpdater.Find(resourceType, change.Name);
             if (definition is null)
             {
-                return (null, $"Unknown topic config name: {change.Name}");
+                return (null, $"Unknown {(resourceType == Metadata.ClusterImage.BrokerResource ? "broker" : "topic")} config name: {change.Name}");
             }
 
             switch (change.ConfigOperation)
@@ -59,7 +61,7 @@ public sealed class IncrementalAlterConfigsHandler(TopicConfigUpdater updater)
                     result.Remove(change.Name);
                     break;
                 case Append or Subtract when definition.Type == ConfigType.List && change.Value is not null:
-                    var items = (result.TryGetValue(change.Name, out var existing) ? existing : definition.Default)
+                    var items = (result.TryGetValue(change.Name, out var existing) ? existing : definition.Default ?? "")
                         .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
                     var operands = change.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
                     items = change.ConfigOperation == Append ? [.. items, .. operands.Where(o => !items.Contains(o))] : [.. items.Where(i => !operands.Contains(i))];

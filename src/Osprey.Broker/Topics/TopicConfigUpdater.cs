@@ -1,49 +1,62 @@
+using System.Globalization;
+using Osprey.Broker.Config;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
-using Osprey.Storage;
 
 namespace Osprey.Broker.Topics;
 
 /// <summary>
-/// Changes a topic's config overrides: validates the result, writes ConfigRecords (a null value removes an
-/// override) to the metadata log, and gives the topic's partition logs their new settings.
+/// Changes config overrides: a topic's, or the dynamic broker configs of this node (resource name = its id) or of
+/// the whole cluster (resource name ""). Validates the result, writes ConfigRecords (a null value removes an
+/// override) to the metadata log, and gives the affected partition logs their new settings.
 /// </summary>
-public sealed class TopicConfigUpdater(MetadataLog metadata, LogManager logs)
+public sealed class TopicConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity)
 {
+    /// <summary>The definition of a config of a resource type, or null when there is no such config.</summary>
+    public static ConfigDefinition? Find(sbyte resourceType, string name) =>
+        resourceType == ClusterImage.BrokerResource ? BrokerSettings.Find(name) : TopicConfigs.Find(name);
+
     /// <summary>
-    /// The Alter*Configs entry point: only topic resources (type 2) can be changed so far; anything else is
-    /// INVALID_REQUEST with a message that says so.
+    /// Applies <paramref name="change"/> to the resource's current overrides. Returns the error to answer with, or
+    /// (None, null) on success. With <paramref name="validateOnly"/> nothing is written.
     /// </summary>
-    public Task<(ErrorCode Error, string? Message)> AlterAsync(
+    public async Task<(ErrorCode Error, string? Message)> AlterAsync(
         sbyte resourceType,
         string resourceName,
         Func<IReadOnlyDictionary<string, string>, (Dictionary<string, string>? Result, string? Error)> change,
         bool validateOnly,
-        CancellationToken cancellationToken) =>
-        resourceType == ClusterImage.TopicResource
-            ? UpdateAsync(resourceName, change, validateOnly, cancellationToken)
-            : Task.FromResult<(ErrorCode, string?)>((ErrorCode.InvalidRequest, $"Altering resource type {resourceType} is not supported yet; topic configs (type 2) are."));
-
-    /// <summary>
-    /// Applies <paramref name="change"/> to the topic's current overrides. Returns the error to answer with, or
-    /// (None, null) on success. With <paramref name="validateOnly"/> nothing is written.
-    /// </summary>
-    public async Task<(ErrorCode Error, string? Message)> UpdateAsync(
-        string topicName,
-        Func<IReadOnlyDictionary<string, string>, (Dictionary<string, string>? Result, string? Error)> change,
-        bool validateOnly,
         CancellationToken cancellationToken)
     {
+        if (resourceType is not (ClusterImage.TopicResource or ClusterImage.BrokerResource))
+        {
+            return (ErrorCode.InvalidRequest, $"Altering resource type {resourceType} is not supported; topics (2) and brokers (4) are.");
+        }
+
+        if (resourceType == ClusterImage.BrokerResource && resourceName.Length > 0 && resourceName != identity.NodeId.ToString(CultureInfo.InvariantCulture))
+        {
+            return (ErrorCode.InvalidRequest, $"Broker {resourceName} is not this broker ({identity.NodeId}).");
+        }
+
         var (image, outcome) = await metadata.UpdateAsync<(ErrorCode, string?)>(
             current =>
             {
-                if (current.Topic(topicName) is not { } topic)
+                IReadOnlyDictionary<string, string> existing;
+                if (resourceType == ClusterImage.TopicResource)
                 {
-                    return ([], (ErrorCode.UnknownTopicOrPartition, $"Topic {topicName} does not exist."));
+                    if (current.Topic(resourceName) is not { } topic)
+                    {
+                        return ([], (ErrorCode.UnknownTopicOrPartition, $"Topic {resourceName} does not exist."));
+                    }
+
+                    existing = topic.Configs;
+                }
+                else
+                {
+                    existing = current.BrokerConfigsOf(resourceName);
                 }
 
-                var (result, error) = change(topic.Configs);
+                var (result, error) = change(existing);
                 if (result is null)
                 {
                     return ([], (ErrorCode.InvalidConfig, error));
@@ -51,9 +64,9 @@ public sealed class TopicConfigUpdater(MetadataLog metadata, LogManager logs)
 
                 foreach (var (name, value) in result)
                 {
-                    if (TopicConfigs.Validate(name, value) is { } invalid)
+                    if (Validate(resourceType, name, value) is { } invalid)
                     {
-                        return ([], (ErrorCode.InvalidConfig, invalid));
+                        return ([], (resourceType == ClusterImage.TopicResource ? ErrorCode.InvalidConfig : ErrorCode.InvalidRequest, invalid));
                     }
                 }
 
@@ -65,33 +78,42 @@ public sealed class TopicConfigUpdater(MetadataLog metadata, LogManager logs)
                 var records = new List<IVersionedMessage>();
                 foreach (var (name, value) in result)
                 {
-                    if (!topic.Configs.TryGetValue(name, out var old) || old != value)
+                    if (!existing.TryGetValue(name, out var old) || old != value)
                     {
-                        records.Add(new ConfigRecord { ResourceType = ClusterImage.TopicResource, ResourceName = topicName, Name = name, Value = value });
+                        records.Add(new ConfigRecord { ResourceType = resourceType, ResourceName = resourceName, Name = name, Value = value });
                     }
                 }
 
-                foreach (var name in topic.Configs.Keys.Where(n => !result.ContainsKey(n)))
+                foreach (var name in existing.Keys.Where(n => !result.ContainsKey(n)))
                 {
-                    records.Add(new ConfigRecord { ResourceType = ClusterImage.TopicResource, ResourceName = topicName, Name = name, Value = null });
+                    records.Add(new ConfigRecord { ResourceType = resourceType, ResourceName = resourceName, Name = name, Value = null });
                 }
 
                 return (records, (ErrorCode.None, null));
             },
             cancellationToken).ConfigureAwait(false);
 
-        if (outcome.Item1 == ErrorCode.None && !validateOnly && image.Topic(topicName) is { } updated)
+        if (outcome.Item1 == ErrorCode.None && !validateOnly)
         {
-            var config = TopicConfigs.ToLogConfig(updated.Configs);
-            foreach (var partition in updated.Partitions.Keys)
-            {
-                if (logs.Get(topicName, partition) is { } log)
-                {
-                    log.Config = config;
-                }
-            }
+            // A broker default reaches every topic that does not override it.
+            logs.Refresh(image, resourceType == ClusterImage.TopicResource ? image.Topic(resourceName) is { } t ? [t] : [] : image.Topics.Values);
         }
 
         return outcome;
+    }
+
+    private static string? Validate(sbyte resourceType, string name, string value)
+    {
+        if (resourceType == ClusterImage.TopicResource)
+        {
+            return TopicConfigs.Validate(name, value);
+        }
+
+        return BrokerSettings.Find(name) switch
+        {
+            null => $"Unknown broker config name: {name}",
+            { Dynamic: false } => $"Cannot update these configs dynamically: {name}",
+            var definition => definition.Validate(value),
+        };
     }
 }

@@ -1,83 +1,103 @@
 using System.Globalization;
+using Osprey.Broker.Config;
 using Osprey.Protocol.Records;
 using Osprey.Storage;
 
 namespace Osprey.Broker.Topics;
 
-/// <summary>Kafka's config types as DescribeConfigs v3+ reports them.</summary>
-public enum ConfigType : sbyte
-{
-    Unknown = 0,
-    Boolean = 1,
-    String = 2,
-    Int = 3,
-    Short = 4,
-    Long = 5,
-    Double = 6,
-    List = 7,
-}
-
-/// <summary>A topic config: its type, Kafka's default, and the broker property that supplies the default.</summary>
-public sealed record TopicConfigDefinition(string Name, ConfigType Type, string Default, string ServerDefaultProperty);
-
 /// <summary>
-/// The topic configs Osprey honours (Kafka's names and defaults, ../shared/kafka-configs/topic.tsv), their
-/// validation, and how they become a <see cref="LogConfig"/>.
+/// The topic configs (Kafka's names, types and defaults, ../shared/kafka-configs/topic.tsv), the broker setting
+/// that supplies each default, their validation, and how they become a <see cref="LogConfig"/>. Every topic config
+/// Kafka has is accepted and reported; the ones about replication throttles, remote storage and preallocation
+/// are kept but change nothing on a single node.
 /// </summary>
 public static class TopicConfigs
 {
-    /// <summary>Names, types, defaults and server default properties, as in Kafka 4.0's topic.tsv.</summary>
-    public static IReadOnlyList<TopicConfigDefinition> Definitions { get; } =
+    private static readonly string[] Codecs = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+    /// <summary>Each topic config with the broker property that supplies its default.</summary>
+    public static IReadOnlyList<(ConfigDefinition Definition, string? ServerDefault)> All { get; } =
     [
-        new("cleanup.policy", ConfigType.List, "delete", "log.cleanup.policy"),
-        new("delete.retention.ms", ConfigType.Long, "86400000", "log.cleaner.delete.retention.ms"),
-        new("file.delete.delay.ms", ConfigType.Long, "60000", "log.segment.delete.delay.ms"),
-        new("flush.messages", ConfigType.Long, "9223372036854775807", "log.flush.interval.messages"),
-        new("flush.ms", ConfigType.Long, "9223372036854775807", "log.flush.interval.ms"),
-        new("index.interval.bytes", ConfigType.Int, "4096", "log.index.interval.bytes"),
-        new("max.compaction.lag.ms", ConfigType.Long, "9223372036854775807", "log.cleaner.max.compaction.lag.ms"),
-        new("max.message.bytes", ConfigType.Int, "1048588", "message.max.bytes"),
-        new("message.timestamp.type", ConfigType.String, "CreateTime", "log.message.timestamp.type"),
-        new("min.cleanable.dirty.ratio", ConfigType.Double, "0.5", "log.cleaner.min.cleanable.ratio"),
-        new("min.compaction.lag.ms", ConfigType.Long, "0", "log.cleaner.min.compaction.lag.ms"),
-        new("retention.bytes", ConfigType.Long, "-1", "log.retention.bytes"),
-        new("retention.ms", ConfigType.Long, "604800000", "log.retention.ms"),
-        new("segment.bytes", ConfigType.Int, "1073741824", "log.segment.bytes"),
-        new("segment.index.bytes", ConfigType.Int, "10485760", "log.index.size.max.bytes"),
-        new("segment.ms", ConfigType.Long, "604800000", "log.roll.ms"),
+        (new("cleanup.policy", ConfigType.List, "delete") { ValidValues = ["compact", "delete"] }, "log.cleanup.policy"),
+        (new("compression.gzip.level", ConfigType.Int, "-1") { Min = -1, Max = 9 }, "compression.gzip.level"),
+        (new("compression.lz4.level", ConfigType.Int, "9") { Min = 1, Max = 17 }, "compression.lz4.level"),
+        (new("compression.type", ConfigType.String, "producer") { ValidValues = Codecs }, "compression.type"),
+        (new("compression.zstd.level", ConfigType.Int, "3") { Min = -131072, Max = 22 }, "compression.zstd.level"),
+        (new("delete.retention.ms", ConfigType.Long, "86400000") { Min = 0 }, "log.cleaner.delete.retention.ms"),
+        (new("file.delete.delay.ms", ConfigType.Long, "60000") { Min = 0 }, "log.segment.delete.delay.ms"),
+        (new("flush.messages", ConfigType.Long, "9223372036854775807") { Min = 1 }, "log.flush.interval.messages"),
+        (new("flush.ms", ConfigType.Long, "9223372036854775807") { Min = 0 }, "log.flush.interval.ms"),
+        (new("follower.replication.throttled.replicas", ConfigType.List, ""), null),
+        (new("index.interval.bytes", ConfigType.Int, "4096") { Min = 0 }, "log.index.interval.bytes"),
+        (new("leader.replication.throttled.replicas", ConfigType.List, ""), null),
+        (new("local.retention.bytes", ConfigType.Long, "-2") { Min = -2 }, "log.local.retention.bytes"),
+        (new("local.retention.ms", ConfigType.Long, "-2") { Min = -2 }, "log.local.retention.ms"),
+        (new("max.compaction.lag.ms", ConfigType.Long, "9223372036854775807") { Min = 1 }, "log.cleaner.max.compaction.lag.ms"),
+        (new("max.message.bytes", ConfigType.Int, "1048588") { Min = 0 }, "message.max.bytes"),
+        (new("message.timestamp.after.max.ms", ConfigType.Long, "3600000") { Min = 0 }, "log.message.timestamp.after.max.ms"),
+        (new("message.timestamp.before.max.ms", ConfigType.Long, "9223372036854775807") { Min = 0 }, "log.message.timestamp.before.max.ms"),
+        (new("message.timestamp.type", ConfigType.String, "CreateTime") { ValidValues = ["CreateTime", "LogAppendTime"] }, "log.message.timestamp.type"),
+        (new("min.cleanable.dirty.ratio", ConfigType.Double, "0.5") { Min = 0, Max = 1 }, "log.cleaner.min.cleanable.ratio"),
+        (new("min.compaction.lag.ms", ConfigType.Long, "0") { Min = 0 }, "log.cleaner.min.compaction.lag.ms"),
+        (new("min.insync.replicas", ConfigType.Int, "1") { Min = 1 }, "min.insync.replicas"),
+        (new("preallocate", ConfigType.Boolean, "false"), "log.preallocate"),
+        (new("remote.log.copy.disable", ConfigType.Boolean, "false"), null),
+        (new("remote.log.delete.on.disable", ConfigType.Boolean, "false"), null),
+        (new("remote.storage.enable", ConfigType.Boolean, "false"), null),
+        (new("retention.bytes", ConfigType.Long, "-1"), "log.retention.bytes"),
+        (new("retention.ms", ConfigType.Long, "604800000") { Min = -1 }, "log.retention.ms"),
+        (new("segment.bytes", ConfigType.Int, "1073741824") { Min = 14 }, "log.segment.bytes"),
+        (new("segment.index.bytes", ConfigType.Int, "10485760") { Min = 4 }, "log.index.size.max.bytes"),
+        (new("segment.jitter.ms", ConfigType.Long, "0") { Min = 0 }, "log.roll.jitter.ms"),
+        (new("segment.ms", ConfigType.Long, "604800000") { Min = 1 }, "log.roll.ms"),
+        (new("unclean.leader.election.enable", ConfigType.Boolean, "false"), "unclean.leader.election.enable"),
     ];
+
+    private static readonly Dictionary<string, ConfigDefinition> ByName = All.ToDictionary(d => d.Definition.Name, d => d.Definition, StringComparer.Ordinal);
 
     private static readonly Dictionary<string, Func<LogConfig, string, LogConfig>> Setters = new(StringComparer.Ordinal)
     {
-        ["segment.bytes"] = (c, v) => c with { SegmentBytes = Int(v, 14) },
-        ["segment.ms"] = (c, v) => c with { SegmentMs = Long(v, 1) },
-        ["segment.index.bytes"] = (c, v) => c with { SegmentIndexBytes = Int(v, 4) },
-        ["index.interval.bytes"] = (c, v) => c with { IndexIntervalBytes = Int(v, 0) },
-        ["max.message.bytes"] = (c, v) => c with { MaxMessageBytes = Int(v, 0) },
-        ["retention.ms"] = (c, v) => c with { RetentionMs = Long(v, -1) },
-        ["retention.bytes"] = (c, v) => c with { RetentionBytes = Long(v, long.MinValue) },
-        ["cleanup.policy"] = (c, v) => Policy(c, v),
-        ["min.cleanable.dirty.ratio"] = (c, v) => c with { MinCleanableDirtyRatio = Ratio(v) },
-        ["delete.retention.ms"] = (c, v) => c with { DeleteRetentionMs = Long(v, 0) },
-        ["min.compaction.lag.ms"] = (c, v) => c with { MinCompactionLagMs = Long(v, 0) },
-        ["max.compaction.lag.ms"] = (c, v) => c with { MaxCompactionLagMs = Long(v, 1) },
-        ["flush.messages"] = (c, v) => c with { FlushMessages = Long(v, 1) },
-        ["flush.ms"] = (c, v) => c with { FlushMs = Long(v, 0) },
-        ["file.delete.delay.ms"] = (c, v) => c with { FileDeleteDelayMs = Long(v, 0) },
-        ["message.timestamp.type"] = (c, v) => c with
+        ["segment.bytes"] = (c, v) => c with { SegmentBytes = Int(v) },
+        ["segment.ms"] = (c, v) => c with { SegmentMs = Long(v) },
+        ["segment.index.bytes"] = (c, v) => c with { SegmentIndexBytes = Int(v) },
+        ["index.interval.bytes"] = (c, v) => c with { IndexIntervalBytes = Int(v) },
+        ["max.message.bytes"] = (c, v) => c with { MaxMessageBytes = Int(v) },
+        ["retention.ms"] = (c, v) => c with { RetentionMs = Long(v) },
+        ["retention.bytes"] = (c, v) => c with { RetentionBytes = Long(v) },
+        ["cleanup.policy"] = (c, v) => c with { Delete = v.Contains("delete", StringComparison.Ordinal), Compact = v.Contains("compact", StringComparison.Ordinal) },
+        ["min.cleanable.dirty.ratio"] = (c, v) => c with { MinCleanableDirtyRatio = double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture) },
+        ["delete.retention.ms"] = (c, v) => c with { DeleteRetentionMs = Long(v) },
+        ["min.compaction.lag.ms"] = (c, v) => c with { MinCompactionLagMs = Long(v) },
+        ["max.compaction.lag.ms"] = (c, v) => c with { MaxCompactionLagMs = Long(v) },
+        ["flush.messages"] = (c, v) => c with { FlushMessages = Long(v) },
+        ["flush.ms"] = (c, v) => c with { FlushMs = Long(v) },
+        ["file.delete.delay.ms"] = (c, v) => c with { FileDeleteDelayMs = Long(v) },
+        ["message.timestamp.type"] = (c, v) => c with { MessageTimestampType = v == "LogAppendTime" ? TimestampType.LogAppendTime : TimestampType.CreateTime },
+        ["message.timestamp.before.max.ms"] = (c, v) => c with { MessageTimestampBeforeMaxMs = Long(v) },
+        ["message.timestamp.after.max.ms"] = (c, v) => c with { MessageTimestampAfterMaxMs = Long(v) },
+        ["min.insync.replicas"] = (c, v) => c with { MinInsyncReplicas = Int(v) },
+        ["compression.type"] = (c, v) => c with
         {
-            MessageTimestampType = v switch
+            CompressionType = v switch
             {
-                "CreateTime" => TimestampType.CreateTime,
-                "LogAppendTime" => TimestampType.LogAppendTime,
-                _ => throw new FormatException("must be CreateTime or LogAppendTime"),
+                "uncompressed" => CompressionType.None,
+                "gzip" => CompressionType.Gzip,
+                "snappy" => CompressionType.Snappy,
+                "lz4" => CompressionType.Lz4,
+                "zstd" => CompressionType.Zstd,
+                _ => null,
             },
         },
     };
 
-    public static IReadOnlyCollection<string> Names => Setters.Keys;
+    public static IReadOnlyCollection<string> Names => ByName.Keys;
 
-    /// <summary>The log config for a topic with these configs set (the rest are Kafka's defaults).</summary>
+    public static ConfigDefinition? Find(string name) => ByName.GetValueOrDefault(name);
+
+    /// <summary>
+    /// The log config for a topic whose effective configs (its overrides laid over the broker's defaults) are
+    /// <paramref name="configs"/>; whatever is missing takes Kafka's default. The values must have been validated.
+    /// </summary>
     public static LogConfig ToLogConfig(IEnumerable<KeyValuePair<string, string>> configs)
     {
         var config = new LogConfig();
@@ -85,7 +105,7 @@ public static class TopicConfigs
         {
             if (Setters.TryGetValue(name, out var set))
             {
-                config = set(config, value);
+                config = set(config, value.Trim());
             }
         }
 
@@ -93,54 +113,14 @@ public static class TopicConfigs
     }
 
     /// <summary>Null when the setting is valid; otherwise a message naming it.</summary>
-    public static string? Validate(string name, string? value)
-    {
-        if (!Setters.TryGetValue(name, out var set))
-        {
-            return $"Unknown topic config name: {name}";
-        }
+    public static string? Validate(string name, string? value) =>
+        !ByName.TryGetValue(name, out var definition) ? $"Unknown topic config name: {name}"
+        : value is null ? $"Null value not supported for topic config {name}"
+        : definition.Validate(value);
 
-        if (value is null)
-        {
-            return $"Null value not supported for topic config {name}";
-        }
+    private static int Int(string value) => int.Parse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
 
-        try
-        {
-            _ = set(new LogConfig(), value);
-            return null;
-        }
-        catch (FormatException e)
-        {
-            return $"Invalid value {value} for configuration {name}: {e.Message}";
-        }
-    }
-
-    private static LogConfig Policy(LogConfig config, string value)
-    {
-        var parts = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0 || parts.Any(p => p is not ("delete" or "compact")))
-        {
-            throw new FormatException("must be a list of delete and compact");
-        }
-
-        return config with { Delete = parts.Contains("delete"), Compact = parts.Contains("compact") };
-    }
-
-    private static int Int(string value, int min) =>
-        int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) && v >= min
-            ? v
-            : throw new FormatException($"must be an integer of at least {min}");
-
-    private static long Long(string value, long min) =>
-        long.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v) && v >= min
-            ? v
-            : throw new FormatException($"must be a long of at least {min}");
-
-    private static double Ratio(string value) =>
-        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v is >= 0 and <= 1
-            ? v
-            : throw new FormatException("must be a number between 0 and 1");
+    private static long Long(string value) => long.Parse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
 }
 
 /// <summary>Kafka's topic name rules.</summary>

@@ -1,7 +1,6 @@
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
-using Osprey.Storage;
 
 namespace Osprey.Broker.Topics;
 
@@ -10,7 +9,7 @@ namespace Osprey.Broker.Topics;
 /// configs), the TopicRecord/PartitionRecords/ConfigRecords in the metadata log, then the partition logs. Used by
 /// CreateTopics and by Metadata's automatic creation.
 /// </summary>
-public sealed class TopicCreator(MetadataLog metadata, LogManager logs, BrokerIdentity identity, BrokerOptions options)
+public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity, BrokerOptions options)
 {
     /// <summary>Creates (or with <paramref name="validateOnly"/> only checks) the topic; errors go into <paramref name="result"/>.</summary>
     public async Task CreateAsync(CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, bool validateOnly, CancellationToken cancellationToken)
@@ -25,7 +24,7 @@ public sealed class TopicCreator(MetadataLog metadata, LogManager logs, BrokerId
         if (created)
         {
             var topicImage = image.Topic(topic.Name)!;
-            TopicLogs.Open(logs, topicImage);
+            logs.Open(image, topicImage);
             result.TopicId = topicImage.TopicId;
         }
     }
@@ -79,7 +78,7 @@ public sealed class TopicCreator(MetadataLog metadata, LogManager logs, BrokerId
                 return Fail(result, ErrorCode.InvalidPartitions, "Number of partitions must be larger than 0.");
             }
 
-            var replication = topic.ReplicationFactor == -1 ? (short)1 : topic.ReplicationFactor;
+            var replication = topic.ReplicationFactor == -1 ? options.DefaultReplicationFactor : topic.ReplicationFactor;
             if (replication <= 0)
             {
                 return Fail(result, ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.");

@@ -1,17 +1,37 @@
+using Osprey.Broker.Config;
 using Osprey.Metadata;
 using Osprey.Storage;
 
 namespace Osprey.Broker.Topics;
 
-/// <summary>Keeps a topic's partition logs in step with its image: opened (or created) with its configs.</summary>
-public static class TopicLogs
+/// <summary>
+/// Keeps topics' partition logs in step with the metadata image: opened (or created) with the configs in force,
+/// and given new settings when a topic's overrides or the broker's defaults change.
+/// </summary>
+public sealed class TopicLogs(LogManager logs, EffectiveConfigs configs)
 {
-    public static void Open(LogManager logs, TopicImage topic)
+    public void Open(ClusterImage image, TopicImage topic)
     {
-        var config = TopicConfigs.ToLogConfig(topic.Configs);
+        var config = configs.LogConfigFor(image, topic);
         foreach (var partition in topic.Partitions.Keys)
         {
             logs.GetOrCreate(topic.Name, partition, config);
+        }
+    }
+
+    /// <summary>Gives the open logs of <paramref name="topics"/> the settings <paramref name="image"/> puts in force.</summary>
+    public void Refresh(ClusterImage image, IEnumerable<TopicImage> topics)
+    {
+        foreach (var topic in topics)
+        {
+            var config = configs.LogConfigFor(image, topic);
+            foreach (var partition in topic.Partitions.Keys)
+            {
+                if (logs.Get(topic.Name, partition) is { } log)
+                {
+                    log.Config = config;
+                }
+            }
         }
     }
 }

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
 using System.Reflection;
 using Osprey.Broker;
+using Osprey.Broker.Config;
 
 namespace Osprey.Cli.Commands;
 
@@ -11,37 +11,38 @@ internal static class StartCommand
 {
     public static Command Create()
     {
-        var dataDir = new Option<string>("--data-dir") { Description = "Where the logs live.", DefaultValueFactory = _ => "data" };
-        var listeners = new Option<string>("--listeners") { Description = "PLAINTEXT://HOST:PORT to listen on.", DefaultValueFactory = _ => "PLAINTEXT://127.0.0.1:9092" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Where the logs live (log.dirs; default ./data)." };
+        var listeners = new Option<string?>("--listeners") { Description = "PLAINTEXT://HOST:PORT to listen on (default PLAINTEXT://127.0.0.1:9092)." };
         var advertised = new Option<string?>("--advertised-listeners") { Description = "PLAINTEXT://HOST:PORT clients are told to use." };
-        var nodeId = new Option<int>("--node-id") { Description = "This broker's node id.", DefaultValueFactory = _ => 1 };
-        var command = new Command("start", "Run a single-node Osprey broker (Ctrl+C stops it cleanly).") { dataDir, listeners, advertised, nodeId };
+        var nodeId = new Option<int?>("--node-id") { Description = "This broker's node id (default 1)." };
+        var configFile = new Option<string?>("--config") { Description = "A Kafka-style properties file of broker settings." };
+        var sets = new Option<string[]>("--set") { Description = "key=value: any broker setting; repeatable; wins over --config and OSPREY_<KEY> variables.", AllowMultipleArgumentsPerToken = false };
+        var command = new Command("start", "Run a single-node Osprey broker (Ctrl+C stops it cleanly).") { dataDir, listeners, advertised, nodeId, configFile, sets };
         command.SetAction(async (result, cancellationToken) =>
         {
-            if (!TryParseListener(result.GetValue(listeners)!, out var listenHost, out var listenPort, out var error)
-                || (result.GetValue(advertised) is { } adv && !TryParseListener(adv, out _, out _, out error)))
+            BrokerOptions options;
+            try
             {
-                Console.Error.WriteLine(error);
+                var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                    .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "", StringComparer.Ordinal);
+                var config = BrokerConfig.Load(result.GetValue(configFile), environment, result.GetValue(sets) ?? [])
+                    .With(
+                        ("log.dirs", result.GetValue(dataDir)),
+                        ("listeners", result.GetValue(listeners)),
+                        ("advertised.listeners", result.GetValue(advertised)),
+                        ("node.id", result.GetValue(nodeId)?.ToString(CultureInfo.InvariantCulture)));
+                foreach (var warning in config.Warnings)
+                {
+                    Console.Error.WriteLine($"osprey: warning: {warning}");
+                }
+
+                options = BrokerOptions.FromConfig(config);
+            }
+            catch (BrokerConfigException e)
+            {
+                Console.Error.WriteLine($"osprey: cannot start: {e.Message}");
                 return 2;
             }
-
-            string? advertisedHost = null;
-            int? advertisedPort = null;
-            if (result.GetValue(advertised) is { } a && TryParseListener(a, out var ah, out var ap, out _))
-            {
-                advertisedHost = ah;
-                advertisedPort = ap;
-            }
-
-            var address = listenHost.Length == 0 ? IPAddress.Any : IPAddress.TryParse(listenHost, out var ip) ? ip : (await Dns.GetHostAddressesAsync(listenHost, cancellationToken)).First();
-            var options = new BrokerOptions
-            {
-                NodeId = result.GetValue(nodeId),
-                DataDirectory = result.GetValue(dataDir)!,
-                Listener = new IPEndPoint(address, listenPort),
-                AdvertisedHost = advertisedHost ?? (listenHost.Length == 0 ? null : listenHost),
-                AdvertisedPort = advertisedPort,
-            };
 
             BrokerServer server;
             try
@@ -76,30 +77,5 @@ internal static class StartCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>Parses PLAINTEXT://HOST:PORT (an empty host means all interfaces).</summary>
-    private static bool TryParseListener(string text, out string host, out int port, out string error)
-    {
-        host = "";
-        port = 0;
-        error = "";
-        const string Prefix = "PLAINTEXT://";
-        if (!text.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
-        {
-            error = $"osprey: listener '{text}' must look like PLAINTEXT://HOST:PORT (only PLAINTEXT is supported so far).";
-            return false;
-        }
-
-        var rest = text[Prefix.Length..];
-        var colon = rest.LastIndexOf(':');
-        if (colon < 0 || !int.TryParse(rest[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535)
-        {
-            error = $"osprey: listener '{text}' has no valid port.";
-            return false;
-        }
-
-        host = rest[..colon].Trim('[', ']');
-        return true;
     }
 }

@@ -1,0 +1,91 @@
+using Osprey.Broker.Topics;
+
+namespace Osprey.Broker.Config;
+
+/// <summary>
+/// The broker settings Osprey honours, with Kafka's names, types and defaults (../shared/kafka-configs/broker.tsv)
+/// except where noted. The broker properties that supply topic defaults (log.retention.ms, message.max.bytes, …)
+/// can also be changed while the broker runs, for one broker or as the cluster-wide default.
+/// </summary>
+public static class BrokerSettings
+{
+    /// <summary>Osprey's own setting: whether acks=all waits until the batch is fsynced (default true).</summary>
+    public const string AcksAllFsync = "osprey.acks.all.fsync";
+
+    /// <summary>Coarser-unit settings consulted when the finer one is not set, with the factor to milliseconds.</summary>
+    public static IReadOnlyDictionary<string, (string Name, long Factor)[]> Fallbacks { get; } = new Dictionary<string, (string, long)[]>(StringComparer.Ordinal)
+    {
+        ["log.retention.ms"] = [("log.retention.minutes", 60_000), ("log.retention.hours", 3_600_000)],
+        ["log.roll.ms"] = [("log.roll.hours", 3_600_000)],
+        ["log.roll.jitter.ms"] = [("log.roll.jitter.hours", 3_600_000)],
+    };
+
+    public static IReadOnlyDictionary<string, ConfigDefinition> All { get; } = Build();
+
+    public static ConfigDefinition? Find(string name) => All.GetValueOrDefault(name);
+
+    private static Dictionary<string, ConfigDefinition> Build()
+    {
+        ConfigDefinition[] own =
+        [
+            // node.id has no default in Kafka; a single-node Osprey is node 1 unless told otherwise.
+            new("node.id", ConfigType.Int, "1") { Min = 0 },
+            new("broker.id", ConfigType.Int, "-1") { Min = -1 },
+
+            // Osprey's default listens on loopback only (Kafka's is PLAINTEXT://:9092, every interface).
+            new("listeners", ConfigType.String, "PLAINTEXT://127.0.0.1:9092"),
+            new("advertised.listeners", ConfigType.String, null),
+
+            // log.dirs wins over log.dir; Osprey's default is ./data (Kafka's is /tmp/kafka-logs).
+            new("log.dirs", ConfigType.String, null),
+            new("log.dir", ConfigType.String, "data"),
+            new("auto.create.topics.enable", ConfigType.Boolean, "true"),
+            new("delete.topic.enable", ConfigType.Boolean, "true"),
+            new("num.partitions", ConfigType.Int, "1") { Min = 1 },
+            new("default.replication.factor", ConfigType.Int, "1") { Min = 1 },
+            new("socket.request.max.bytes", ConfigType.Int, "104857600") { Min = 1 },
+            new("connections.max.idle.ms", ConfigType.Long, "600000"),
+            new("log.retention.check.interval.ms", ConfigType.Long, "300000") { Min = 1 },
+
+            // Osprey checks flush.ms / flush.messages every second (Kafka's default never checks).
+            new("log.flush.scheduler.interval.ms", ConfigType.Long, "1000") { Min = 1 },
+            new("log.flush.offset.checkpoint.interval.ms", ConfigType.Int, "60000") { Min = 1 },
+            new("log.cleaner.enable", ConfigType.Boolean, "true"),
+            new("log.cleaner.backoff.ms", ConfigType.Long, "15000") { Min = 0 },
+            new("log.cleaner.dedupe.buffer.size", ConfigType.Long, "134217728") { Min = 1 },
+            new("log.cleaner.io.buffer.load.factor", ConfigType.Double, "0.9") { Min = 0.01m, Max = 1 },
+            new("log.cleaner.threads", ConfigType.Int, "1") { Min = 0 },
+            new("max.incremental.fetch.session.cache.slots", ConfigType.Int, "1000") { Min = 0 },
+            new("producer.id.expiration.ms", ConfigType.Int, "86400000") { Min = 1 },
+            new("transactional.id.expiration.ms", ConfigType.Int, "604800000") { Min = 1 },
+            new(AcksAllFsync, ConfigType.Boolean, "true"),
+
+            // The coarser-unit fallbacks of the topic defaults below.
+            new("log.retention.minutes", ConfigType.Int, null) { Dynamic = true },
+            new("log.retention.hours", ConfigType.Int, "168") { Dynamic = true },
+            new("log.roll.hours", ConfigType.Int, "168") { Min = 1, Dynamic = true },
+            new("log.roll.jitter.hours", ConfigType.Int, "0") { Min = 0, Dynamic = true },
+        ];
+
+        var all = own.ToDictionary(d => d.Name, StringComparer.Ordinal);
+        foreach (var (topic, serverDefault) in TopicConfigs.All)
+        {
+            if (serverDefault is null)
+            {
+                continue;
+            }
+
+            // Settings with a coarser fallback have no default of their own: the fallback supplies it.
+            var withFallback = Fallbacks.ContainsKey(serverDefault);
+            all[serverDefault] = topic with
+            {
+                Name = serverDefault,
+                Default = withFallback ? null : topic.Default,
+                Min = serverDefault == "log.segment.bytes" ? 1_048_576 : topic.Min,
+                Dynamic = true,
+            };
+        }
+
+        return all;
+    }
+}

@@ -1,0 +1,206 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Osprey.Broker.Config;
+using Osprey.Protocol.Messages;
+using ConfigSource = Confluent.Kafka.Admin.ConfigSource;
+
+namespace Osprey.Broker.Tests;
+
+public class BrokerConfigLoadingTests
+{
+    private static readonly Dictionary<string, string> NoEnvironment = [];
+
+    [Fact]
+    public void PropertiesFileThenEnvironmentThenSetEachWin()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, """
+                # a Kafka-style file
+                ! also a comment
+                num.partitions=3
+                log.retention.ms = 1000
+                log.cleaner.backoff.ms : 500
+                log.cleanup.policy=compact,\
+                    delete
+                num.network.threads=8
+                """);
+            var environment = new Dictionary<string, string>
+            {
+                ["OSPREY_NUM_PARTITIONS"] = "4",
+                ["OSPREY_LOG_SEGMENT_BYTES"] = "2097152",
+                ["OSPREY_NOT_A_SETTING"] = "x",
+                ["HOME"] = "/root",
+            };
+            var config = BrokerConfig.Load(file, environment, ["num.partitions=5"]);
+            Assert.Equal(5, config.GetInt("num.partitions"));
+            Assert.Equal(1000, config.GetLong("log.retention.ms"));
+            Assert.Equal(500, config.GetLong("log.cleaner.backoff.ms"));
+            Assert.Equal("compact,delete", config.Get("log.cleanup.policy"));
+            Assert.Equal(2097152, config.GetInt("log.segment.bytes"));
+            Assert.Equal(104857600, config.GetInt("socket.request.max.bytes"));
+            Assert.Contains(config.Warnings, w => w.Contains("num.network.threads", StringComparison.Ordinal));
+            Assert.Contains(config.Warnings, w => w.Contains("OSPREY_NOT_A_SETTING", StringComparison.Ordinal));
+            Assert.False(config.Values.ContainsKey("num.network.threads"));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [InlineData("no.such.setting=1", "no.such.setting")]
+    [InlineData("num.partitions=0", "num.partitions")]
+    [InlineData("auto.create.topics.enable=maybe", "auto.create.topics.enable")]
+    [InlineData("log.cleanup.policy=shred", "log.cleanup.policy")]
+    [InlineData("retention.ms=5", "retention.ms")]
+    [InlineData("justaname", "justaname")]
+    public void UnknownOrInvalidSettingsFailNamingThem(string set, string named)
+    {
+        var e = Assert.Throws<BrokerConfigException>(() => BrokerConfig.Load(null, NoEnvironment, [set]));
+        Assert.Contains(named, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnInvalidEnvironmentVariableNamesTheVariable()
+    {
+        var e = Assert.Throws<BrokerConfigException>(() => BrokerConfig.Load(null, new Dictionary<string, string> { ["OSPREY_LOG_RETENTION_MS"] = "soon" }, []));
+        Assert.Contains("OSPREY_LOG_RETENTION_MS", e.Message, StringComparison.Ordinal);
+        Assert.Contains("log.retention.ms", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PropertiesEscapesAndSeparators()
+    {
+        var parsed = BrokerConfig.ParseProperties("a\\=b=c\\td\nkey value with spaces\n  e:\\u0041\n\n#x=y\n").ToList();
+        Assert.Equal([("a=b", "c\td", 1), ("key", "value with spaces", 2), ("e", "A", 3)], parsed);
+    }
+
+    [Fact]
+    public void OptionsComeFromListenersLogDirsAndNodeId()
+    {
+        var options = BrokerOptions.FromConfig(BrokerConfig.From(("listeners", "PLAINTEXT://127.0.0.1:19092"), ("advertised.listeners", "PLAINTEXT://broker.example:29092"), ("log.dirs", "/tmp/x"), ("node.id", "7")));
+        Assert.Equal((19092, "broker.example", 29092, "/tmp/x", 7), (options.Listener.Port, options.AdvertisedHost, options.AdvertisedPort, options.DataDirectory, options.NodeId));
+        Assert.Contains("listeners", Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.From(("listeners", "SSL://x:1")))).Message, StringComparison.Ordinal);
+        Assert.Contains("broker.id", Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.From(("broker.id", "3")))).Message, StringComparison.Ordinal);
+    }
+}
+
+public class BrokerConfigTests
+{
+    [Fact]
+    public async Task StaticBrokerSettingsAreTheTopicDefaults()
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("log.retention.hours", "2"), ("message.max.bytes", "2000")) });
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "defaults", NumPartitions = 1 }]);
+        var entries = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "defaults" }])).Entries;
+        Assert.Equal(("7200000", ConfigSource.StaticBrokerConfig), (entries["retention.ms"].Value, entries["retention.ms"].Source));
+        Assert.Equal(
+            [("log.retention.hours", "2", ConfigSource.StaticBrokerConfig), ("log.retention.hours", "168", ConfigSource.DefaultConfig)],
+            entries["retention.ms"].Synonyms.Select(s => (s.Name, s.Value, s.Source)));
+        Assert.Equal("2000", entries["max.message.bytes"].Value);
+        var log = broker.Server.Logs.Get("defaults", 0)!;
+        Assert.Equal((7_200_000L, 2000), (log.Config.RetentionMs, log.Config.MaxMessageBytes));
+
+        var brokerEntries = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }])).Entries;
+        Assert.Equal(("2", ConfigSource.StaticBrokerConfig, false), (brokerEntries["log.retention.hours"].Value, brokerEntries["log.retention.hours"].Source, brokerEntries["log.retention.hours"].IsReadOnly));
+        Assert.Equal(("7200000", ConfigSource.StaticBrokerConfig), (brokerEntries["log.retention.ms"].Value, brokerEntries["log.retention.ms"].Source));
+        Assert.Equal((ConfigSource.DefaultConfig, true), (brokerEntries["num.partitions"].Source, brokerEntries["num.partitions"].IsReadOnly));
+    }
+
+    [Fact]
+    public async Task DynamicBrokerDefaultsReachEveryTopicAndSurviveRestart()
+    {
+        var broker = await TestBroker.StartAsync();
+        {
+            using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "follows", NumPartitions = 2 }, new TopicSpecification { Name = "own", NumPartitions = 1, Configs = new() { ["retention.ms"] = "42" } }]);
+            using var raw = await RawConnection.OpenAsync(broker.Server.Port);
+            Assert.Equal(0, await AlterRawAsync(raw, "", "log.retention.ms", "1234"));
+            Assert.Equal(1234, broker.Server.Logs.Get("follows", 1)!.Config.RetentionMs);
+            Assert.Equal(42, broker.Server.Logs.Get("own", 0)!.Config.RetentionMs);
+            var retention = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "follows" }])).Entries["retention.ms"];
+            Assert.Equal(("1234", ConfigSource.DynamicDefaultBrokerConfig), (retention.Value, retention.Source));
+
+            await AlterBrokerAsync(admin, "1", "log.retention.ms", "999");
+            Assert.Equal(999, broker.Server.Logs.Get("follows", 0)!.Config.RetentionMs);
+            await raw.SendAsync(new DescribeConfigsRequest { Resources = [new() { ResourceType = 4, ResourceName = "" }] }, 4, 9);
+            var clusterDefaults = Assert.Single((await raw.ReceiveAsync<DescribeConfigsResponse>(4)).Body.Results).Configs;
+            Assert.Equal(("log.retention.ms", "1234", (sbyte)ConfigSource.DynamicDefaultBrokerConfig), Assert.Single(clusterDefaults.Select(c => (c.Name, c.Value, c.ConfigSource))));
+
+            Assert.Equal((short)Osprey.Protocol.ErrorCode.InvalidRequest, await AlterRawAsync(raw, "", "num.partitions", "3"));
+            Assert.Equal((short)Osprey.Protocol.ErrorCode.InvalidRequest, await AlterRawAsync(raw, "", "log.retention.ms", "never"));
+            Assert.Equal((short)Osprey.Protocol.ErrorCode.InvalidRequest, await AlterRawAsync(raw, "2", "log.retention.ms", "5"));
+        }
+
+        await broker.Server.DisposeAsync();
+        await using (var restarted = await TestBroker.StartAsync(o => o with { DataDirectory = broker.Server.Options.DataDirectory }))
+        {
+            Assert.Equal(999, restarted.Server.Logs.Get("follows", 0)!.Config.RetentionMs);
+            using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = restarted.Bootstrap }).Build();
+            await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+            {
+                [new ConfigResource { Type = ResourceType.Broker, Name = "1" }] = [new ConfigEntry { Name = "log.retention.ms", IncrementalOperation = AlterConfigOpType.Delete }],
+            });
+            Assert.Equal(1234, restarted.Server.Logs.Get("follows", 0)!.Config.RetentionMs);
+        }
+    }
+
+    [Fact]
+    public async Task DeleteTopicEnableFalseRefusesDeletion()
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("delete.topic.enable", "false")) });
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = "kept", NumPartitions = 1 }]);
+        var e = await Assert.ThrowsAsync<DeleteTopicsException>(() => admin.DeleteTopicsAsync(["kept"]));
+        Assert.Equal(ErrorCode.TopicDeletionDisabled, Assert.Single(e.Results).Error.Code);
+        Assert.NotNull(broker.Server.Logs.Get("kept", 0));
+    }
+
+    [Fact]
+    public async Task OspreyStartTakesAFileEnvironmentAndSetAndRefusesUnknownSettings()
+    {
+        using (var refused = OspreyProcessTests.Launch(["start", "--set", "no.such.thing=1"]))
+        {
+            var error = await refused.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await refused.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains("no.such.thing", error, StringComparison.Ordinal);
+        }
+
+        var dataDir = Path.Combine(Path.GetTempPath(), "osprey-config-process-" + Guid.NewGuid().ToString("N"));
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, "num.partitions=3\nlog.retention.ms=1000\n");
+        var port = OspreyProcessTests.FreePortForTests();
+        using var broker = await OspreyProcessTests.StartAsync(dataDir, port, ["--config", file, "--set", "log.retention.ms=3000"], new() { ["OSPREY_LOG_SEGMENT_BYTES"] = "2097152", ["OSPREY_LOG_RETENTION_MS"] = "2000" });
+        try
+        {
+            using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = $"127.0.0.1:{port}" }).Build();
+            var entries = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }])).Entries;
+            Assert.Equal(("3", "3000", "2097152"), (entries["num.partitions"].Value, entries["log.retention.ms"].Value, entries["log.segment.bytes"].Value));
+            Assert.All(new[] { "num.partitions", "log.retention.ms", "log.segment.bytes" }, n => Assert.Equal(ConfigSource.StaticBrokerConfig, entries[n].Source));
+        }
+        finally
+        {
+            broker.Kill(entireProcessTree: true);
+            await broker.WaitForExitAsync(CancellationToken.None);
+            File.Delete(file);
+            Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    private static async Task<short> AlterRawAsync(RawConnection raw, string broker, string name, string value)
+    {
+        await raw.SendAsync(new IncrementalAlterConfigsRequest { Resources = [new() { ResourceType = 4, ResourceName = broker, Configs = [new() { Name = name, ConfigOperation = 0, Value = value }] }] }, 1, 7);
+        return Assert.Single((await raw.ReceiveAsync<IncrementalAlterConfigsResponse>(1)).Body.Responses).ErrorCode;
+    }
+
+    private static Task AlterBrokerAsync(IAdminClient admin, string broker, string name, string value) =>
+        admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [new ConfigResource { Type = ResourceType.Broker, Name = broker }] = [new ConfigEntry { Name = name, Value = value, IncrementalOperation = AlterConfigOpType.Set }],
+        });
+}
