@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
+using Osprey.Broker.Producers;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Storage;
@@ -129,6 +130,9 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
         builder.Services.AddSingleton<IRequestHandler, FetchHandler>();
         builder.Services.AddSingleton<IRequestHandler, ListOffsetsHandler>();
+        builder.Services.AddSingleton<ProducerIdManager>();
+        builder.Services.AddSingleton<IRequestHandler, InitProducerIdHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeProducersHandler>();
         builder.Services.AddSingleton<IRequestHandler>(sp => new ApiVersionsHandler(() => sp.GetRequiredService<RequestDispatcher>().Handlers));
         builder.Services.AddSingleton<IRequestHandler, MetadataHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));

@@ -20,6 +20,9 @@ public sealed record ClusterImage(
     ImmutableSortedDictionary<string, ImmutableSortedDictionary<string, string>> BrokerConfigs,
     long LastOffset)
 {
+    /// <summary>The first producer id not yet handed out (ProducerIdsRecord: ids are allocated in blocks).</summary>
+    public long NextProducerId { get; init; }
+
     /// <summary>ConfigRecord resource types (Kafka's ConfigResource.Type values).</summary>
     public const sbyte TopicResource = 2;
     public const sbyte BrokerResource = 4;
@@ -63,6 +66,7 @@ public sealed record ClusterImage(
                 c.ResourceName,
                 c.Value is null ? BrokerConfigsOf(c.ResourceName).Remove(c.Name) : BrokerConfigsOf(c.ResourceName).SetItem(c.Name, c.Value)),
         },
+        ProducerIdsRecord ids => this with { NextProducerId = Math.Max(NextProducerId, ids.NextProducerId) },
         RemoveTopicRecord r when TopicNames.TryGetValue(r.TopicId, out var name) => this with
         {
             Topics = Topics.Remove(name),

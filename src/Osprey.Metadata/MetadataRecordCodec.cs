@@ -11,6 +11,7 @@ public enum MetadataRecordType : short
     Partition = 3,
     Config = 4,
     RemoveTopic = 9,
+    ProducerIds = 15,
 }
 
 /// <summary>
@@ -52,6 +53,7 @@ public static class MetadataRecordCodec
             MetadataRecordType.Partition => new PartitionRecord(),
             MetadataRecordType.Config => new ConfigRecord(),
             MetadataRecordType.RemoveTopic => new RemoveTopicRecord(),
+            MetadataRecordType.ProducerIds => new ProducerIdsRecord(),
             _ => throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"Unknown metadata record type {(short)type}."),
         };
         record.Read(ref reader, version);
@@ -64,6 +66,7 @@ public static class MetadataRecordCodec
         PartitionRecord => MetadataRecordType.Partition,
         ConfigRecord => MetadataRecordType.Config,
         RemoveTopicRecord => MetadataRecordType.RemoveTopic,
+        ProducerIdsRecord => MetadataRecordType.ProducerIds,
         _ => throw new ArgumentException($"{record.GetType().Name} is not a metadata record.", nameof(record)),
     };
 }

@@ -460,15 +460,8 @@ public sealed partial class LogCleaner
                 return false;
             }
 
-            _builder.Reset();
+            _builder.ResetFor(header);
             _builder.Compression = header.Compression;
-            _builder.BaseOffset = header.BaseOffset;
-            _builder.PartitionLeaderEpoch = header.PartitionLeaderEpoch;
-            _builder.ProducerId = header.ProducerId;
-            _builder.ProducerEpoch = header.ProducerEpoch;
-            _builder.BaseSequence = header.BaseSequence;
-            _builder.IsTransactional = header.IsTransactional;
-            _builder.IsControlBatch = false;
             _builder.LogAppendTime = header.TimestampType == TimestampType.LogAppendTime ? header.MaxTimestamp : null;
             _builder.DeleteHorizonMs = needsHorizon ? SaturatingAdd(now, deleteRetentionMs) : header.DeleteHorizonMs;
             _builder.LastOffsetDelta = header.LastOffsetDelta;

@@ -15,6 +15,9 @@ public sealed record LogManagerOptions
     /// <summary>log.flush.offset.checkpoint.interval.ms.</summary>
     public long CheckpointIntervalMs { get; init; } = 60_000;
 
+    /// <summary>producer.id.expiration.ms: producers idle this long are forgotten (checked with retention).</summary>
+    public long ProducerIdExpirationMs { get; init; } = 86_400_000;
+
     /// <summary>Whether acks=all appends wait for fsync (Osprey's default: yes).</summary>
     public bool DurableAppends { get; init; } = true;
 
@@ -147,8 +150,15 @@ public sealed class LogManager : IAsyncDisposable
         }
     }
 
-    /// <summary>One retention pass over every log. Returns the number of segments deleted.</summary>
-    public int RunRetention() => _logs.Values.Sum(log => log.ApplyRetention());
+    /// <summary>
+    /// One retention pass over every log (it also forgets expired producers). Returns the number of segments
+    /// deleted.
+    /// </summary>
+    public int RunRetention() => _logs.Values.Sum(log =>
+    {
+        log.RemoveExpiredProducers(Options.ProducerIdExpirationMs);
+        return log.ApplyRetention();
+    });
 
     /// <summary>Flushes logs whose flush.ms or flush.messages is due.</summary>
     public void RunFlushChecks()

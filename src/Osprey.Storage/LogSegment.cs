@@ -398,6 +398,19 @@ public sealed class LogSegment : IDisposable
         return -1;
     }
 
+    /// <summary>Calls <paramref name="visit"/> with the header of every batch from the one holding <paramref name="fromOffset"/> on.</summary>
+    public void ForEachBatchHeader(long fromOffset, Action<RecordBatchHeader> visit)
+    {
+        var size = Size;
+        var position = FindBatchPosition(fromOffset, size, out _);
+        Span<byte> buffer = stackalloc byte[RecordBatchHeader.Size];
+        while (position >= 0 && position < size && ReadHeader(position, buffer) is { } header)
+        {
+            visit(header);
+            position += header.TotalSize;
+        }
+    }
+
     /// <summary>
     /// The whole batches starting with the one that holds <paramref name="startOffset"/>, up to
     /// <paramref name="maxBytes"/> (the first batch always, when <paramref name="minOneBatch"/>), not past

@@ -82,6 +82,7 @@ public sealed partial class PartitionLog
             var start = Math.Clamp(logStartOffset, segments[0].BaseOffset, logEnd);
             var log = new PartitionLog(directory, topic, partition, config, time, [.. segments], start, Math.Min(logEnd, cleanShutdown ? logEnd : recoveryPoint));
             log.LeaderEpochs.TruncateFromEnd(logEnd);
+            log.LoadProducerState();
             return log;
         }
         catch (Exception e)
@@ -238,6 +239,7 @@ public sealed partial class PartitionLog
                 }
 
                 Interlocked.Exchange(ref _recoveryPoint, LogEndOffset);
+                _producers.WriteSnapshot(Directory, LogEndOffset);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -283,6 +285,23 @@ public sealed partial class PartitionLog
             {
                 Interlocked.Exchange(ref _logStartOffset, LogEndOffset);
             }
+
+            LoadProducerState();
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the idempotent producers' state: the newest snapshot not past the log end, then the headers of the
+    /// batches after it.
+    /// </summary>
+    private void LoadProducerState()
+    {
+        var end = LogEndOffset;
+        var from = Math.Max(_producers.LoadSnapshot(Directory, end), _segments[0].BaseOffset);
+        var now = NowMs;
+        foreach (var segment in _segments.Where(s => s.NextOffset > from))
+        {
+            segment.ForEachBatchHeader(from, header => _producers.Update(header, now));
         }
     }
 }

@@ -20,7 +20,11 @@ public readonly record struct AppendResult(
     long OffsetOfMaxTimestamp,
     int RecordCount,
     int Bytes,
-    long LogStartOffset);
+    long LogStartOffset)
+{
+    /// <summary>True when the batch was a retry of one already in the log; the offsets are the original ones.</summary>
+    public bool Duplicate { get; init; }
+}
 
 /// <summary>What a read found: whole batches from one segment (or none), and the log's offsets at the time.</summary>
 public readonly record struct ReadResult(FileRegion? Region, long LogStartOffset, long LogEndOffset)
@@ -36,6 +40,7 @@ public readonly record struct ReadResult(FileRegion? Region, long LogStartOffset
 public sealed partial class PartitionLog : IDisposable
 {
     private readonly Lock _lock = new();
+    private readonly ProducerStateManager _producers = new();
     private readonly TimeProvider _time;
     private volatile LogSegment[] _segments;
     private long _logStartOffset;
@@ -120,7 +125,16 @@ public sealed partial class PartitionLog : IDisposable
     private AppendResult AppendLocked(Span<byte> bytes, AppendOrigin origin, int leaderEpoch)
     {
         var now = NowMs;
+        if (origin == AppendOrigin.Client && bytes.Length > Config.SegmentBytes)
+        {
+            throw new KafkaProtocolException(
+                ErrorCode.RecordListTooLarge,
+                $"{Topic}-{Partition}: {bytes.Length} bytes of record batches are more than segment.bytes ({Config.SegmentBytes}).");
+        }
+
         var logAppendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? now : -1;
+        Dictionary<long, (short Epoch, int LastSequence)>? pending = null;
+        var producerBatches = 0;
         var next = LogEndOffset;
         var first = -1L;
         var maxTimestamp = -1L;
@@ -149,6 +163,33 @@ public sealed partial class PartitionLog : IDisposable
             if (origin == AppendOrigin.Client && Config.Compact && !header.IsControlBatch)
             {
                 EnsureKeyed(batch);
+            }
+
+            if (origin == AppendOrigin.Client && logAppendTime < 0 && !header.IsControlBatch)
+            {
+                EnsureTimestampsInRange(batch, now);
+            }
+
+            if (header.ProducerId != RecordBatchHeader.NoProducerId)
+            {
+                producerBatches++;
+                if (origin == AppendOrigin.Client && header.BaseSequence != RecordBatchHeader.NoSequence)
+                {
+                    pending ??= [];
+                    if (_producers.Check(header, pending, $"{Topic}-{Partition}") is { } duplicate)
+                    {
+                        if (position != 0 || header.TotalSize != bytes.Length)
+                        {
+                            throw new KafkaProtocolException(
+                                ErrorCode.DuplicateSequenceNumber,
+                                $"{Topic}-{Partition}: producer {header.ProducerId} sent sequences {header.BaseSequence}-{header.LastSequence} again among other batches.");
+                        }
+
+                        return new AppendResult(duplicate.FirstOffset, duplicate.LastOffset, logAppendTime >= 0 ? duplicate.Timestamp : -1, duplicate.Timestamp, duplicate.LastOffset, 0, 0, LogStartOffset) { Duplicate = true };
+                    }
+
+                    pending[header.ProducerId] = (header.ProducerEpoch, header.LastSequence);
+                }
             }
 
             var span = bytes.Slice(position, header.TotalSize);
@@ -204,6 +245,14 @@ public sealed partial class PartitionLog : IDisposable
             LeaderEpochs.Assign(leaderEpoch, first);
         }
 
+        if (producerBatches > 0)
+        {
+            foreach (var batch in RecordBatch.Enumerate(bytes))
+            {
+                _producers.Update(batch.Header, now);
+            }
+        }
+
         _unflushedMessages += recordCount;
         if (_firstUnflushedAppendMs < 0)
         {
@@ -211,6 +260,58 @@ public sealed partial class PartitionLog : IDisposable
         }
 
         return new AppendResult(first, next - 1, logAppendTime, logAppendTime >= 0 ? logAppendTime : maxTimestamp, offsetOfMax, recordCount, bytes.Length, LogStartOffset);
+    }
+
+    /// <summary>
+    /// A CreateTime batch's timestamps must lie within message.timestamp.before.max.ms before now and
+    /// message.timestamp.after.max.ms after it (INVALID_TIMESTAMP otherwise). The batch's max timestamp bounds the
+    /// future; the past is checked record by record only when a bound is configured (the default allows any).
+    /// </summary>
+    private void EnsureTimestampsInRange(RecordBatch batch, long now)
+    {
+        var latest = now > long.MaxValue - Config.MessageTimestampAfterMaxMs ? long.MaxValue : now + Config.MessageTimestampAfterMaxMs;
+        var earliest = Config.MessageTimestampBeforeMaxMs >= now ? long.MinValue : now - Config.MessageTimestampBeforeMaxMs;
+        if (batch.Header.MaxTimestamp > latest)
+        {
+            throw InvalidTimestamp(batch.Header.MaxTimestamp, earliest, latest);
+        }
+
+        if (earliest == long.MinValue)
+        {
+            return;
+        }
+
+        using var decompressed = new PooledBufferWriter(0);
+        foreach (var record in batch.GetRecords(decompressed))
+        {
+            if (record.Timestamp != RecordBatchHeader.NoTimestamp && (record.Timestamp < earliest || record.Timestamp > latest))
+            {
+                throw InvalidTimestamp(record.Timestamp, earliest, latest);
+            }
+        }
+    }
+
+    private KafkaProtocolException InvalidTimestamp(long timestamp, long earliest, long latest) => new(
+        ErrorCode.InvalidTimestamp,
+        $"{Topic}-{Partition}: timestamp {timestamp} is out of range; it must lie within [{(earliest == long.MinValue ? "-inf" : earliest.ToString(System.Globalization.CultureInfo.InvariantCulture))}, {latest}] " +
+        "(message.timestamp.before.max.ms and message.timestamp.after.max.ms).");
+
+    /// <summary>The producers this partition knows, copied (for DescribeProducers).</summary>
+    public IReadOnlyList<ProducerEntry> ActiveProducers()
+    {
+        lock (_lock)
+        {
+            return [.. _producers.Producers];
+        }
+    }
+
+    /// <summary>Forgets producers idle for <paramref name="expirationMs"/> (producer.id.expiration.ms).</summary>
+    public int RemoveExpiredProducers(long expirationMs)
+    {
+        lock (_lock)
+        {
+            return _producers.RemoveExpired(NowMs, expirationMs);
+        }
     }
 
     /// <summary>A compacted topic keeps the latest record per key, so (like Kafka) it refuses records without one.</summary>
@@ -277,6 +378,7 @@ public sealed partial class PartitionLog : IDisposable
         {
             var segment = LogSegment.Create(Directory, old.NextOffset, Config, now);
             _segments = [.. _segments, segment];
+            _producers.WriteSnapshot(Directory, segment.BaseOffset);
 
             // The new file's name must survive a crash as surely as the data later fsynced into it.
             NativeFileSystem.SyncDirectory(Directory);

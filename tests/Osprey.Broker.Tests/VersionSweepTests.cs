@@ -16,6 +16,22 @@ public class VersionSweepTests
 
     public static TheoryData<short> ListOffsetsVersions() => [.. Enumerable.Range(1, 11).Select(v => (short)v)];
 
+    public static TheoryData<short> InitProducerIdVersions() => [.. Enumerable.Range(0, 6).Select(v => (short)v)];
+
+    [Theory]
+    [MemberData(nameof(InitProducerIdVersions))]
+    public async Task InitProducerIdAtEveryVersion(short version)
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 1000 }, version, 3);
+        var (_, first) = await connection.ReceiveAsync<InitProducerIdResponse>(version);
+        await connection.SendAsync(new InitProducerIdRequest { TransactionalId = null, TransactionTimeoutMs = 1000 }, version, 4);
+        var (_, second) = await connection.ReceiveAsync<InitProducerIdResponse>(version);
+        Assert.Equal((0, 0, 0, 0), (first.ErrorCode, (int)first.ProducerEpoch, second.ErrorCode, (int)second.ProducerEpoch));
+        Assert.Equal(first.ProducerId + 1, second.ProducerId);
+    }
+
     private static async Task<(TestBroker Broker, Guid TopicId)> BrokerWithTopicAsync()
     {
         var broker = await TestBroker.StartAsync();

@@ -92,6 +92,7 @@ public sealed class EffectiveConfigs(BrokerOptions options)
         FlushCheckIntervalMs = options.Config.GetLong("log.flush.scheduler.interval.ms"),
         CheckpointIntervalMs = options.Config.GetInt("log.flush.offset.checkpoint.interval.ms"),
         DurableAppends = options.Config.GetBool(BrokerSettings.AcksAllFsync),
+        ProducerIdExpirationMs = options.Config.GetInt("producer.id.expiration.ms"),
         Cleaner = new LogCleanerOptions
         {
             Enabled = options.Config.GetBool("log.cleaner.enable") && options.Config.GetInt("log.cleaner.threads") > 0,

@@ -2,12 +2,20 @@
 //   acks must be -1 (all: answered once the batches are fsynced, unless durability is turned off), 0 (no
 //   response) or 1 (after the append); anything else is INVALID_REQUIRED_ACKS for every partition.
 //   Partitions of one request are appended concurrently, so their fsyncs share group-commit rounds.
+//   Each partition carries exactly one record batch (as Kafka requires from v3; more is INVALID_RECORD).
+//   A topic whose compression.type is a codec (not "producer") stores batches re-compressed with it.
+//   Idempotent batches (producer id and sequence set) are checked against the partition's producer state: a retry
+//   of a batch already written is answered with its original offsets and not written again; a gap in sequence is
+//   OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH.
 //   Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v13 by id: UNKNOWN_TOPIC_ID), CORRUPT_MESSAGE,
-//   MESSAGE_TOO_LARGE, UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0/1), INVALID_RECORD, KAFKA_STORAGE_ERROR.
-//   v13 names topics by id.
+//   MESSAGE_TOO_LARGE (a batch over max.message.bytes), RECORD_LIST_TOO_LARGE (over segment.bytes),
+//   INVALID_TIMESTAMP (outside message.timestamp.before/after.max.ms), NOT_ENOUGH_REPLICAS (acks=all when
+//   min.insync.replicas exceeds the one replica), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0/1), INVALID_RECORD,
+//   KAFKA_STORAGE_ERROR. v13 names topics by id.
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
+using Osprey.Protocol.Records;
 using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
@@ -69,6 +77,31 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
             if (records is not { Length: > 0 } bytes)
             {
                 throw new KafkaProtocolException(ErrorCode.CorruptMessage, "A produce request must carry at least one record batch.");
+            }
+
+            var config = log.Config;
+            if (durable && config.MinInsyncReplicas > 1)
+            {
+                throw new KafkaProtocolException(
+                    ErrorCode.NotEnoughReplicas,
+                    $"{log.Topic}-{log.Partition} has 1 in-sync replica, fewer than min.insync.replicas ({config.MinInsyncReplicas}) that acks=all requires.");
+            }
+
+            var first = RecordBatchHeader.Parse(bytes.Span);
+            if (first.TotalSize != bytes.Length)
+            {
+                throw new KafkaProtocolException(ErrorCode.InvalidRecord, $"{log.Topic}-{log.Partition}: a produce request may carry only one record batch per partition.");
+            }
+
+            if (config.CompressionType is { } codec && !first.IsControlBatch && first.Compression != codec)
+            {
+                if (first.TotalSize > config.MaxMessageBytes + RecordBatchHeader.LogOverhead)
+                {
+                    throw new KafkaProtocolException(ErrorCode.MessageTooLarge, $"{log.Topic}-{log.Partition}: a record batch of {first.TotalSize} bytes is larger than max.message.bytes ({config.MaxMessageBytes}).");
+                }
+
+                RecordBatch.Parse(bytes.Span).EnsureValidCrc();
+                bytes = RecordBatchRecompression.Recompress(bytes.Span, codec);
             }
 
             var appended = await logs.AppendAsync(log, bytes, durable, leaderEpoch).ConfigureAwait(false);

@@ -270,6 +270,22 @@ public sealed class RecordBatchBuilder : IDisposable
     }
 
     /// <summary>Drops the records (and the delete horizon and last offset delta) to build another batch; other settings stay.</summary>
+    /// <summary>
+    /// Resets the builder to rewrite the batch <paramref name="header"/> describes: same base offset, leader
+    /// epoch, producer id, epoch, base sequence and transactional flag (the codec and timestamps are the caller's).
+    /// </summary>
+    public void ResetFor(in RecordBatchHeader header)
+    {
+        Reset();
+        BaseOffset = header.BaseOffset;
+        PartitionLeaderEpoch = header.PartitionLeaderEpoch;
+        ProducerId = header.ProducerId;
+        ProducerEpoch = header.ProducerEpoch;
+        BaseSequence = header.BaseSequence;
+        IsTransactional = header.IsTransactional;
+        IsControlBatch = false;
+    }
+
     public void Reset()
     {
         _buffer.Clear();

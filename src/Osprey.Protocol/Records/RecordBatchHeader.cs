@@ -20,6 +20,9 @@ public readonly record struct RecordBatchHeader
     public const long NoProducerId = -1;
     public const short NoProducerEpoch = -1;
     public const int NoSequence = -1;
+
+    /// <summary>A record or batch without a timestamp.</summary>
+    public const long NoTimestamp = -1;
     public const int NoPartitionLeaderEpoch = -1;
 
     internal const int BaseOffsetOffset = 0;
