@@ -135,6 +135,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeProducersHandler>();
         builder.Services.AddSingleton<IRequestHandler>(sp => new ApiVersionsHandler(() => sp.GetRequiredService<RequestDispatcher>().Handlers));
         builder.Services.AddSingleton<IRequestHandler, MetadataHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeTopicPartitionsHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
 
         ListenOptions? listen = null;

@@ -25,6 +25,7 @@ public class NetworkTests
                 ((short)ApiKey.DeleteTopics, (short)1, (short)6), ((short)ApiKey.DeleteRecords, (short)0, (short)2), ((short)ApiKey.InitProducerId, (short)0, (short)5),
                 ((short)ApiKey.OffsetForLeaderEpoch, (short)2, (short)4), ((short)ApiKey.DescribeConfigs, (short)1, (short)4),
                 ((short)ApiKey.AlterConfigs, (short)0, (short)2), ((short)ApiKey.DescribeLogDirs, (short)1, (short)5), ((short)ApiKey.CreatePartitions, (short)0, (short)3), ((short)ApiKey.IncrementalAlterConfigs, (short)0, (short)1), ((short)ApiKey.DescribeCluster, (short)0, (short)2), ((short)ApiKey.DescribeProducers, (short)0, (short)0),
+                ((short)ApiKey.DescribeTopicPartitions, (short)0, (short)0),
             ],
             response.ApiKeys.Select(k => (k.ApiKey, k.MinVersion, k.MaxVersion)));
     }

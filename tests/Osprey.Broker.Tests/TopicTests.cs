@@ -1,6 +1,7 @@
-using Osprey.Broker.Config;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
+using Osprey.Broker.Config;
+using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Tests;
 
@@ -172,5 +173,75 @@ public class CreatePartitionsTests
         var badAssignment = await Assert.ThrowsAsync<CreatePartitionsException>(() => admin.CreatePartitionsAsync(
             [new PartitionsSpecification { Topic = "growing", IncreaseTo = 6, ReplicaAssignments = [[2]] }]));
         Assert.Equal(ErrorCode.InvalidReplicaAssignment, Assert.Single(badAssignment.Results).Error.Code);
+    }
+}
+
+public class DescribeTopicPartitionsTests
+{
+    [Fact]
+    public async Task PagesThroughTopicsAndPartitionsWithACursor()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "b-topic", NumPartitions = 3 }, new TopicSpecification { Name = "a-topic", NumPartitions = 2 }]);
+        }
+
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        var seen = new List<(string, int)>();
+        DescribeTopicPartitionsRequest.CursorData? cursor = null;
+        var pages = 0;
+        do
+        {
+            var response = await IdempotenceTests.CallAsync<DescribeTopicPartitionsResponse>(connection, new DescribeTopicPartitionsRequest { ResponsePartitionLimit = 2, Cursor = cursor }, 0);
+            seen.AddRange(response.Topics.SelectMany(t => t.Partitions.Select(p => (t.Name!, p.PartitionIndex))));
+            Assert.All(response.Topics.SelectMany(t => t.Partitions), p => Assert.Equal((1, "1", "1"), (p.LeaderId, string.Join(",", p.ReplicaNodes), string.Join(",", p.IsrNodes))));
+            cursor = response.NextCursor is { } next ? new() { TopicName = next.TopicName, PartitionIndex = next.PartitionIndex } : null;
+            pages++;
+        }
+        while (cursor is not null);
+
+        Assert.Equal([("a-topic", 0), ("a-topic", 1), ("b-topic", 0), ("b-topic", 1), ("b-topic", 2)], seen);
+        Assert.Equal(3, pages);
+
+        var named = await IdempotenceTests.CallAsync<DescribeTopicPartitionsResponse>(connection, new DescribeTopicPartitionsRequest { Topics = [new() { Name = "missing" }, new() { Name = "b-topic" }] }, 0);
+        Assert.Equal([("b-topic", 0, 3), ("missing", (short)Osprey.Protocol.ErrorCode.UnknownTopicOrPartition, 0)], named.Topics.Select(t => (t.Name!, t.ErrorCode, t.Partitions.Count)));
+        var badCursor = await IdempotenceTests.CallAsync<DescribeTopicPartitionsResponse>(connection, new DescribeTopicPartitionsRequest { Topics = [new() { Name = "a-topic" }], Cursor = new() { TopicName = "b-topic" } }, 0);
+        Assert.Equal((short)Osprey.Protocol.ErrorCode.InvalidRequest, Assert.Single(badCursor.Topics).ErrorCode);
+    }
+}
+
+public class ManyPartitionsTests
+{
+    [Fact]
+    public async Task ATopicWithSixHundredPartitionsTakesAndGivesBackAMessageOnEach()
+    {
+        const int Partitions = 600;
+        await using var broker = await TestBroker.StartAsync();
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync([new TopicSpecification { Name = "wide", NumPartitions = Partitions }]);
+            var metadata = admin.GetMetadata("wide", TimeSpan.FromSeconds(10));
+            Assert.Equal(Partitions, Assert.Single(metadata.Topics).Partitions.Count);
+        }
+
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap, LingerMs = 20 }).Build())
+        {
+            await Task.WhenAll(Enumerable.Range(0, Partitions).Select(p => producer.ProduceAsync(new TopicPartition("wide", p), new Message<Null, string> { Value = $"p{p}" })));
+        }
+
+        using var consumer = new ConsumerBuilder<Null, string>(new ConsumerConfig { BootstrapServers = broker.Bootstrap, GroupId = "unused" }).Build();
+        consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset("wide", p, Offset.Beginning)));
+        var received = new Dictionary<int, string>();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (received.Count < Partitions && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
+            {
+                received[result.Partition.Value] = result.Message.Value;
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, Partitions).Select(p => $"p{p}"), Enumerable.Range(0, Partitions).Select(p => received.GetValueOrDefault(p)));
     }
 }
