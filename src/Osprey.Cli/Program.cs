@@ -12,7 +12,12 @@ public static class Program
             VersionCommand.Create(),
             ApisCommand.Create(),
             StartCommand.Create(),
+            TopicsCommand.Create(),
+            ProduceCommand.Create(),
+            ConsumeCommand.Create(),
+            ConfigsCommand.Create(),
+            ClusterCommand.Create(),
         };
-        return root.Parse(args).Invoke();
+        return root.Parse(args).InvokeAsync().GetAwaiter().GetResult();
     }
 }

@@ -26,6 +26,28 @@ public static class MessageCodec
         return size;
     }
 
+    /// <summary>A whole request frame: size prefix, request header (v1 or v2 as the version needs) and body.</summary>
+    public static byte[] FrameRequest(IApiMessage request, short version, int correlationId, string? clientId)
+    {
+        var header = new Messages.RequestHeader { RequestApiKey = (short)request.ApiKey, RequestApiVersion = version, CorrelationId = correlationId, ClientId = clientId };
+        return Frame(header, ApiMessages.RequestHeaderVersion(request.ApiKey, version), request, version);
+    }
+
+    /// <summary>A whole response frame: size prefix, response header (v0 or v1 as the version needs) and body.</summary>
+    public static byte[] FrameResponse(IApiMessage response, short version, int correlationId) =>
+        Frame(new Messages.ResponseHeader { CorrelationId = correlationId }, ApiMessages.ResponseHeaderVersion(response.ApiKey, version), response, version);
+
+    private static byte[] Frame(IKafkaStruct header, short headerVersion, IKafkaStruct body, short version)
+    {
+        var size = header.Size(headerVersion) + body.Size(version);
+        var bytes = new byte[4 + size];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes, size);
+        var writer = new KafkaWriter(bytes.AsSpan(4));
+        header.Write(ref writer, headerVersion);
+        body.Write(ref writer, version);
+        return bytes;
+    }
+
     /// <summary>Decodes a whole buffer into <paramref name="message"/>; trailing bytes are an error.</summary>
     public static T Deserialize<T>(T message, ReadOnlyMemory<byte> buffer, short version)
         where T : IKafkaStruct

@@ -57,19 +57,8 @@ internal sealed class RawConnection : IDisposable
     public Task SendRawAsync(byte[] bytes) => _stream.WriteAsync(bytes).AsTask();
 
     /// <summary>Encodes a request with its header and size prefix.</summary>
-    public static byte[] Frame(IApiMessage request, short version, int correlationId, string? clientId = "raw-test")
-    {
-        var key = request.ApiKey;
-        var header = new RequestHeader { RequestApiKey = (short)key, RequestApiVersion = version, CorrelationId = correlationId, ClientId = clientId };
-        var headerVersion = ApiMessages.RequestHeaderVersion(key, version);
-        var size = header.Size(headerVersion) + request.Size(version);
-        var bytes = new byte[4 + size];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, size);
-        var writer = new KafkaWriter(bytes.AsSpan(4));
-        header.Write(ref writer, headerVersion);
-        request.Write(ref writer, version);
-        return bytes;
-    }
+    public static byte[] Frame(IApiMessage request, short version, int correlationId, string? clientId = "raw-test") =>
+        MessageCodec.FrameRequest(request, version, correlationId, clientId);
 
     public Task SendAsync(IApiMessage request, short version, int correlationId) => SendRawAsync(Frame(request, version, correlationId));
 

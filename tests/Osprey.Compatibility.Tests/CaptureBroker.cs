@@ -128,15 +128,7 @@ internal sealed class CaptureBroker : IAsyncDisposable
             return null;
         }
 
-        var responseHeader = new ResponseHeader { CorrelationId = header.CorrelationId };
-        var headerVersion = ApiMessages.ResponseHeaderVersion(key, version);
-        var size = responseHeader.Size(headerVersion) + response.Size(version);
-        var bytes = new byte[4 + size];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, size);
-        var writer = new KafkaWriter(bytes.AsSpan(4));
-        responseHeader.Write(ref writer, headerVersion);
-        response.Write(ref writer, version);
-        return bytes;
+        return MessageCodec.FrameResponse(response, version, header.CorrelationId);
     }
 
     // Like a broker: null asks for every topic, an empty list for brokers only.

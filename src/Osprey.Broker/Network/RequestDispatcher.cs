@@ -77,16 +77,6 @@ public sealed class RequestDispatcher
     }
 
     /// <summary>Size prefix, response header (v0 or v1) and body.</summary>
-    public static byte[] Encode(int correlationId, ApiKey key, short version, IApiMessage response)
-    {
-        var header = new ResponseHeader { CorrelationId = correlationId };
-        var headerVersion = ApiMessages.ResponseHeaderVersion(key, version);
-        var size = header.Size(headerVersion) + response.Size(version);
-        var bytes = new byte[4 + size];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, size);
-        var writer = new KafkaWriter(bytes.AsSpan(4));
-        header.Write(ref writer, headerVersion);
-        response.Write(ref writer, version);
-        return bytes;
-    }
+    public static byte[] Encode(int correlationId, ApiKey key, short version, IApiMessage response) =>
+        MessageCodec.FrameResponse(response, version, correlationId);
 }

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+
+namespace Osprey.Cli.Commands;
+
+/// <summary><c>osprey cluster describe</c>: the cluster id, the controller and the brokers.</summary>
+internal static class ClusterCommand
+{
+    public static Command Create()
+    {
+        var bootstrap = ClientCommand.Bootstrap();
+        var output = ClientCommand.Output();
+        var describe = new Command("describe", "Show the cluster id, controller and brokers.");
+        var command = new Command("cluster", "Inspect the cluster.") { bootstrap, output };
+        command.Subcommands.Add(describe);
+        describe.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        {
+            var cluster = await client.DescribeClusterAsync(cancellationToken);
+            if (result.GetValue(output) == "json")
+            {
+                ClientCommand.WriteJson(new { clusterId = cluster.ClusterId, controllerId = cluster.ControllerId, brokers = cluster.Brokers.Select(b => new { nodeId = b.NodeId, host = b.Host, port = b.Port, rack = b.Rack }) });
+                return 0;
+            }
+
+            AnsiConsole.MarkupLine($"Cluster id [bold]{Markup.Escape(cluster.ClusterId ?? "(none)")}[/], controller {cluster.ControllerId}");
+            var table = new Table().AddColumns("Node", "Host", "Port", "Rack");
+            foreach (var broker in cluster.Brokers.OrderBy(b => b.NodeId))
+            {
+                table.AddRow(broker.NodeId.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Host), broker.Port.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Rack ?? ""));
+            }
+
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,154 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Osprey.Client;
+
+namespace Osprey.Cli.Commands;
+
+/// <summary>
+/// <c>osprey consume TOPIC</c>: reads a topic's partitions (all, or one) from the latest offset, the beginning, an
+/// offset or a point in time, and prints each record: its value, key and value, or a JSON line with everything.
+/// Runs until Ctrl+C, --max records, or --timeout-ms without a new record.
+/// </summary>
+internal static class ConsumeCommand
+{
+    public static Command Create()
+    {
+        var bootstrap = ClientCommand.Bootstrap();
+        var topic = new Argument<string>("topic") { Description = "The topic to read." };
+        var partition = new Option<int?>("--partition", "-p") { Description = "Read only this partition." };
+        var fromBeginning = new Option<bool>("--from-beginning") { Description = "Start at the earliest offset (default: only new records)." };
+        var offset = new Option<long?>("--offset") { Description = "Start at this offset (in every partition read)." };
+        var fromTime = new Option<string?>("--from-time") { Description = "Start at the first record at or after this time (ISO 8601, or ms since the epoch)." };
+        var max = new Option<long?>("--max", "-n") { Description = "Stop after this many records." };
+        var timeout = new Option<int?>("--timeout-ms") { Description = "Stop when no record arrives for this long." };
+        var format = new Option<string>("--format", "-f") { Description = "value, key-value or json (one JSON object per line).", DefaultValueFactory = _ => "value" };
+        format.AcceptOnlyFromAmong("value", "key-value", "json");
+        var separator = new Option<string>("--key-separator") { Description = "Between key and value with --format key-value.", DefaultValueFactory = _ => "\t" };
+        var command = new Command("consume", "Print the records of a topic.") { bootstrap, topic, partition, fromBeginning, offset, fromTime, max, timeout, format, separator };
+        command.Validators.Add(result =>
+        {
+            if (new[] { result.GetValue(fromBeginning), result.GetValue(offset) is not null, result.GetValue(fromTime) is not null }.Count(b => b) > 1)
+            {
+                result.AddError("Give at most one of --from-beginning, --offset and --from-time.");
+            }
+        });
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        {
+            var name = result.GetValue(topic)!;
+            var info = await client.TopicAsync(name, cancellationToken);
+            var partitions = result.GetValue(partition) is { } only
+                ? info.Partitions.Any(p => p.Partition == only) ? [only] : throw new ArgumentException($"Topic '{name}' has no partition {only} (it has {info.Partitions.Count}).")
+                : info.Partitions.Select(p => p.Partition).ToList();
+            var start = result.GetValue(fromBeginning) ? -2L
+                : result.GetValue(offset) is { } o ? o
+                : result.GetValue(fromTime) is { } t ? ParseTime(t)
+                : -1L;
+            var positions = new Dictionary<int, long>();
+            foreach (var p in partitions)
+            {
+                positions[p] = result.GetValue(offset) is not null ? start : await client.ListOffsetAsync(name, p, start, cancellationToken);
+                if (positions[p] < 0)
+                {
+                    positions[p] = await client.ListOffsetAsync(name, p, -1, cancellationToken); // no record that late: wait at the end
+                }
+            }
+
+            var printer = new RecordPrinter(result.GetValue(format)!, result.GetValue(separator)!);
+            var limit = result.GetValue(max) ?? long.MaxValue;
+            var idle = result.GetValue(timeout);
+            var leaders = info.Partitions.Where(p => positions.ContainsKey(p.Partition)).GroupBy(p => p.Leader).ToList();
+            long printed = 0;
+            var lastRecord = DateTime.UtcNow;
+            while (printed < limit && !cancellationToken.IsCancellationRequested)
+            {
+                var fetches = leaders.Select(async group =>
+                {
+                    var connection = await client.NodeAsync(group.Key, cancellationToken);
+                    return await client.FetchAsync(connection, name, group.ToDictionary(p => p.Partition, p => positions[p.Partition]), idle is { } ms ? Math.Min(ms, 500) : 500, 8 << 20, 4 << 20, cancellationToken);
+                });
+                var any = false;
+                foreach (var fetched in await Task.WhenAll(fetches))
+                {
+                    foreach (var (p, (records, _)) in fetched.OrderBy(f => f.Key))
+                    {
+                        foreach (var record in records)
+                        {
+                            if (printed == limit)
+                            {
+                                break;
+                            }
+
+                            printer.Print(record);
+                            printed++;
+                            positions[p] = record.Offset + 1;
+                            any = true;
+                        }
+                    }
+                }
+
+                if (any)
+                {
+                    lastRecord = DateTime.UtcNow;
+                    await Console.Out.FlushAsync(cancellationToken);
+                }
+                else if (idle is { } wait && (DateTime.UtcNow - lastRecord).TotalMilliseconds >= wait)
+                {
+                    break;
+                }
+            }
+
+            await Console.Out.FlushAsync(CancellationToken.None);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static long ParseTime(string text)
+    {
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+        {
+            return ms;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time)
+            ? time.ToUnixTimeMilliseconds()
+            : throw new ArgumentException($"--from-time '{text}' is neither ms since the epoch nor an ISO 8601 time.");
+    }
+
+    private sealed class RecordPrinter(string format, string separator)
+    {
+        private readonly TextWriter _out = Console.Out;
+
+        public void Print(ConsumedRecord record)
+        {
+            switch (format)
+            {
+                case "json":
+                    _out.WriteLine(JsonSerializer.Serialize(
+                        new
+                        {
+                            topic = record.Topic,
+                            partition = record.Partition,
+                            offset = record.Offset,
+                            timestamp = record.Timestamp,
+                            timestampType = record.TimestampType.ToString(),
+                            key = Text(record.Key),
+                            value = Text(record.Value),
+                            headers = record.Headers.Select(h => new { key = h.Key, value = Text(h.Value) }),
+                        },
+                        ClientCommand.Json));
+                    break;
+                case "key-value":
+                    _out.WriteLine($"{Text(record.Key) ?? "null"}{separator}{Text(record.Value) ?? "null"}");
+                    break;
+                default:
+                    _out.WriteLine(Text(record.Value) ?? "null");
+                    break;
+            }
+        }
+
+        private static string? Text(byte[]? bytes) => bytes is null ? null : Encoding.UTF8.GetString(bytes);
+    }
+}
