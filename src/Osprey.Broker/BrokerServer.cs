@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
+using Osprey.Broker.Fetching;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
 using Osprey.Broker.Producers;
@@ -128,6 +129,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeLogDirsHandler>();
         builder.Services.AddSingleton<IRequestHandler, OffsetForLeaderEpochHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
+        builder.Services.AddSingleton(new FetchSessionCache(options.Config.GetInt("max.incremental.fetch.session.cache.slots"), TimeProvider.System));
         builder.Services.AddSingleton<IRequestHandler, FetchHandler>();
         builder.Services.AddSingleton<IRequestHandler, ListOffsetsHandler>();
         builder.Services.AddSingleton<ProducerIdManager>();
