@@ -31,6 +31,9 @@ public sealed record BrokerOptions
     /// <summary>The cluster id reported in Metadata and DescribeCluster.</summary>
     public string ClusterId { get; init; } = "osprey-cluster";
 
+    /// <summary>The clock of the network layer's timeouts and the fetch session cache (tests pass a manual one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>The static settings (file, environment, --set) over Kafka's defaults.</summary>
     public BrokerConfig Config { get; init; } = BrokerConfig.Defaults;
 

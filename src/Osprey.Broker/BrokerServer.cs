@@ -129,7 +129,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeLogDirsHandler>();
         builder.Services.AddSingleton<IRequestHandler, OffsetForLeaderEpochHandler>();
         builder.Services.AddSingleton<IRequestHandler, ProduceHandler>();
-        builder.Services.AddSingleton(new FetchSessionCache(options.Config.GetInt("max.incremental.fetch.session.cache.slots"), TimeProvider.System));
+        builder.Services.AddSingleton(new FetchSessionCache(options.Config.GetInt("max.incremental.fetch.session.cache.slots"), options.Time));
         builder.Services.AddSingleton<IRequestHandler, FetchHandler>();
         builder.Services.AddSingleton<IRequestHandler, ListOffsetsHandler>();
         builder.Services.AddSingleton<ProducerIdManager>();

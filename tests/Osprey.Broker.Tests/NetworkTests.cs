@@ -174,4 +174,38 @@ public class ClientQuirkTests
         Assert.Equal(3, correlation);
         Assert.Single(response.Brokers);
     }
+
+    [Fact]
+    public async Task AConnectionIdleForConnectionsMaxIdleMsIsClosedAndOthersStay()
+    {
+        var time = new Osprey.Storage.Tests.ManualTimeProvider();
+        await using var broker = await TestBroker.StartAsync(o => o with { Time = time, Config = BrokerConfig.From(("connections.max.idle.ms", "1000")) });
+        using var quiet = await RawConnection.OpenAsync(broker.Server.Port);
+        using var busy = await RawConnection.OpenAsync(broker.Server.Port);
+        await quiet.SendAsync(new ApiVersionsRequest(), 0, 1);
+        await quiet.ReceiveAsync<ApiVersionsResponse>(0);
+        await busy.SendAsync(new ApiVersionsRequest(), 0, 1);
+        await busy.ReceiveAsync<ApiVersionsResponse>(0);
+
+        // Both connections are waiting for their next request, each with its idle timer armed.
+        await WaitUntilAsync(() => time.ActiveTimers >= 2);
+        time.Advance(600);
+        await busy.SendAsync(new ApiVersionsRequest(), 0, 2);
+        Assert.Equal(2, (await busy.ReceiveAsync<ApiVersionsResponse>(0)).CorrelationId);
+        await WaitUntilAsync(() => time.ActiveTimers >= 2);
+        time.Advance(500); // quiet: 1100 ms idle; busy: 500 ms
+        Assert.Null(await quiet.ReceiveFrameAsync());
+        await busy.SendAsync(new ApiVersionsRequest(), 0, 3);
+        Assert.Equal(3, (await busy.ReceiveAsync<ApiVersionsResponse>(0)).CorrelationId);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true within 10 s");
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+    }
 }

@@ -33,7 +33,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
             while (!closing.IsCancellationRequested)
             {
                 // connections.max.idle.ms: a read that waits longer than that closes the connection.
-                using var idle = new CancellationTokenSource(idleTimeout);
+                using var idle = new CancellationTokenSource(idleTimeout, options.Time);
                 using var readCancel = CancellationTokenSource.CreateLinkedTokenSource(closing.Token, idle.Token);
                 ReadResult result;
                 try
