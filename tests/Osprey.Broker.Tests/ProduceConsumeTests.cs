@@ -115,4 +115,52 @@ public class ProduceConsumeTests
         Assert.Equal((short)expected, partition.ErrorCode);
         Assert.Equal(expected == Osprey.Protocol.ErrorCode.None ? 0 : -1, partition.BaseOffset);
     }
+
+    [Fact]
+    public async Task BothTimestampTypesReachConfluentConsumers()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            await admin.CreateTopicsAsync(
+            [
+                new TopicSpecification { Name = "create-time", NumPartitions = 1 },
+                new TopicSpecification { Name = "append-time", NumPartitions = 1, Configs = new() { ["message.timestamp.type"] = "LogAppendTime" } },
+            ]);
+        }
+
+        var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            foreach (var topic in new[] { "create-time", "append-time" })
+            {
+                var delivered = await producer.ProduceAsync(topic, new Message<Null, string> { Value = topic, Timestamp = new Timestamp(1_500_000_000_000, TimestampType.CreateTime) }, TestContext.Current.CancellationToken);
+                if (topic == "create-time")
+                {
+                    Assert.Equal(1_500_000_000_000, delivered.Timestamp.UnixTimestampMs);
+                }
+                else
+                {
+                    Assert.Equal(TimestampType.LogAppendTime, delivered.Timestamp.Type);
+                    Assert.True(delivered.Timestamp.UnixTimestampMs >= before);
+                }
+            }
+        }
+
+        using var consumer = new ConsumerBuilder<Null, string>(new ConsumerConfig { BootstrapServers = broker.Bootstrap, GroupId = "unused" }).Build();
+        consumer.Assign([new TopicPartitionOffset("create-time", 0, Offset.Beginning), new TopicPartitionOffset("append-time", 0, Offset.Beginning)]);
+        var read = new Dictionary<string, Timestamp>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (read.Count < 2 && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } result)
+            {
+                read[result.Topic] = result.Message.Timestamp;
+            }
+        }
+
+        Assert.Equal(new Timestamp(1_500_000_000_000, TimestampType.CreateTime), read["create-time"]);
+        Assert.Equal(TimestampType.LogAppendTime, read["append-time"].Type);
+        Assert.InRange(read["append-time"].UnixTimestampMs, before, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    }
 }
