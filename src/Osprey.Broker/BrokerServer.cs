@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
 using Osprey.Broker.Fetching;
+using Osprey.Broker.Groups;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
 using Osprey.Broker.Producers;
@@ -137,6 +138,18 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeProducersHandler>();
         builder.Services.AddSingleton<IRequestHandler>(sp => new ApiVersionsHandler(() => sp.GetRequiredService<RequestDispatcher>().Handlers));
         builder.Services.AddSingleton<IRequestHandler, MetadataHandler>();
+        builder.Services.AddSingleton<GroupCoordinator>();
+        builder.Services.AddSingleton<IRequestHandler, FindCoordinatorHandler>();
+        builder.Services.AddSingleton<IRequestHandler, JoinGroupHandler>();
+        builder.Services.AddSingleton<IRequestHandler, SyncGroupHandler>();
+        builder.Services.AddSingleton<IRequestHandler, HeartbeatHandler>();
+        builder.Services.AddSingleton<IRequestHandler, LeaveGroupHandler>();
+        builder.Services.AddSingleton<IRequestHandler, OffsetCommitHandler>();
+        builder.Services.AddSingleton<IRequestHandler, OffsetFetchHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeGroupsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ListGroupsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DeleteGroupsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeTopicPartitionsHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
 
@@ -152,6 +165,9 @@ public sealed class BrokerServer : IAsyncDisposable
         });
 
         var app = builder.Build();
+
+        // The group coordinator starts loading __consumer_offsets now, not at the first group request.
+        _ = app.Services.GetRequiredService<GroupCoordinator>();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var server = new BrokerServer(app, listen!, identity, options, lockFile, logs);
         identity.Host = options.AdvertisedHost ?? (options.Listener.Address.Equals(System.Net.IPAddress.Any) ? "127.0.0.1" : options.Listener.Address.ToString());

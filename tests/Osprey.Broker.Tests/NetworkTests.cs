@@ -20,11 +20,20 @@ public class NetworkTests
         Assert.Equal(0, response.ErrorCode);
         Assert.Equal(
             [
-                ((short)ApiKey.Produce, (short)3, (short)13), ((short)ApiKey.Fetch, (short)4, (short)18), ((short)ApiKey.ListOffsets, (short)1, (short)11),
-                ((short)ApiKey.Metadata, (short)0, (short)13), ((short)ApiKey.ApiVersions, (short)0, (short)4), ((short)ApiKey.CreateTopics, (short)2, (short)7),
-                ((short)ApiKey.DeleteTopics, (short)1, (short)6), ((short)ApiKey.DeleteRecords, (short)0, (short)2), ((short)ApiKey.InitProducerId, (short)0, (short)5),
+                ((short)ApiKey.Produce, (short)3, (short)13), ((short)ApiKey.Fetch, (short)4, (short)18),
+                ((short)ApiKey.ListOffsets, (short)1, (short)11), ((short)ApiKey.Metadata, (short)0, (short)13),
+                ((short)ApiKey.OffsetCommit, (short)2, (short)9), ((short)ApiKey.OffsetFetch, (short)1, (short)9),
+                ((short)ApiKey.FindCoordinator, (short)0, (short)6), ((short)ApiKey.JoinGroup, (short)0, (short)9),
+                ((short)ApiKey.Heartbeat, (short)0, (short)4), ((short)ApiKey.LeaveGroup, (short)0, (short)5),
+                ((short)ApiKey.SyncGroup, (short)0, (short)5), ((short)ApiKey.DescribeGroups, (short)0, (short)6),
+                ((short)ApiKey.ListGroups, (short)0, (short)5), ((short)ApiKey.ApiVersions, (short)0, (short)4),
+                ((short)ApiKey.CreateTopics, (short)2, (short)7), ((short)ApiKey.DeleteTopics, (short)1, (short)6),
+                ((short)ApiKey.DeleteRecords, (short)0, (short)2), ((short)ApiKey.InitProducerId, (short)0, (short)5),
                 ((short)ApiKey.OffsetForLeaderEpoch, (short)2, (short)4), ((short)ApiKey.DescribeConfigs, (short)1, (short)4),
-                ((short)ApiKey.AlterConfigs, (short)0, (short)2), ((short)ApiKey.DescribeLogDirs, (short)1, (short)5), ((short)ApiKey.CreatePartitions, (short)0, (short)3), ((short)ApiKey.IncrementalAlterConfigs, (short)0, (short)1), ((short)ApiKey.DescribeCluster, (short)0, (short)2), ((short)ApiKey.DescribeProducers, (short)0, (short)0),
+                ((short)ApiKey.AlterConfigs, (short)0, (short)2), ((short)ApiKey.DescribeLogDirs, (short)1, (short)5),
+                ((short)ApiKey.CreatePartitions, (short)0, (short)3), ((short)ApiKey.DeleteGroups, (short)0, (short)3),
+                ((short)ApiKey.IncrementalAlterConfigs, (short)0, (short)1), ((short)ApiKey.OffsetDelete, (short)0, (short)0),
+                ((short)ApiKey.DescribeCluster, (short)0, (short)2), ((short)ApiKey.DescribeProducers, (short)0, (short)0),
                 ((short)ApiKey.DescribeTopicPartitions, (short)0, (short)0),
             ],
             response.ApiKeys.Select(k => (k.ApiKey, k.MinVersion, k.MaxVersion)));

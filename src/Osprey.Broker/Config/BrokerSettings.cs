@@ -60,6 +60,18 @@ public static class BrokerSettings
             new("transactional.id.expiration.ms", ConfigType.Int, "604800000") { Min = 1 },
             new(AcksAllFsync, ConfigType.Boolean, "true"),
 
+            // The group coordinator. offsets.topic.replication.factor is capped at the brokers there are.
+            new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000") { Min = 0 },
+            new("group.min.session.timeout.ms", ConfigType.Int, "6000") { Min = 0 },
+            new("group.max.session.timeout.ms", ConfigType.Int, "1800000") { Min = 0 },
+            new("group.max.size", ConfigType.Int, "2147483647") { Min = 1 },
+            new("offsets.topic.num.partitions", ConfigType.Int, "50") { Min = 1 },
+            new("offsets.topic.replication.factor", ConfigType.Short, "3") { Min = 1 },
+            new("offsets.topic.segment.bytes", ConfigType.Int, "104857600") { Min = 1 },
+            new("offsets.retention.minutes", ConfigType.Int, "10080") { Min = 1 },
+            new("offsets.retention.check.interval.ms", ConfigType.Long, "600000") { Min = 1 },
+            new("offset.metadata.max.bytes", ConfigType.Int, "4096"),
+
             // The coarser-unit fallbacks of the topic defaults below.
             new("log.retention.minutes", ConfigType.Int, null) { Dynamic = true },
             new("log.retention.hours", ConfigType.Int, "168") { Dynamic = true },

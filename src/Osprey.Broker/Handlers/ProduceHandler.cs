@@ -49,6 +49,13 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
                     continue;
                 }
 
+                if (topic?.Name == Groups.GroupCoordinator.TopicName)
+                {
+                    result.ErrorCode = (short)ErrorCode.InvalidTopicException;
+                    result.ErrorMessage = $"Cannot produce to the internal topic {topic.Name}.";
+                    continue;
+                }
+
                 var log = topic is null ? null : logs.Get(topic.Name, partitionData.Index);
                 if (log is null)
                 {

@@ -1,0 +1,284 @@
+using System.Text;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Groups;
+
+/// <summary>Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete and the expiry of empty groups' offsets.</summary>
+public sealed partial class GroupCoordinator
+{
+    /// <summary>
+    /// Commits offsets. A commit with generation -1 and no member id comes from outside group management and is
+    /// accepted only while the group has no members; otherwise the member and generation must be current.
+    /// </summary>
+    public async Task<OffsetCommitResponse> CommitOffsetsAsync(OffsetCommitRequest request, Func<string, int, bool> partitionExists, CancellationToken cancellationToken)
+    {
+        var response = new OffsetCommitResponse
+        {
+            Topics = request.Topics.Select(t => new OffsetCommitResponse.OffsetCommitResponseTopic
+            {
+                Name = t.Name,
+                TopicId = t.TopicId,
+                Partitions = t.Partitions.Select(p => new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex }).ToList(),
+            }).ToList(),
+        };
+        void FailAll(ErrorCode error)
+        {
+            foreach (var partition in response.Topics.SelectMany(t => t.Partitions))
+            {
+                partition.ErrorCode = (short)error;
+            }
+        }
+
+        var (shard, error) = await ShardAsync(request.GroupId, cancellationToken).ConfigureAwait(false);
+        if (shard is null)
+        {
+            FailAll(error);
+            return response;
+        }
+
+        await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var now = NowMs;
+            shard.Groups.TryGetValue(request.GroupId, out var group);
+            var managed = request.GenerationIdOrMemberEpoch >= 0 || request.MemberId.Length > 0 || request.GroupInstanceId is not null;
+            if (group is null)
+            {
+                if (managed)
+                {
+                    FailAll(ErrorCode.IllegalGeneration);
+                    return response;
+                }
+
+                group = new ClassicGroup(request.GroupId, now);
+                shard.Groups[request.GroupId] = group;
+            }
+            else if (group.State == GroupState.Dead)
+            {
+                FailAll(ErrorCode.CoordinatorNotAvailable);
+                return response;
+            }
+            else if (!managed)
+            {
+                if (group.State != GroupState.Empty)
+                {
+                    FailAll(ErrorCode.UnknownMemberId);
+                    return response;
+                }
+            }
+            else
+            {
+                error = CheckMember(group, request.MemberId, request.GroupInstanceId, request.GenerationIdOrMemberEpoch, out var member);
+                if (error == ErrorCode.None && group.State == GroupState.CompletingRebalance)
+                {
+                    error = ErrorCode.RebalanceInProgress;
+                }
+
+                if (error != ErrorCode.None)
+                {
+                    FailAll(error);
+                    return response;
+                }
+
+                ScheduleSession(shard, group, member!);
+            }
+
+            var records = new List<(byte[], byte[]?)>();
+            var accepted = new List<(string Topic, int Partition, CommittedOffset Offset)>();
+            for (var t = 0; t < request.Topics.Count; t++)
+            {
+                var topic = request.Topics[t];
+                for (var p = 0; p < topic.Partitions.Count; p++)
+                {
+                    var partition = topic.Partitions[p];
+                    var result = response.Topics[t].Partitions[p];
+                    if (!partitionExists(topic.Name, partition.PartitionIndex))
+                    {
+                        result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    }
+                    else if (partition.CommittedMetadata is { } metadata && Encoding.UTF8.GetByteCount(metadata) > Options.MaxMetadataBytes)
+                    {
+                        result.ErrorCode = (short)ErrorCode.OffsetMetadataTooLarge;
+                    }
+                    else
+                    {
+                        var offset = new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now);
+                        records.Add((GroupRecords.OffsetKey(request.GroupId, topic.Name, partition.PartitionIndex), GroupRecords.OffsetValue(offset)));
+                        accepted.Add((topic.Name, partition.PartitionIndex, offset));
+                    }
+                }
+            }
+
+            try
+            {
+                await WriteAsync(shard, records).ConfigureAwait(false);
+            }
+            catch (Storage.KafkaStorageException)
+            {
+                FailAll(ErrorCode.CoordinatorNotAvailable);
+                return response;
+            }
+
+            var offsets = shard.OffsetsOf(request.GroupId);
+            foreach (var (topic, partition, offset) in accepted)
+            {
+                offsets[(topic, partition)] = offset;
+            }
+
+            return response;
+        }
+        finally
+        {
+            shard.Lock.Release();
+        }
+    }
+
+    /// <summary>A group's committed offsets: all of them (topics null) or the partitions named (-1 where none).</summary>
+    public async Task<(ErrorCode Error, List<(string Topic, List<(int Partition, CommittedOffset? Offset)> Partitions)> Topics)> FetchOffsetsAsync(
+        string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics, CancellationToken cancellationToken)
+    {
+        var (shard, error) = await ShardAsync(groupId, cancellationToken).ConfigureAwait(false);
+        if (shard is null)
+        {
+            return (error, []);
+        }
+
+        await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var offsets = shard.Offsets.GetValueOrDefault(groupId) ?? [];
+            var result = topics is null
+                ? offsets.GroupBy(o => o.Key.Topic).OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .Select(g => (g.Key, g.OrderBy(o => o.Key.Partition).Select(o => (o.Key.Partition, (CommittedOffset?)o.Value)).ToList())).ToList()
+                : topics.Select(t => (t.Topic, t.Partitions.Select(p => (p, offsets.GetValueOrDefault((t.Topic, p)))).ToList())).ToList();
+            return (ErrorCode.None, result);
+        }
+        finally
+        {
+            shard.Lock.Release();
+        }
+    }
+
+    public async Task<OffsetDeleteResponse> DeleteOffsetsAsync(OffsetDeleteRequest request, CancellationToken cancellationToken)
+    {
+        var response = new OffsetDeleteResponse();
+        var (shard, error) = await ShardAsync(request.GroupId, cancellationToken).ConfigureAwait(false);
+        if (shard is null)
+        {
+            response.ErrorCode = (short)error;
+            return response;
+        }
+
+        await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!shard.Groups.TryGetValue(request.GroupId, out var group) || group.State == GroupState.Dead)
+            {
+                response.ErrorCode = (short)ErrorCode.GroupIdNotFound;
+                return response;
+            }
+
+            if (group.ProtocolType is { } type && type != "consumer" && group.State != GroupState.Empty)
+            {
+                response.ErrorCode = (short)ErrorCode.NonEmptyGroup;
+                return response;
+            }
+
+            var subscribed = group.State == GroupState.Empty ? [] : SubscribedTopics(group);
+            var records = new List<(byte[], byte[]?)>();
+            var offsets = shard.Offsets.GetValueOrDefault(request.GroupId);
+            foreach (var topic in request.Topics)
+            {
+                var topicResponse = new OffsetDeleteResponse.OffsetDeleteResponseTopic { Name = topic.Name };
+                response.Topics.Add(topicResponse);
+                foreach (var partition in topic.Partitions)
+                {
+                    var busy = subscribed.Contains(topic.Name);
+                    topicResponse.Partitions.Add(new() { PartitionIndex = partition.PartitionIndex, ErrorCode = (short)(busy ? ErrorCode.GroupSubscribedToTopic : ErrorCode.None) });
+                    if (!busy && offsets is not null && offsets.ContainsKey((topic.Name, partition.PartitionIndex)))
+                    {
+                        records.Add((GroupRecords.OffsetKey(request.GroupId, topic.Name, partition.PartitionIndex), null));
+                    }
+                }
+            }
+
+            await WriteAsync(shard, records).ConfigureAwait(false);
+            foreach (var topic in request.Topics.Where(t => !subscribed.Contains(t.Name)))
+            {
+                foreach (var partition in topic.Partitions)
+                {
+                    offsets?.Remove((topic.Name, partition.PartitionIndex));
+                }
+            }
+
+            return response;
+        }
+        finally
+        {
+            shard.Lock.Release();
+        }
+    }
+
+    /// <summary>The topics a consumer group's members subscribe to (from their consumer protocol subscriptions).</summary>
+    private static HashSet<string> SubscribedTopics(ClassicGroup group)
+    {
+        var topics = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var member in group.Members.Values)
+        {
+            var metadata = member.MetadataFor(group.ProtocolName);
+            if (metadata.Length < 2)
+            {
+                continue;
+            }
+
+            try
+            {
+                var version = System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(metadata);
+                var subscription = new ConsumerProtocolSubscription();
+                var reader = new Protocol.Primitives.KafkaReader(metadata.AsMemory(2));
+                subscription.Read(ref reader, Math.Min(version, (short)3)); // newer versions only add fields at the end
+                topics.UnionWith(subscription.Topics);
+            }
+            catch (KafkaProtocolException)
+            {
+                // Not a consumer subscription we can read: nothing to protect.
+            }
+        }
+
+        return topics;
+    }
+
+    /// <summary>
+    /// Removes the offsets of groups that have been empty for offsets.retention.minutes (and such groups
+    /// themselves once they hold nothing).
+    /// </summary>
+    private async Task ExpireOffsetsAsync()
+    {
+        foreach (var shard in _shards.Where(s => s.Loaded))
+        {
+            await RunLockedAsync(shard, async () =>
+            {
+                var now = NowMs;
+                var records = new List<(byte[], byte[]?)>();
+                var expired = shard.Groups.Values.Where(g => g.State == GroupState.Empty && now - g.StateTimestamp >= Options.OffsetsRetentionMs).ToList();
+                foreach (var group in expired)
+                {
+                    foreach (var (topic, partition) in shard.Offsets.GetValueOrDefault(group.GroupId)?.Keys ?? Enumerable.Empty<(string, int)>())
+                    {
+                        records.Add((GroupRecords.OffsetKey(group.GroupId, topic, partition), null));
+                    }
+
+                    records.Add((GroupRecords.GroupKey(group.GroupId), null));
+                }
+
+                await WriteAsync(shard, records).ConfigureAwait(false);
+                foreach (var group in expired)
+                {
+                    shard.Offsets.Remove(group.GroupId);
+                    shard.Groups.Remove(group.GroupId);
+                }
+            }).ConfigureAwait(false);
+        }
+    }
+}

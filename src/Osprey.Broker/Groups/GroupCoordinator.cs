@@ -1,0 +1,413 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Osprey.Broker.Config;
+using Osprey.Broker.Topics;
+using Osprey.Metadata;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+using Osprey.Protocol.Records;
+using Osprey.Storage;
+
+namespace Osprey.Broker.Groups;
+
+/// <summary>The group coordinator's settings (Kafka's group.* and offsets.* broker settings).</summary>
+public sealed record GroupCoordinatorOptions
+{
+    public int InitialRebalanceDelayMs { get; init; } = 3000;
+
+    public int MinSessionTimeoutMs { get; init; } = 6000;
+
+    public int MaxSessionTimeoutMs { get; init; } = 1_800_000;
+
+    public int MaxGroupSize { get; init; } = int.MaxValue;
+
+    public int Partitions { get; init; } = 50;
+
+    public int SegmentBytes { get; init; } = 104_857_600;
+
+    public long OffsetsRetentionMs { get; init; } = 10080L * 60_000;
+
+    public long RetentionCheckIntervalMs { get; init; } = 600_000;
+
+    public int MaxMetadataBytes { get; init; } = 4096;
+
+    public static GroupCoordinatorOptions From(BrokerConfig config) => new()
+    {
+        InitialRebalanceDelayMs = config.GetInt("group.initial.rebalance.delay.ms"),
+        MinSessionTimeoutMs = config.GetInt("group.min.session.timeout.ms"),
+        MaxSessionTimeoutMs = config.GetInt("group.max.session.timeout.ms"),
+        MaxGroupSize = config.GetInt("group.max.size"),
+        Partitions = config.GetInt("offsets.topic.num.partitions"),
+        SegmentBytes = config.GetInt("offsets.topic.segment.bytes"),
+        OffsetsRetentionMs = config.GetInt("offsets.retention.minutes") * 60_000L,
+        RetentionCheckIntervalMs = config.GetLong("offsets.retention.check.interval.ms"),
+        MaxMetadataBytes = config.GetInt("offset.metadata.max.bytes"),
+    };
+}
+
+/// <summary>
+/// The state of one __consumer_offsets partition: the groups that hash to it and their committed offsets. All
+/// changes happen under <see cref="Lock"/>; a change is written to the partition's log (and fsynced) before it
+/// is answered. When clustering comes, a shard lives on the leader of its partition.
+/// </summary>
+public sealed class CoordinatorShard(int partition)
+{
+    public int Partition { get; } = partition;
+
+    public SemaphoreSlim Lock { get; } = new(1, 1);
+
+    public volatile bool Loaded;
+
+    public PartitionLog? Log { get; set; }
+
+    public Dictionary<string, ClassicGroup> Groups { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, Dictionary<(string Topic, int Partition), CommittedOffset>> Offsets { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<(string Topic, int Partition), CommittedOffset> OffsetsOf(string group)
+    {
+        if (!Offsets.TryGetValue(group, out var offsets))
+        {
+            offsets = [];
+            Offsets[group] = offsets;
+        }
+
+        return offsets;
+    }
+}
+
+/// <summary>
+/// The group coordinator: consumer groups' membership (the classic JoinGroup/SyncGroup protocol) and committed
+/// offsets, kept as records in the compacted internal topic __consumer_offsets. A group lives in the shard of
+/// partition abs(hash(group id)) % offsets.topic.num.partitions, as in Kafka. The topic is created on first use
+/// and loaded at start; a shard that is still loading answers COORDINATOR_LOAD_IN_PROGRESS.
+/// </summary>
+public sealed partial class GroupCoordinator : IAsyncDisposable
+{
+    public const string TopicName = "__consumer_offsets";
+
+    private readonly MetadataLog _metadata;
+    private readonly LogManager _logs;
+    private readonly TopicCreator _creator;
+    private readonly TimeProvider _time;
+    private readonly ILogger<GroupCoordinator> _logger;
+    private readonly CoordinatorShard[] _shards;
+    private readonly SemaphoreSlim _startLock = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loading;
+    private ITimer? _expiry;
+
+    public GroupCoordinator(MetadataLog metadata, LogManager logs, TopicCreator creator, BrokerOptions options, ILogger<GroupCoordinator> logger)
+    {
+        _metadata = metadata;
+        _logs = logs;
+        _creator = creator;
+        _time = options.Time;
+        _logger = logger;
+        Options = GroupCoordinatorOptions.From(options.Config);
+        var existing = metadata.Image.Topic(TopicName);
+        _shards = [.. Enumerable.Range(0, existing?.Partitions.Count ?? Options.Partitions).Select(p => new CoordinatorShard(p))];
+        if (existing is not null)
+        {
+            _loading = LoadAllAsync();
+        }
+    }
+
+    public GroupCoordinatorOptions Options { get; }
+
+    internal long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>The __consumer_offsets partition of a group: abs(Java String.hashCode) modulo the partition count.</summary>
+    public int PartitionFor(string groupId)
+    {
+        var hash = 0;
+        foreach (var c in groupId)
+        {
+            hash = unchecked((31 * hash) + c);
+        }
+
+        return (hash == int.MinValue ? 0 : Math.Abs(hash)) % _shards.Length;
+    }
+
+    /// <summary>Creates __consumer_offsets when it does not exist yet, and starts loading it.</summary>
+    public async Task<ErrorCode> EnsureStartedAsync(CancellationToken cancellationToken)
+    {
+        if (_loading is not null)
+        {
+            return ErrorCode.None;
+        }
+
+        await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_loading is not null)
+            {
+                return ErrorCode.None;
+            }
+
+            if (_metadata.Image.Topic(TopicName) is null)
+            {
+                var result = new CreateTopicsResponse.CreatableTopicResult { Name = TopicName };
+                await _creator.CreateAsync(
+                    new CreateTopicsRequest.CreatableTopic
+                    {
+                        Name = TopicName,
+                        NumPartitions = _shards.Length,
+                        ReplicationFactor = 1,
+                        Configs =
+                        [
+                            new() { Name = "cleanup.policy", Value = "compact" },
+                            new() { Name = "segment.bytes", Value = Options.SegmentBytes.ToString(CultureInfo.InvariantCulture) },
+                            new() { Name = "compression.type", Value = "producer" },
+                        ],
+                    },
+                    result,
+                    validateOnly: false,
+                    cancellationToken).ConfigureAwait(false);
+                if (result.ErrorCode is not (0 or (short)ErrorCode.TopicAlreadyExists))
+                {
+                    LogCreateFailed(_logger, result.ErrorMessage);
+                    return ErrorCode.CoordinatorNotAvailable;
+                }
+            }
+
+            _loading = LoadAllAsync();
+            return ErrorCode.None;
+        }
+        finally
+        {
+            _startLock.Release();
+        }
+    }
+
+    /// <summary>The shard of a group, ready to use, or the error to answer with.</summary>
+    internal async Task<(CoordinatorShard? Shard, ErrorCode Error)> ShardAsync(string? groupId, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(groupId))
+        {
+            return (null, ErrorCode.InvalidGroupId);
+        }
+
+        var started = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        if (started != ErrorCode.None)
+        {
+            return (null, started);
+        }
+
+        var shard = _shards[PartitionFor(groupId)];
+        return shard.Loaded ? (shard, ErrorCode.None) : (null, ErrorCode.CoordinatorLoadInProgress);
+    }
+
+    /// <summary>Every loaded shard (for listing groups).</summary>
+    internal IEnumerable<CoordinatorShard> LoadedShards => _shards.Where(s => s.Loaded);
+
+    internal bool AllLoaded => _loading is not null && _shards.All(s => s.Loaded);
+
+    private async Task LoadAllAsync()
+    {
+        await Task.Yield();
+        foreach (var shard in _shards)
+        {
+            await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
+            try
+            {
+                shard.Log = _logs.Get(TopicName, shard.Partition) ?? throw new InvalidOperationException($"{TopicName}-{shard.Partition} has no log.");
+                Load(shard);
+                shard.Loaded = true;
+            }
+            finally
+            {
+                shard.Lock.Release();
+            }
+        }
+
+        _expiry = _time.CreateTimer(_ => _ = ExpireOffsetsAsync(), null, TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs), TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs));
+    }
+
+    /// <summary>Replays a partition's records into its shard.</summary>
+    private void Load(CoordinatorShard shard)
+    {
+        var log = shard.Log!;
+        var offset = log.LogStartOffset;
+        using var decompressed = new PooledBufferWriter(0);
+        while (offset < log.LogEndOffset)
+        {
+            var read = log.Read(offset, 1 << 20);
+            if (read.Region is not { } region)
+            {
+                break;
+            }
+
+            var bytes = region.ToArray();
+            foreach (var batch in RecordBatch.Enumerate(bytes))
+            {
+                offset = batch.Header.NextOffset;
+                if (batch.Header.IsControlBatch)
+                {
+                    continue;
+                }
+
+                foreach (var record in batch.GetRecords(decompressed))
+                {
+                    Apply(shard, GroupRecords.Parse(record.Key, record.Value, record.IsValueNull));
+                }
+            }
+        }
+
+        var now = NowMs;
+        foreach (var group in shard.Groups.Values.Where(g => g.Members.Count > 0))
+        {
+            foreach (var member in group.Members.Values)
+            {
+                ScheduleSession(shard, group, member);
+            }
+        }
+
+        LogLoaded(_logger, shard.Partition, shard.Groups.Count, shard.Offsets.Sum(o => o.Value.Count), NowMs - now);
+    }
+
+    private void Apply(CoordinatorShard shard, GroupRecords.Parsed? parsed)
+    {
+        switch (parsed)
+        {
+            case GroupRecords.Offset { Value: null } o:
+                if (shard.Offsets.TryGetValue(o.Group, out var offsets))
+                {
+                    offsets.Remove((o.Topic, o.Partition));
+                }
+
+                break;
+            case GroupRecords.Offset o:
+                shard.OffsetsOf(o.Group)[(o.Topic, o.Partition)] = o.Value;
+                break;
+            case GroupRecords.Group { Value: null } g:
+                shard.Groups.Remove(g.GroupId);
+                break;
+            case GroupRecords.Group g:
+                var value = g.Value;
+                var group = new ClassicGroup(g.GroupId, value.CurrentStateTimestamp < 0 ? NowMs : value.CurrentStateTimestamp)
+                {
+                    Generation = value.Generation,
+                    ProtocolType = value.ProtocolType.Length == 0 ? null : value.ProtocolType,
+                    ProtocolName = value.Protocol,
+                    LeaderId = value.Leader,
+                };
+                foreach (var m in value.Members)
+                {
+                    group.Members[m.MemberId] = new ClassicMember(m.MemberId)
+                    {
+                        GroupInstanceId = m.GroupInstanceId,
+                        ClientId = m.ClientId,
+                        ClientHost = m.ClientHost,
+                        RebalanceTimeoutMs = m.RebalanceTimeout,
+                        SessionTimeoutMs = m.SessionTimeout,
+                        ProtocolType = value.ProtocolType,
+                        Protocols = [(value.Protocol ?? "", m.Subscription)],
+                        Assignment = m.Assignment,
+                    };
+                    if (m.GroupInstanceId is { } instance)
+                    {
+                        group.StaticMembers[instance] = m.MemberId;
+                    }
+                }
+
+                group.TransitionTo(group.Members.Count > 0 ? GroupState.Stable : GroupState.Empty, group.StateTimestamp);
+                shard.Groups[g.GroupId] = group;
+                break;
+        }
+    }
+
+    /// <summary>Writes records to the shard's partition and waits until they are on disk.</summary>
+    internal async Task WriteAsync(CoordinatorShard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records)
+    {
+        if (records.Count == 0)
+        {
+            return;
+        }
+
+        using var builder = new RecordBatchBuilder();
+        var now = NowMs;
+        foreach (var (key, value) in records)
+        {
+            builder.Append(now, key, value);
+        }
+
+        await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs <paramref name="action"/> under the shard's lock (for timers).</summary>
+    internal ITimer Schedule(CoordinatorShard shard, int delayMs, Func<Task> action) =>
+        _time.CreateTimer(
+            _ => _ = RunLockedAsync(shard, action),
+            null,
+            TimeSpan.FromMilliseconds(Math.Max(0, delayMs)),
+            Timeout.InfiniteTimeSpan);
+
+    private async Task RunLockedAsync(CoordinatorShard shard, Func<Task> action)
+    {
+        try
+        {
+            await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            await action().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or ObjectDisposedException or InvalidOperationException)
+        {
+            LogTimerFailed(_logger, e);
+        }
+        finally
+        {
+            shard.Lock.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_expiry is not null)
+        {
+            await _expiry.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var shard in _shards)
+        {
+            foreach (var group in shard.Groups.Values)
+            {
+                group.RebalanceTimer?.Dispose();
+                foreach (var member in group.Members.Values)
+                {
+                    member.SessionTimer?.Dispose();
+                    member.PendingJoin?.TrySetCanceled();
+                    member.PendingSync?.TrySetCanceled();
+                }
+            }
+        }
+
+        if (_loading is not null)
+        {
+            try
+            {
+                await _loading.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Loaded __consumer_offsets-{Partition}: {Groups} groups, {Offsets} offsets in {Ms} ms")]
+    private static partial void LogLoaded(ILogger logger, int partition, int groups, int offsets, long ms);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot create __consumer_offsets: {Message}")]
+    private static partial void LogCreateFailed(ILogger logger, string? message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A group coordinator timer failed")]
+    private static partial void LogTimerFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,30 @@
+// OffsetCommit (key 8), versions 2-9.
+//   Commits offsets (with leader epoch and metadata) for a group, written to __consumer_offsets and fsynced before
+//   the answer. Generation -1 and no member id: a commit from outside group management, accepted while the group
+//   has no members (UNKNOWN_MEMBER_ID otherwise). A member's commit is checked like a heartbeat (UNKNOWN_MEMBER_ID,
+//   ILLEGAL_GENERATION, FENCED_INSTANCE_ID; REBALANCE_IN_PROGRESS while assignments are being handed out). Per
+//   partition: UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE (over offset.metadata.max.bytes).
+using Osprey.Broker.Groups;
+using Osprey.Metadata;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Handlers;
+
+public sealed class OffsetCommitHandler(GroupCoordinator groups, MetadataLog metadata) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
+{
+    public override ApiKey ApiKey => ApiKey.OffsetCommit;
+
+    public override short MinVersion => 2;
+
+    public override short MaxVersion => 9;
+
+    protected override async ValueTask<OffsetCommitResponse> HandleAsync(RequestContext context, OffsetCommitRequest request, CancellationToken cancellationToken)
+    {
+        var image = metadata.Image;
+        return await groups.CommitOffsetsAsync(
+            request,
+            (topic, partition) => image.Topic(topic)?.Partitions.ContainsKey(partition) == true,
+            cancellationToken).ConfigureAwait(false);
+    }
+}

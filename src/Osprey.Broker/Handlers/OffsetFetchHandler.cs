@@ -1,0 +1,73 @@
+// OffsetFetch (key 9), versions 1-9.
+//   A group's committed offsets for the partitions named, or all of them (null topics, v2+); -1 where nothing is
+//   committed. v8+ asks for several groups in one request and answers per group. RequireStable (v7+) has nothing
+//   to wait for until transactional offset commits exist. A group whose partition is loading:
+//   COORDINATOR_LOAD_IN_PROGRESS (per partition before v2, for the group after).
+using Osprey.Broker.Groups;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Broker.Handlers;
+
+public sealed class OffsetFetchHandler(GroupCoordinator groups) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
+{
+    public override ApiKey ApiKey => ApiKey.OffsetFetch;
+
+    public override short MinVersion => 1;
+
+    public override short MaxVersion => 9;
+
+    protected override async ValueTask<OffsetFetchResponse> HandleAsync(RequestContext context, OffsetFetchRequest request, CancellationToken cancellationToken)
+    {
+        var response = new OffsetFetchResponse();
+        if (context.ApiVersion >= 8)
+        {
+            foreach (var group in request.Groups)
+            {
+                var topics = group.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
+                var (error, offsets) = await groups.FetchOffsetsAsync(group.GroupId, topics, cancellationToken).ConfigureAwait(false);
+                response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup
+                {
+                    GroupId = group.GroupId,
+                    ErrorCode = (short)error,
+                    Topics = offsets.Select(t => new OffsetFetchResponse.OffsetFetchResponseTopics
+                    {
+                        Name = t.Topic,
+                        Partitions = t.Partitions.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartitions
+                        {
+                            PartitionIndex = p.Partition,
+                            CommittedOffset = p.Offset?.Offset ?? -1,
+                            CommittedLeaderEpoch = p.Offset?.LeaderEpoch ?? -1,
+                            Metadata = p.Offset?.Metadata ?? "",
+                        }).ToList(),
+                    }).ToList(),
+                });
+            }
+
+            return response;
+        }
+
+        var asked = request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
+        var (fetchError, fetched) = await groups.FetchOffsetsAsync(request.GroupId, asked, cancellationToken).ConfigureAwait(false);
+        if (fetchError != ErrorCode.None && context.ApiVersion < 2)
+        {
+            // v1 has no group-level error: every partition asked for carries it.
+            fetched = asked?.Select(t => (t.Name, t.Item2.Select(p => (p, (CommittedOffset?)null)).ToList())).ToList() ?? [];
+        }
+
+        response.ErrorCode = context.ApiVersion >= 2 ? (short)fetchError : (short)0;
+        response.Topics = fetched.Select(t => new OffsetFetchResponse.OffsetFetchResponseTopic
+        {
+            Name = t.Topic,
+            Partitions = t.Partitions.Select(p => new OffsetFetchResponse.OffsetFetchResponsePartition
+            {
+                PartitionIndex = p.Partition,
+                CommittedOffset = p.Offset?.Offset ?? -1,
+                CommittedLeaderEpoch = p.Offset?.LeaderEpoch ?? -1,
+                Metadata = p.Offset?.Metadata ?? "",
+                ErrorCode = context.ApiVersion < 2 ? (short)fetchError : (short)0,
+            }).ToList(),
+        }).ToList();
+        return response;
+    }
+}
