@@ -40,6 +40,9 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public LogManager Logs { get; }
 
+    /// <summary>The broker's services (the group coordinator and the rest), for tests and embedding.</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>Cancelled when the process is asked to stop (SIGINT, SIGTERM): the host's console lifetime sees them.</summary>
     public CancellationToken ShutdownRequested => _app.Lifetime.ApplicationStopping;
 
