@@ -36,15 +36,23 @@ public class GroupTests
     public async Task AGroupSharesThePartitionsAndResumesAfterItsCommit()
     {
         await using var broker = await StartAsync();
-        await CreateAndFillAsync(broker, "shared", 4, 100);
+        await CreateAndFillAsync(broker, "shared", 4, 0);
         var received = new List<(int Partition, string Member, string Value)>();
         using (var first = Consumer(broker, "readers"))
         using (var second = Consumer(broker, "readers"))
         {
             first.Subscribe("shared");
             second.Subscribe("shared");
+            var settled = await SettleAsync(("first", first), ("second", second));
+            Assert.Equal([0, 1, 2, 3], settled.Select(s => s.Partition).Order());
+            Assert.Equal(2, settled.Select(s => s.Member).Distinct().Count());
+            using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
+            {
+                await Task.WhenAll(Enumerable.Range(0, 100).Select(i => producer.ProduceAsync(new TopicPartition("shared", i % 4), new Message<string, string> { Key = $"k{i}", Value = $"v{i}" })));
+            }
+
             var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (received.Count < 100 && DateTime.UtcNow < deadline)
+            while (received.Select(r => r.Value).Distinct().Count() < 100 && DateTime.UtcNow < deadline)
             {
                 foreach (var (consumer, name) in new[] { (first, "first"), (second, "second") })
                 {
@@ -55,11 +63,9 @@ public class GroupTests
                 }
             }
 
-            Assert.Equal(100, received.Select(r => r.Value).Distinct().Count());
+            Assert.Equal(100, received.Count);
             first.Commit();
             second.Commit();
-            Assert.Equal(4, first.Assignment.Count + second.Assignment.Count);
-            Assert.Empty(first.Assignment.Intersect(second.Assignment));
             first.Close();
             second.Close();
         }
@@ -87,4 +93,101 @@ public class GroupTests
         Assert.Equal(Enumerable.Range(100, 10).Select(i => $"v{i}").Order(), after.Order());
         resumed.Close();
     }
+
+    private static async Task<List<(string Member, int Partition)>> SettleAsync(params (string Name, IConsumer<string, string> Consumer)[] members)
+    {
+        // Poll every member until the assignment is complete and stays put for a moment.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        List<(string, int)> last = [];
+        var stableSince = DateTime.UtcNow;
+        while (DateTime.UtcNow < deadline)
+        {
+            foreach (var (_, consumer) in members)
+            {
+                consumer.Consume(TimeSpan.FromMilliseconds(20));
+            }
+
+            var now = members.SelectMany(m => m.Consumer.Assignment.Select(tp => (m.Name, tp.Partition.Value))).Order().ToList();
+            if (!now.SequenceEqual(last))
+            {
+                (last, stableSince) = (now, DateTime.UtcNow);
+            }
+            else if (DateTime.UtcNow - stableSince > TimeSpan.FromSeconds(2) && now.Count > 0)
+            {
+                return now;
+            }
+        }
+
+        return last;
+    }
+
+    [Theory]
+    [InlineData(PartitionAssignmentStrategy.Range)]
+    [InlineData(PartitionAssignmentStrategy.RoundRobin)]
+    [InlineData(PartitionAssignmentStrategy.CooperativeSticky)]
+    public async Task FiveConsumersOnFourPartitionsLeaveOneIdleAndALeaverHandsItsPartitionsOn(PartitionAssignmentStrategy strategy)
+    {
+        await using var broker = await StartAsync();
+        await CreateAndFillAsync(broker, "four", 4, 8);
+        var consumers = Enumerable.Range(0, 5).Select(i => ($"c{i}", new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = $"five-{strategy}",
+            PartitionAssignmentStrategy = strategy,
+            SessionTimeoutMs = 6000,
+            HeartbeatIntervalMs = 300,
+            EnableAutoCommit = false,
+        }).Build())).ToArray();
+        try
+        {
+            foreach (var (_, consumer) in consumers)
+            {
+                consumer.Subscribe("four");
+            }
+
+            var settled = await SettleAsync(consumers);
+            Assert.Equal([0, 1, 2, 3], settled.Select(s => s.Partition).Order());
+            Assert.Equal(4, settled.Select(s => s.Member).Distinct().Count()); // one partition each, one member idle
+
+            // A member with a partition leaves: its partition moves to the one that was idle.
+            var leaver = consumers.First(c => c.Item2.Assignment.Count > 0);
+            leaver.Item2.Close();
+            var rest = consumers.Where(c => c != leaver).ToArray();
+            var moved = await SettleAsync(rest);
+            Assert.Equal([0, 1, 2, 3], moved.Select(s => s.Partition).Order());
+            Assert.Equal(4, moved.Select(s => s.Member).Distinct().Count());
+        }
+        finally
+        {
+            foreach (var (_, consumer) in consumers)
+            {
+                consumer.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task TwoGroupsOnOneTopicEachReceiveEveryMessage()
+    {
+        await using var broker = await StartAsync();
+        await CreateAndFillAsync(broker, "both", 2, 40);
+        foreach (var group in new[] { "audit", "billing" })
+        {
+            using var consumer = Consumer(broker, group);
+            consumer.Subscribe("both");
+            var values = new HashSet<string>();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (values.Count < 40 && DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } r)
+                {
+                    values.Add(r.Message.Value);
+                }
+            }
+
+            Assert.Equal(40, values.Count);
+            consumer.Close();
+        }
+    }
 }
+
