@@ -16,6 +16,7 @@ public static class Program
             ProduceCommand.Create(),
             ConsumeCommand.Create(),
             ConfigsCommand.Create(),
+            GroupsCommand.Create(),
             ClusterCommand.Create(),
         };
         return root.Parse(args).InvokeAsync().GetAwaiter().GetResult();

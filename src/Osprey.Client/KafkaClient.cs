@@ -42,7 +42,7 @@ public enum ConfigResourceType : sbyte
 /// metadata, admin, produce, fetch and offset calls the <c>osprey</c> CLI needs. It speaks to Osprey and to Apache
 /// Kafka alike, choosing each API's version from what the broker advertises.
 /// </summary>
-public sealed class KafkaClient : IAsyncDisposable
+public sealed partial class KafkaClient : IAsyncDisposable
 {
     private readonly List<(string Host, int Port)> _bootstrap;
     private readonly string _clientId;

@@ -26,6 +26,37 @@ public static class MessageCodec
         return size;
     }
 
+    /// <summary>
+    /// An int16 version followed by the message at that version: how embedded schemas (consumer protocol
+    /// subscriptions and assignments, __consumer_offsets records) are stored.
+    /// </summary>
+    public static byte[] SerializeVersioned(IKafkaStruct message, short version)
+    {
+        var bytes = new byte[2 + message.Size(version)];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt16BigEndian(bytes, version);
+        var writer = new KafkaWriter(bytes.AsSpan(2));
+        message.Write(ref writer, version);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Reads what <see cref="SerializeVersioned"/> wrote. A version above <paramref name="highestKnown"/> is read as
+    /// that version (newer versions of these schemas only add fields at the end, which are skipped).
+    /// </summary>
+    public static T DeserializeVersioned<T>(T message, ReadOnlyMemory<byte> bytes, short highestKnown)
+        where T : IKafkaStruct
+    {
+        if (bytes.Length < 2)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"A versioned {typeof(T).Name} needs at least 2 bytes.");
+        }
+
+        var version = System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(bytes.Span);
+        var reader = new KafkaReader(bytes[2..]);
+        message.Read(ref reader, Math.Clamp(version, (short)0, highestKnown));
+        return message;
+    }
+
     /// <summary>A whole request frame: size prefix, request header (v1 or v2 as the version needs) and body.</summary>
     public static byte[] FrameRequest(IApiMessage request, short version, int correlationId, string? clientId)
     {

@@ -234,11 +234,7 @@ public sealed partial class GroupCoordinator
 
             try
             {
-                var version = System.Buffers.Binary.BinaryPrimitives.ReadInt16BigEndian(metadata);
-                var subscription = new ConsumerProtocolSubscription();
-                var reader = new Protocol.Primitives.KafkaReader(metadata.AsMemory(2));
-                subscription.Read(ref reader, Math.Min(version, (short)3)); // newer versions only add fields at the end
-                topics.UnionWith(subscription.Topics);
+                topics.UnionWith(MessageCodec.DeserializeVersioned(new ConsumerProtocolSubscription(), metadata, 3).Topics);
             }
             catch (KafkaProtocolException)
             {

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
-using Osprey.Protocol.Primitives;
 
 namespace Osprey.Broker.Groups;
 
@@ -83,12 +82,5 @@ public static class GroupRecords
         }
     }
 
-    private static byte[] Versioned(short version, IKafkaStruct message)
-    {
-        var bytes = new byte[2 + message.Size(version)];
-        BinaryPrimitives.WriteInt16BigEndian(bytes, version);
-        var writer = new KafkaWriter(bytes.AsSpan(2));
-        message.Write(ref writer, version);
-        return bytes;
-    }
+    private static byte[] Versioned(short version, IKafkaStruct message) => MessageCodec.SerializeVersioned(message, version);
 }

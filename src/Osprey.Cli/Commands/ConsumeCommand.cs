@@ -26,83 +26,152 @@ internal static class ConsumeCommand
         var format = new Option<string>("--format", "-f") { Description = "value, key-value or json (one JSON object per line).", DefaultValueFactory = _ => "value" };
         format.AcceptOnlyFromAmong("value", "key-value", "json");
         var separator = new Option<string>("--key-separator") { Description = "Between key and value with --format key-value.", DefaultValueFactory = _ => "\t" };
-        var command = new Command("consume", "Print the records of a topic.") { bootstrap, topic, partition, fromBeginning, offset, fromTime, max, timeout, format, separator };
+        var group = new Option<string?>("--group", "-g") { Description = "Read as a member of this consumer group: partitions shared with its other members, positions committed." };
+        var command = new Command("consume", "Print the records of a topic.") { bootstrap, topic, partition, fromBeginning, offset, fromTime, max, timeout, format, separator, group };
         command.Validators.Add(result =>
         {
             if (new[] { result.GetValue(fromBeginning), result.GetValue(offset) is not null, result.GetValue(fromTime) is not null }.Count(b => b) > 1)
             {
                 result.AddError("Give at most one of --from-beginning, --offset and --from-time.");
             }
+
+            if (result.GetValue(group) is not null && (result.GetValue(offset) is not null || result.GetValue(fromTime) is not null || result.GetValue(partition) is not null))
+            {
+                result.AddError("--group reads from the group's committed positions: it does not combine with --offset, --from-time or --partition.");
+            }
         });
         command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
         {
             var name = result.GetValue(topic)!;
             var info = await client.TopicAsync(name, cancellationToken);
-            var partitions = result.GetValue(partition) is { } only
-                ? info.Partitions.Any(p => p.Partition == only) ? [only] : throw new ArgumentException($"Topic '{name}' has no partition {only} (it has {info.Partitions.Count}).")
-                : info.Partitions.Select(p => p.Partition).ToList();
-            var start = result.GetValue(fromBeginning) ? -2L
-                : result.GetValue(offset) is { } o ? o
-                : result.GetValue(fromTime) is { } t ? ParseTime(t)
-                : -1L;
             var positions = new Dictionary<int, long>();
-            foreach (var p in partitions)
+            GroupMember? member = null;
+            var groupId = result.GetValue(group);
+            if (groupId is not null)
             {
-                positions[p] = result.GetValue(offset) is not null ? start : await client.ListOffsetAsync(name, p, start, cancellationToken);
-                if (positions[p] < 0)
+                member = new GroupMember(client, groupId, [name]);
+                await JoinAsync(client, member, name, result.GetValue(fromBeginning), positions, cancellationToken);
+            }
+            else
+            {
+                var partitions = result.GetValue(partition) is { } only
+                    ? info.Partitions.Any(p => p.Partition == only) ? [only] : throw new ArgumentException($"Topic '{name}' has no partition {only} (it has {info.Partitions.Count}).")
+                    : info.Partitions.Select(p => p.Partition).ToList();
+                var start = result.GetValue(fromBeginning) ? -2L
+                    : result.GetValue(offset) is { } o ? o
+                    : result.GetValue(fromTime) is { } t ? ParseTime(t)
+                    : -1L;
+                foreach (var p in partitions)
                 {
-                    positions[p] = await client.ListOffsetAsync(name, p, -1, cancellationToken); // no record that late: wait at the end
+                    positions[p] = result.GetValue(offset) is not null ? start : await client.ListOffsetAsync(name, p, start, cancellationToken);
+                    if (positions[p] < 0)
+                    {
+                        positions[p] = await client.ListOffsetAsync(name, p, -1, cancellationToken); // no record that late: wait at the end
+                    }
                 }
             }
 
             var printer = new RecordPrinter(result.GetValue(format)!, result.GetValue(separator)!);
             var limit = result.GetValue(max) ?? long.MaxValue;
             var idle = result.GetValue(timeout);
-            var leaders = info.Partitions.Where(p => positions.ContainsKey(p.Partition)).GroupBy(p => p.Leader).ToList();
             long printed = 0;
             var lastRecord = DateTime.UtcNow;
-            while (printed < limit && !cancellationToken.IsCancellationRequested)
+            var lastCommit = DateTime.UtcNow;
+            try
             {
-                var fetches = leaders.Select(async group =>
+                while (printed < limit && !cancellationToken.IsCancellationRequested)
                 {
-                    var connection = await client.NodeAsync(group.Key, cancellationToken);
-                    return await client.FetchAsync(connection, name, group.ToDictionary(p => p.Partition, p => positions[p.Partition]), idle is { } ms ? Math.Min(ms, 500) : 500, 8 << 20, 4 << 20, cancellationToken);
-                });
-                var any = false;
-                foreach (var fetched in await Task.WhenAll(fetches))
-                {
-                    foreach (var (p, (records, _)) in fetched.OrderBy(f => f.Key))
+                    if (member is { RebalanceNeeded: true })
                     {
-                        foreach (var record in records)
-                        {
-                            if (printed == limit)
-                            {
-                                break;
-                            }
+                        await CommitQuietlyAsync(member, name, positions, cancellationToken);
+                        await JoinAsync(client, member, name, result.GetValue(fromBeginning), positions, cancellationToken);
+                    }
 
-                            printer.Print(record);
-                            printed++;
-                            positions[p] = record.Offset + 1;
-                            any = true;
+                    var any = false;
+                    if (positions.Count == 0)
+                    {
+                        await Task.Delay(200, cancellationToken); // a member with nothing assigned waits for a rebalance
+                    }
+                    else
+                    {
+                        var leaders = info.Partitions.Where(p => positions.ContainsKey(p.Partition)).GroupBy(p => p.Leader);
+                        var fetches = leaders.Select(async leader =>
+                        {
+                            var connection = await client.NodeAsync(leader.Key, cancellationToken);
+                            return await client.FetchAsync(connection, name, leader.ToDictionary(p => p.Partition, p => positions[p.Partition]), idle is { } ms ? Math.Min(ms, 500) : 500, 8 << 20, 4 << 20, cancellationToken);
+                        });
+                        foreach (var fetched in await Task.WhenAll(fetches))
+                        {
+                            foreach (var (p, (records, _)) in fetched.OrderBy(f => f.Key))
+                            {
+                                foreach (var record in records.TakeWhile(_ => printed < limit))
+                                {
+                                    printer.Print(record);
+                                    printed++;
+                                    positions[p] = record.Offset + 1;
+                                    any = true;
+                                }
+                            }
                         }
                     }
-                }
 
-                if (any)
-                {
-                    lastRecord = DateTime.UtcNow;
-                    await Console.Out.FlushAsync(cancellationToken);
+                    if (any)
+                    {
+                        lastRecord = DateTime.UtcNow;
+                        await Console.Out.FlushAsync(cancellationToken);
+                    }
+                    else if (idle is { } wait && (DateTime.UtcNow - lastRecord).TotalMilliseconds >= wait)
+                    {
+                        break;
+                    }
+
+                    if (member is not null && DateTime.UtcNow - lastCommit > TimeSpan.FromSeconds(5))
+                    {
+                        await CommitQuietlyAsync(member, name, positions, cancellationToken);
+                        lastCommit = DateTime.UtcNow;
+                    }
                 }
-                else if (idle is { } wait && (DateTime.UtcNow - lastRecord).TotalMilliseconds >= wait)
+            }
+            finally
+            {
+                await Console.Out.FlushAsync(CancellationToken.None);
+                if (member is not null)
                 {
-                    break;
+                    await CommitQuietlyAsync(member, name, positions, CancellationToken.None);
+                    await member.LeaveAsync(CancellationToken.None);
+                    await member.DisposeAsync();
                 }
             }
 
-            await Console.Out.FlushAsync(CancellationToken.None);
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>(Re)joins the group and starts each assigned partition at its committed offset, else the earliest or latest.</summary>
+    private static async Task JoinAsync(KafkaClient client, GroupMember member, string topic, bool fromBeginning, Dictionary<int, long> positions, CancellationToken cancellationToken)
+    {
+        var assignment = await member.JoinAsync(cancellationToken);
+        var committed = await client.CommittedOffsetsAsync(member.GroupId, cancellationToken);
+        positions.Clear();
+        foreach (var (_, partition) in assignment.Where(a => a.Topic == topic))
+        {
+            positions[partition] = committed.TryGetValue((topic, partition), out var offset)
+                ? offset
+                : await client.ListOffsetAsync(topic, partition, fromBeginning ? -2 : -1, cancellationToken);
+        }
+    }
+
+    /// <summary>Commits the positions; a rebalance under way makes the commit fail, which is fine to ignore.</summary>
+    private static async Task CommitQuietlyAsync(GroupMember member, string topic, Dictionary<int, long> positions, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await member.CommitAsync(positions.ToDictionary(p => (topic, p.Key), p => p.Value), cancellationToken);
+        }
+        catch (KafkaException)
+        {
+        }
     }
 
     private static long ParseTime(string text)
