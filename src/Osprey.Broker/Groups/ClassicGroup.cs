@@ -45,6 +45,9 @@ public sealed class ClassicMember(string memberId)
     /// <summary>When the session ends unless the member is heard from (ms); a late timer callback checks it.</summary>
     public long SessionDeadlineMs { get; set; }
 
+    /// <summary>Counts session timer restarts, so a superseded timer that still fires does nothing.</summary>
+    public int SessionEpoch { get; set; }
+
     /// <summary>The JoinGroup version the member last used (the response it waits for is encoded at it).</summary>
     public short JoinVersion { get; set; }
 

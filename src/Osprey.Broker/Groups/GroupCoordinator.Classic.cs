@@ -336,13 +336,22 @@ public sealed partial class GroupCoordinator
     {
         member.SessionTimer?.Dispose();
         member.SessionDeadlineMs = NowMs + member.SessionTimeoutMs;
-        member.SessionTimer = Schedule(shard, member.SessionTimeoutMs, () => OnSessionExpiredAsync(shard, group, member));
+        var epoch = ++member.SessionEpoch;
+        member.SessionTimer = Schedule(shard, member.SessionTimeoutMs, () => OnSessionExpiredAsync(shard, group, member, epoch));
     }
 
-    private Task OnSessionExpiredAsync(CoordinatorShard shard, ClassicGroup group, ClassicMember member)
+    private Task OnSessionExpiredAsync(CoordinatorShard shard, ClassicGroup group, ClassicMember member, int epoch)
     {
-        if (!group.Members.TryGetValue(member.MemberId, out var current) || current != member || NowMs < member.SessionDeadlineMs)
+        if (!group.Members.TryGetValue(member.MemberId, out var current) || current != member || epoch != member.SessionEpoch)
         {
+            return Task.CompletedTask; // a timer the member's later activity replaced
+        }
+
+        if (NowMs < member.SessionDeadlineMs)
+        {
+            // Timers may fire a little early: wait out the rest.
+            member.SessionTimer?.Dispose();
+            member.SessionTimer = Schedule(shard, (int)(member.SessionDeadlineMs - NowMs), () => OnSessionExpiredAsync(shard, group, member, epoch));
             return Task.CompletedTask;
         }
 
