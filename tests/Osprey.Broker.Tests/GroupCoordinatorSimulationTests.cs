@@ -19,14 +19,14 @@ public class GroupCoordinatorSimulationTests
     // A new group waits this long for more members before its first generation (group.initial.rebalance.delay.ms).
     private const int InitialDelayMs = 3000;
 
-    private static async Task<(TestBroker Broker, GroupCoordinator Groups, ManualTimeProvider Time)> StartAsync(string? dataDirectory = null, ManualTimeProvider? time = null, int initialDelayMs = InitialDelayMs)
+    private static async Task<(TestBroker Broker, GroupCoordinator Groups, ManualTimeProvider Time)> StartAsync(string? dataDirectory = null, ManualTimeProvider? time = null, int initialDelayMs = InitialDelayMs, params (string Name, string Value)[] settings)
     {
         time ??= new ManualTimeProvider();
         var broker = await TestBroker.StartAsync(o => o with
         {
             Time = time,
             DataDirectory = dataDirectory ?? o.DataDirectory,
-            Config = BrokerConfig.From(("group.initial.rebalance.delay.ms", initialDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("offsets.topic.num.partitions", "3")),
+            Config = BrokerConfig.From([("group.initial.rebalance.delay.ms", initialDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("offsets.topic.num.partitions", "3"), .. settings]),
         });
         var groups = broker.Server.Services.GetRequiredService<GroupCoordinator>();
         Assert.Equal(ErrorCode.None, await groups.EnsureStartedAsync(TestContext.Current.CancellationToken));
@@ -54,6 +54,12 @@ public class GroupCoordinatorSimulationTests
         ProtocolType = "consumer",
         Protocols = [new() { Name = "range", Metadata = [1, 2, 3] }],
     };
+
+    private static JoinGroupRequest With(JoinGroupRequest request, Action<JoinGroupRequest> change)
+    {
+        change(request);
+        return request;
+    }
 
     private static Task<JoinGroupResponse> JoinAsync(GroupCoordinator groups, JoinGroupRequest request) =>
         groups.JoinGroupAsync(request, 9, "sim", "/127.0.0.1", TestContext.Current.CancellationToken);
@@ -223,4 +229,88 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal(0, (await HeartbeatAsync(groups, "static", leader)).ErrorCode);
         Assert.Equal("Stable", (await groups.DescribeGroupAsync("static", 5, TestContext.Current.CancellationToken)).GroupState);
     }
+
+    [Fact]
+    public async Task JoinRefusalsCarryKafkasErrors()
+    {
+        var (broker, groups, time) = await StartAsync();
+        await using var _ = broker;
+        Assert.Equal((short)ErrorCode.InvalidSessionTimeout, (await JoinAsync(groups, With(Join("rules"), j => j.SessionTimeoutMs = 10))).ErrorCode);
+        Assert.Equal((short)ErrorCode.InvalidGroupId, (await JoinAsync(groups, Join(""))).ErrorCode);
+        Assert.Equal((short)ErrorCode.UnknownMemberId, (await JoinAsync(groups, Join("rules", "nobody"))).ErrorCode);
+        var joined = await FormGroupAsync(groups, time, "rules", 1);
+        var other = Join("rules");
+        other.Protocols = [new() { Name = "roundrobin", Metadata = [] }];
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, (await JoinAsync(groups, other)).ErrorCode);
+        var wrongType = Join("rules");
+        wrongType.ProtocolType = "connect";
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, (await JoinAsync(groups, wrongType)).ErrorCode);
+        Assert.Equal((short)ErrorCode.IllegalGeneration, (await groups.HeartbeatAsync(new HeartbeatRequest { GroupId = "rules", GenerationId = 7, MemberId = joined[0].MemberId }, TestContext.Current.CancellationToken)).ErrorCode);
+        var badSync = await groups.SyncGroupAsync(new SyncGroupRequest { GroupId = "rules", GenerationId = joined[0].GenerationId, MemberId = joined[0].MemberId, ProtocolName = "sticky" }, TestContext.Current.CancellationToken);
+        Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, badSync.ErrorCode);
+    }
+
+    [Fact]
+    public async Task DeletingGroupsAndOffsetsRespectsMembers()
+    {
+        var (broker, groups, time) = await StartAsync();
+        await using var _ = broker;
+        var subscription = new Osprey.Protocol.Messages.ConsumerProtocolSubscription { Topics = ["watched"] };
+        var join = Join("busy");
+        join.Protocols = [new() { Name = "range", Metadata = Osprey.Protocol.MessageCodec.SerializeVersioned(subscription, 0) }];
+        var first = await JoinAsync(groups, join);
+        var pending = JoinAsync(groups, With(Join("busy", first.MemberId), j => j.Protocols = join.Protocols));
+        time.Advance(InitialDelayMs);
+        var member = await pending;
+        await SyncAsync(groups, "busy", member, new() { [member.MemberId] = [] });
+        await groups.CommitOffsetsAsync(
+            new OffsetCommitRequest { GroupId = "busy", GenerationIdOrMemberEpoch = member.GenerationId, MemberId = member.MemberId, Topics = [new() { Name = "watched", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 3 }] }, new() { Name = "other", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 4 }] }] },
+            (_, _) => true,
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal(ErrorCode.NonEmptyGroup, await groups.DeleteGroupAsync("busy", TestContext.Current.CancellationToken));
+        Assert.Equal(ErrorCode.GroupIdNotFound, await groups.DeleteGroupAsync("never", TestContext.Current.CancellationToken));
+        var deleted = await groups.DeleteOffsetsAsync(new OffsetDeleteRequest { GroupId = "busy", Topics = [new() { Name = "watched", Partitions = [new() { PartitionIndex = 0 }] }, new() { Name = "other", Partitions = [new() { PartitionIndex = 0 }] }] }, TestContext.Current.CancellationToken);
+        Assert.Equal([(short)ErrorCode.GroupSubscribedToTopic, (short)0], deleted.Topics.Select(t => t.Partitions[0].ErrorCode));
+        var (_, left) = await groups.FetchOffsetsAsync("busy", null, TestContext.Current.CancellationToken);
+        Assert.Equal(["watched"], left.Select(t => t.Topic));
+
+        var (_, listed) = await groups.ListGroupsAsync(["stable"], TestContext.Current.CancellationToken);
+        Assert.Equal([("busy", "consumer", "Stable")], listed);
+        Assert.Empty((await groups.ListGroupsAsync(["Empty"], TestContext.Current.CancellationToken)).Groups);
+
+        await groups.LeaveGroupAsync(new LeaveGroupRequest { GroupId = "busy", Members = [new() { MemberId = member.MemberId }] }, 5, TestContext.Current.CancellationToken);
+        Assert.Equal("Empty", (await groups.DescribeGroupAsync("busy", 5, TestContext.Current.CancellationToken)).GroupState);
+        Assert.Equal(ErrorCode.None, await groups.DeleteGroupAsync("busy", TestContext.Current.CancellationToken));
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, (await groups.DescribeGroupAsync("busy", 6, TestContext.Current.CancellationToken)).ErrorCode);
+        Assert.Empty((await groups.FetchOffsetsAsync("busy", null, TestContext.Current.CancellationToken)).Topics);
+    }
+
+    [Fact]
+    public async Task AnEmptyGroupsOffsetsExpireAfterTheRetentionPeriod()
+    {
+        var (broker, groups, time) = await StartAsync(settings: [("offsets.retention.minutes", "1"), ("offsets.retention.check.interval.ms", "1000")]);
+        await using var _ = broker;
+        foreach (var group in new[] { "idle", "kept" })
+        {
+            await groups.CommitOffsetsAsync(
+                new OffsetCommitRequest { GroupId = group, Topics = [new() { Name = "t", Partitions = [new() { PartitionIndex = 0, CommittedOffset = 9 }] }] },
+                (_, _) => true,
+                TestContext.Current.CancellationToken);
+            time.Advance(1000);
+        }
+
+        // "kept" keeps a member, so its offsets stay however old they are.
+        var member = await FormGroupAsync(groups, time, "kept", 1);
+        for (var elapsed = 0L; elapsed <= groups.Options.OffsetsRetentionMs; elapsed += 1000)
+        {
+            time.Advance(1000);
+            Assert.Equal(0, (await HeartbeatAsync(groups, "kept", member[0])).ErrorCode);
+        }
+
+        await WaitUntilAsync(() => groups.FetchOffsetsAsync("idle", null, CancellationToken.None).Result.Topics.Count == 0);
+        Assert.Single((await groups.FetchOffsetsAsync("kept", null, TestContext.Current.CancellationToken)).Topics);
+        Assert.Equal((short)ErrorCode.GroupIdNotFound, (await groups.DescribeGroupAsync("idle", 6, TestContext.Current.CancellationToken)).ErrorCode);
+    }
 }
+
