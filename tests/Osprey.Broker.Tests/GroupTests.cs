@@ -189,5 +189,44 @@ public class GroupTests
             consumer.Close();
         }
     }
+
+    [Fact]
+    public async Task ConfluentAdminListsDescribesAltersAndDeletesGroups()
+    {
+        await using var broker = await StartAsync();
+        await CreateAndFillAsync(broker, "admin-groups", 2, 10);
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        using (var member = Consumer(broker, "inspected"))
+        {
+            member.Subscribe("admin-groups");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (member.Assignment.Count < 2 && DateTime.UtcNow < deadline)
+            {
+                member.Consume(TimeSpan.FromMilliseconds(100));
+            }
+
+            member.Commit([new TopicPartitionOffset("admin-groups", 0, 3), new TopicPartitionOffset("admin-groups", 1, 4)]);
+            var described = Assert.Single((await admin.DescribeConsumerGroupsAsync(["inspected"])).ConsumerGroupDescriptions);
+            Assert.Equal((ConsumerGroupState.Stable, "range"), (described.State, described.PartitionAssignor));
+            Assert.Equal([0, 1], Assert.Single(described.Members).Assignment.TopicPartitions.Select(tp => tp.Partition.Value).Order());
+            var listed = await admin.ListConsumerGroupsAsync(new ListConsumerGroupsOptions { MatchStates = [ConsumerGroupState.Stable] });
+            Assert.Contains(listed.Valid, g => g.GroupId == "inspected" && g.State == ConsumerGroupState.Stable);
+            var e = await Assert.ThrowsAsync<DeleteGroupsException>(() => admin.DeleteGroupsAsync(["inspected"]));
+            Assert.Equal(ErrorCode.NonEmptyGroup, Assert.Single(e.Results).Error.Code);
+            member.Close();
+        }
+
+        var offsets = Assert.Single(await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions("inspected", null)]));
+        Assert.Equal([(0, 3L), (1, 4L)], offsets.Partitions.Select(p => (p.Partition.Value, p.Offset.Value)).Order());
+        await admin.AlterConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitionOffsets("inspected", [new TopicPartitionOffset("admin-groups", 0, 1)])]);
+        offsets = Assert.Single(await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions("inspected", [new TopicPartition("admin-groups", 0)])]));
+        Assert.Equal(1, Assert.Single(offsets.Partitions).Offset.Value);
+        await admin.DeleteConsumerGroupOffsetsAsync("inspected", [new TopicPartition("admin-groups", 1)]);
+        offsets = Assert.Single(await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions("inspected", null)]));
+        Assert.Equal([0], offsets.Partitions.Select(p => p.Partition.Value));
+        await admin.DeleteGroupsAsync(["inspected"]);
+        var gone = await admin.ListConsumerGroupsAsync();
+        Assert.DoesNotContain(gone.Valid, g => g.GroupId == "inspected");
+    }
 }
 
