@@ -126,7 +126,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, CreatePartitionsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeClusterHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeConfigsHandler>();
-        builder.Services.AddSingleton<TopicConfigUpdater>();
+        builder.Services.AddSingleton<ConfigUpdater>();
         builder.Services.AddSingleton<IRequestHandler, AlterConfigsHandler>();
         builder.Services.AddSingleton<IRequestHandler, IncrementalAlterConfigsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteRecordsHandler>();

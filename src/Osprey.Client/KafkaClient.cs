@@ -48,6 +48,7 @@ public sealed partial class KafkaClient : IAsyncDisposable
     private readonly string _clientId;
     private readonly Dictionary<int, BrokerConnection> _byNode = [];
     private readonly SemaphoreSlim _connectLock = new(1, 1);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TopicInfo> _topics = new(StringComparer.Ordinal);
     private BrokerConnection? _any;
     private Dictionary<int, BrokerInfo> _brokers = [];
 
@@ -197,8 +198,13 @@ public sealed partial class KafkaClient : IAsyncDisposable
     {
         var (_, topics) = await MetadataAsync([topic], cancellationToken, allowAutoCreate).ConfigureAwait(false);
         var (_, error, info) = topics.FirstOrDefault(t => t.Name == topic);
-        if (info is null)
+        if (info is not null)
         {
+            _topics[topic] = info;
+        }
+        else
+        {
+            _topics.TryRemove(topic, out _);
             KafkaException.ThrowIfError(error == 0 ? (short)ErrorCode.UnknownTopicOrPartition : error, $"Topic '{topic}'", error is 0 or (short)ErrorCode.UnknownTopicOrPartition ? "does not exist" : null);
         }
 
@@ -344,14 +350,21 @@ public sealed partial class KafkaClient : IAsyncDisposable
         };
         var response = await CallAsync<ListOffsetsResponse>(connection, request, version, cancellationToken).ConfigureAwait(false);
         var result = response.Topics.Single().Partitions.Single();
+        ForgetIfStale(topic, result.ErrorCode);
         KafkaException.ThrowIfError(result.ErrorCode, $"Listing offsets of {topic}-{partition}");
         return result.Offset;
     }
 
     /// <summary>A connection to the leader of a partition.</summary>
+    /// <remarks>
+    /// Uses the topic's metadata from the last <see cref="TopicAsync"/>, fetching it when there is none or it lacks the partition; a
+    /// partition error that means the metadata is stale (<see cref="KafkaException.IsStaleMetadata"/>) drops it.
+    /// </remarks>
     public async Task<BrokerConnection> LeaderAsync(string topic, int partition, CancellationToken cancellationToken)
     {
-        var info = await TopicAsync(topic, cancellationToken).ConfigureAwait(false);
+        var info = _topics.TryGetValue(topic, out var cached) && cached.Partitions.Any(p => p.Partition == partition)
+            ? cached
+            : await TopicAsync(topic, cancellationToken).ConfigureAwait(false);
         var found = info.Partitions.FirstOrDefault(p => p.Partition == partition)
             ?? throw new KafkaException(ErrorCode.UnknownTopicOrPartition, $"Topic '{topic}' has no partition {partition} (it has {info.Partitions.Count}).");
         if (found.Leader < 0)
@@ -393,6 +406,7 @@ public sealed partial class KafkaClient : IAsyncDisposable
 
         var response = await CallAsync<ProduceResponse>(leader, request, version, cancellationToken).ConfigureAwait(false);
         var result = response.Responses.Single().PartitionResponses.Single();
+        ForgetIfStale(topic, result.ErrorCode);
         KafkaException.ThrowIfError(result.ErrorCode, $"Producing to {topic}-{partition}", result.ErrorMessage);
         return result.BaseOffset;
     }
@@ -430,12 +444,21 @@ public sealed partial class KafkaClient : IAsyncDisposable
         foreach (var partition in response.Responses.SelectMany(r => r.Partitions))
         {
             var offset = offsets[partition.PartitionIndex];
+            ForgetIfStale(topic, partition.ErrorCode);
             KafkaException.ThrowIfError(partition.ErrorCode, $"Fetching {topic}-{partition.PartitionIndex} at offset {offset}");
             var records = partition.Records is { } bytes ? ConsumedRecord.FromBatches(topic, partition.PartitionIndex, bytes.Span, offset) : [];
             result[partition.PartitionIndex] = (records, partition.HighWatermark);
         }
 
         return result;
+    }
+
+    private void ForgetIfStale(string topic, short errorCode)
+    {
+        if (KafkaException.IsStaleMetadata((ErrorCode)errorCode))
+        {
+            _topics.TryRemove(topic, out _);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -7,6 +7,10 @@ public sealed class KafkaException(ErrorCode errorCode, string message, Exceptio
 {
     public ErrorCode ErrorCode { get; } = errorCode;
 
+    /// <summary>Errors that say the client's idea of where a partition lives is out of date.</summary>
+    public static bool IsStaleMetadata(ErrorCode code) =>
+        code is ErrorCode.NotLeaderOrFollower or ErrorCode.LeaderNotAvailable or ErrorCode.UnknownTopicOrPartition or ErrorCode.FencedLeaderEpoch or ErrorCode.UnknownLeaderEpoch;
+
     /// <summary>Throws for any error code but NONE; the message names the subject and Kafka's name for the code.</summary>
     public static void ThrowIfError(short errorCode, string subject, string? detail = null)
     {

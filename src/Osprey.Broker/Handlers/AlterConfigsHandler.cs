@@ -6,7 +6,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class AlterConfigsHandler(Topics.TopicConfigUpdater updater) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
+public sealed class AlterConfigsHandler(Config.ConfigUpdater updater) : RequestHandler<AlterConfigsRequest, AlterConfigsResponse>
 {
     public override ApiKey ApiKey => ApiKey.AlterConfigs;
 

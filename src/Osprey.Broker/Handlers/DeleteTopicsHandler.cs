@@ -45,7 +45,7 @@ public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, B
                         return ([], null);
                     }
 
-                    if (topic.Name.StartsWith("__", StringComparison.Ordinal))
+                    if (Topics.TopicNames.IsInternal(topic.Name))
                     {
                         result.ErrorCode = (short)ErrorCode.InvalidTopicException;
                         result.ErrorMessage = $"Internal topic {topic.Name} cannot be deleted.";

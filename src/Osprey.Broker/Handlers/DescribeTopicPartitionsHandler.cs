@@ -55,7 +55,7 @@ public sealed class DescribeTopicPartitionsHandler(MetadataLog metadata) : Reque
             {
                 Name = name,
                 TopicId = topic.TopicId,
-                IsInternal = name.StartsWith("__", StringComparison.Ordinal),
+                IsInternal = Topics.TopicNames.IsInternal(name),
             };
             response.Topics.Add(described);
             foreach (var partition in topic.Partitions.Values.Where(p => p.PartitionId >= first))

@@ -6,13 +6,12 @@
 //   default): the dynamic broker settings (the log.* topic defaults and their kin), stored in the metadata log
 //   and applied at once to every topic that does not override them; static or unknown settings: INVALID_REQUEST.
 using Osprey.Broker.Config;
-using Osprey.Broker.Topics;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class IncrementalAlterConfigsHandler(TopicConfigUpdater updater)
+public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater)
     : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
     public const sbyte Set = 0;
@@ -46,7 +45,7 @@ public sealed class IncrementalAlterConfigsHandler(TopicConfigUpdater updater)
         var result = current.ToDictionary(StringComparer.Ordinal);
         foreach (var change in changes)
         {
-            var definition = TopicConfigUpdater.Find(resourceType, change.Name);
+            var definition = ConfigUpdater.Find(resourceType, change.Name);
             if (definition is null)
             {
                 return (null, $"Unknown {(resourceType == Metadata.ClusterImage.BrokerResource ? "broker" : "topic")} config name: {change.Name}");

@@ -71,7 +71,7 @@ public sealed class MetadataHandler(BrokerIdentity identity, MetadataLog metadat
     {
         Name = topic.Name,
         TopicId = topic.TopicId,
-        IsInternal = topic.Name.StartsWith("__", StringComparison.Ordinal),
+        IsInternal = TopicNames.IsInternal(topic.Name),
         Partitions = topic.Partitions.Values.Select(p => new MetadataResponse.MetadataResponsePartition
         {
             PartitionIndex = p.PartitionId,

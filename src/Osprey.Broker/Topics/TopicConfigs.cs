@@ -157,6 +157,12 @@ public static class TopicNames
         return null;
     }
 
+    /// <summary>
+    /// Whether a topic is internal (reported so in metadata, never deleted by clients): Osprey treats every name
+    /// starting with "__" as internal, which covers __consumer_offsets and __transaction_state.
+    /// </summary>
+    public static bool IsInternal(string name) => name.StartsWith("__", StringComparison.Ordinal);
+
     /// <summary>Kafka treats '.' and '_' as the same in metric names, so two topics may not differ only by them.</summary>
     public static string CollisionKey(string name) => name.Replace('.', '_');
 }

@@ -1,17 +1,17 @@
 using System.Globalization;
-using Osprey.Broker.Config;
+using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
-namespace Osprey.Broker.Topics;
+namespace Osprey.Broker.Config;
 
 /// <summary>
 /// Changes config overrides: a topic's, or the dynamic broker configs of this node (resource name = its id) or of
 /// the whole cluster (resource name ""). Validates the result, writes ConfigRecords (a null value removes an
 /// override) to the metadata log, and gives the affected partition logs their new settings.
 /// </summary>
-public sealed class TopicConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity)
+public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity)
 {
     /// <summary>The definition of a config of a resource type, or null when there is no such config.</summary>
     public static ConfigDefinition? Find(sbyte resourceType, string name) =>
