@@ -134,7 +134,7 @@ public sealed partial class PartitionLog : IDisposable
 
         var logAppendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? now : -1;
         Dictionary<long, (short Epoch, int LastSequence)>? pending = null;
-        var producerBatches = 0;
+        List<RecordBatchHeader>? producerBatches = null;
         var next = LogEndOffset;
         var first = -1L;
         var maxTimestamp = -1L;
@@ -172,7 +172,6 @@ public sealed partial class PartitionLog : IDisposable
 
             if (header.ProducerId != RecordBatchHeader.NoProducerId)
             {
-                producerBatches++;
                 if (origin == AppendOrigin.Client && header.BaseSequence != RecordBatchHeader.NoSequence)
                 {
                     pending ??= [];
@@ -215,6 +214,11 @@ public sealed partial class PartitionLog : IDisposable
                     $"{Topic}-{Partition}: batch base offset {header.BaseOffset} is below the log end offset {next}.");
             }
 
+            if (header.ProducerId != RecordBatchHeader.NoProducerId)
+            {
+                (producerBatches ??= []).Add(header); // with its offsets, for the producer state once written
+            }
+
             first = first < 0 ? header.BaseOffset : first;
             if (header.MaxTimestamp > maxTimestamp)
             {
@@ -245,12 +249,9 @@ public sealed partial class PartitionLog : IDisposable
             LeaderEpochs.Assign(leaderEpoch, first);
         }
 
-        if (producerBatches > 0)
+        foreach (var written in producerBatches ?? [])
         {
-            foreach (var batch in RecordBatch.Enumerate(bytes))
-            {
-                _producers.Update(batch.Header, now);
-            }
+            _producers.Update(written, now);
         }
 
         _unflushedMessages += recordCount;
