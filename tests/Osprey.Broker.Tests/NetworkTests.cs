@@ -1,5 +1,7 @@
 using Osprey.Broker.Config;
 using System.Buffers.Binary;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using Confluent.Kafka;
 using Osprey.Protocol;
 using ErrorCode = Osprey.Protocol.ErrorCode;
@@ -206,6 +208,46 @@ public class ClientQuirkTests
         Assert.Null(await quiet.ReceiveFrameAsync());
         await busy.SendAsync(new ApiVersionsRequest(), 0, 3);
         Assert.Equal(3, (await busy.ReceiveAsync<ApiVersionsResponse>(0)).CorrelationId);
+    }
+
+    [Fact]
+    public async Task ShutdownLetsARequestInFlightFinishBeforeTheLogsClose()
+    {
+        // FindCoordinator creates __consumer_offsets (50 partitions): the broker stops while that is under way.
+        var dataDir = Path.Combine(Path.GetTempPath(), "osprey-broker-test-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var options = new BrokerOptions { Listener = new IPEndPoint(IPAddress.Loopback, 0), DataDirectory = dataDir };
+            var server = await BrokerServer.StartAsync(options, new TestOutputLoggerProvider(), TestContext.Current.CancellationToken);
+            using (var connection = await RawConnection.OpenAsync(server.Port))
+            {
+                await connection.SendAsync(new MetadataRequest { Topics = [new() { Name = "quiet" }], AllowAutoTopicCreation = true }, 12, 1);
+                await connection.ReceiveAsync<MetadataResponse>(12);
+
+                // A long-polling fetch ahead of it: its answer is never written, so neither is FindCoordinator's.
+                var fetch = new FetchRequest
+                {
+                    MaxWaitMs = 30_000,
+                    MinBytes = 1,
+                    Topics = [new() { Topic = "quiet", Partitions = [new() { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20 }] }],
+                };
+                await connection.SendAsync(fetch, 11, 2);
+                await connection.SendAsync(new FindCoordinatorRequest { KeyType = 0, CoordinatorKeys = ["g"] }, 4, 3);
+                await server.DisposeAsync();
+            }
+
+            var partitions = Directory.GetDirectories(dataDir, "__consumer_offsets-*");
+            Assert.Contains(partitions.Length, new[] { 0, 50 });
+            Assert.Empty(Directory.GetFiles(dataDir, "*.tmp", SearchOption.AllDirectories));
+
+            // Nothing writes into the directory any more, and the broker starts again on it.
+            await using var again = await BrokerServer.StartAsync(options, new TestOutputLoggerProvider(), TestContext.Current.CancellationToken);
+            Assert.Equal(partitions.Length == 0 ? null : 50, again.Services.GetRequiredService<Osprey.Metadata.MetadataLog>().Image.Topic("__consumer_offsets")?.Partitions.Count);
+        }
+        finally
+        {
+            Directory.Delete(dataDir, recursive: true);
+        }
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

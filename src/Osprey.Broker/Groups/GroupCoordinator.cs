@@ -376,6 +376,13 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
             await _expiry.DisposeAsync().ConfigureAwait(false);
         }
 
+        // Timer work (session expiry, rebalance completion, offsets expiry) runs under a shard's lock: taking
+        // every lock waits for what is running, and nothing new starts after the cancellation.
+        foreach (var shard in _shards)
+        {
+            await shard.Lock.WaitAsync().ConfigureAwait(false);
+        }
+
         foreach (var shard in _shards)
         {
             foreach (var group in shard.Groups.Values)

@@ -79,6 +79,23 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         {
             inFlight.Writer.TryComplete();
             await writer.ConfigureAwait(false);
+
+            // Requests whose answers will never be written still run to their end before the connection counts
+            // as closed, so that a broker shutdown (which waits for connections) never closes logs under them.
+            while (inFlight.Reader.TryRead(out var orphan))
+            {
+                try
+                {
+                    await orphan.ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException or KafkaProtocolException)
+                {
+                }
+                catch (Exception e)
+                {
+                    LogHandlerFailed(logger, e);
+                }
+            }
         }
     }
 
