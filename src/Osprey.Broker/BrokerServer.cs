@@ -153,6 +153,8 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, ListGroupsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteGroupsHandler>();
         builder.Services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ConsumerGroupHeartbeatHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ConsumerGroupDescribeHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeTopicPartitionsHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
 

@@ -19,7 +19,7 @@ public class GroupCoordinatorSimulationTests
     // A new group waits this long for more members before its first generation (group.initial.rebalance.delay.ms).
     private const int InitialDelayMs = 3000;
 
-    private static async Task<(TestBroker Broker, GroupCoordinator Groups, ManualTimeProvider Time)> StartAsync(string? dataDirectory = null, ManualTimeProvider? time = null, int initialDelayMs = InitialDelayMs, params (string Name, string Value)[] settings)
+    internal static async Task<(TestBroker Broker, GroupCoordinator Groups, ManualTimeProvider Time)> StartAsync(string? dataDirectory = null, ManualTimeProvider? time = null, int initialDelayMs = InitialDelayMs, params (string Name, string Value)[] settings)
     {
         time ??= new ManualTimeProvider();
         var broker = await TestBroker.StartAsync(o => o with
@@ -34,7 +34,7 @@ public class GroupCoordinatorSimulationTests
         return (broker, groups, time);
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
+    internal static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!condition())
@@ -276,7 +276,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal(["watched"], left.Select(t => t.Topic));
 
         var (_, listed) = await groups.ListGroupsAsync(["stable"], TestContext.Current.CancellationToken);
-        Assert.Equal([("busy", "consumer", "Stable")], listed);
+        Assert.Equal([("busy", "consumer", "Stable", "classic")], listed);
         Assert.Empty((await groups.ListGroupsAsync(["Empty"], TestContext.Current.CancellationToken)).Groups);
 
         await groups.LeaveGroupAsync(new LeaveGroupRequest { GroupId = "busy", Members = [new() { MemberId = member.MemberId }] }, 5, TestContext.Current.CancellationToken);

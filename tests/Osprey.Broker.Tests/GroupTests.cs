@@ -9,7 +9,7 @@ public class GroupTests
     internal static Task<TestBroker> StartAsync() =>
         TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("group.initial.rebalance.delay.ms", "0"), ("offsets.topic.num.partitions", "5")) });
 
-    private static async Task CreateAndFillAsync(TestBroker broker, string topic, int partitions, int messages)
+    internal static async Task CreateAndFillAsync(TestBroker broker, string topic, int partitions, int messages)
     {
         using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
         {
@@ -94,7 +94,7 @@ public class GroupTests
         resumed.Close();
     }
 
-    private static async Task<List<(string Member, int Partition)>> SettleAsync(params (string Name, IConsumer<string, string> Consumer)[] members)
+    internal static async Task<List<(string Member, int Partition)>> SettleAsync(params (string Name, IConsumer<string, string> Consumer)[] members)
     {
         // Poll every member until the assignment is complete and stays put for a moment.
         var deadline = DateTime.UtcNow.AddSeconds(60);

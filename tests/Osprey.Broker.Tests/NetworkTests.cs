@@ -36,6 +36,7 @@ public class NetworkTests
                 ((short)ApiKey.CreatePartitions, (short)0, (short)3), ((short)ApiKey.DeleteGroups, (short)0, (short)3),
                 ((short)ApiKey.IncrementalAlterConfigs, (short)0, (short)1), ((short)ApiKey.OffsetDelete, (short)0, (short)0),
                 ((short)ApiKey.DescribeCluster, (short)0, (short)2), ((short)ApiKey.DescribeProducers, (short)0, (short)0),
+                ((short)ApiKey.ConsumerGroupHeartbeat, (short)0, (short)1), ((short)ApiKey.ConsumerGroupDescribe, (short)0, (short)1),
                 ((short)ApiKey.DescribeTopicPartitions, (short)0, (short)0),
             ],
             response.ApiKeys.Select(k => (k.ApiKey, k.MinVersion, k.MaxVersion)));

@@ -32,6 +32,19 @@ public sealed partial class GroupCoordinator
         try
         {
             var now = NowMs;
+            if (shard.ConsumerGroups.TryGetValue(request.GroupId, out var consumerGroup))
+            {
+                if (consumerGroup.Members.Count > 0)
+                {
+                    return JoinError(ErrorCode.InconsistentGroupProtocol, request.MemberId);
+                }
+
+                // An empty consumer-protocol group is taken over by the classic protocol; its offsets stay.
+                await WriteAsync(shard, [(GroupRecords.TargetEpochKey(request.GroupId), null), (GroupRecords.ConsumerGroupKey(request.GroupId), null)]).ConfigureAwait(false);
+                consumerGroup.Deleted = true;
+                shard.ConsumerGroups.Remove(request.GroupId);
+            }
+
             if (!shard.Groups.TryGetValue(request.GroupId, out var group))
             {
                 if (request.MemberId.Length > 0)

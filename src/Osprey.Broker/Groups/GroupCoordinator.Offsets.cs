@@ -41,47 +41,59 @@ public sealed partial class GroupCoordinator
         try
         {
             var now = NowMs;
-            shard.Groups.TryGetValue(request.GroupId, out var group);
-            var managed = request.GenerationIdOrMemberEpoch >= 0 || request.MemberId.Length > 0 || request.GroupInstanceId is not null;
-            if (group is null)
+            if (shard.ConsumerGroups.TryGetValue(request.GroupId, out var consumerGroup))
             {
-                if (managed)
-                {
-                    FailAll(ErrorCode.IllegalGeneration);
-                    return response;
-                }
-
-                group = new ClassicGroup(request.GroupId, now);
-                shard.Groups[request.GroupId] = group;
-            }
-            else if (group.State == GroupState.Dead)
-            {
-                FailAll(ErrorCode.CoordinatorNotAvailable);
-                return response;
-            }
-            else if (!managed)
-            {
-                if (group.State != GroupState.Empty)
-                {
-                    FailAll(ErrorCode.UnknownMemberId);
-                    return response;
-                }
-            }
-            else
-            {
-                error = CheckMember(group, request.MemberId, request.GroupInstanceId, request.GenerationIdOrMemberEpoch, out var member);
-                if (error == ErrorCode.None && group.State == GroupState.CompletingRebalance)
-                {
-                    error = ErrorCode.RebalanceInProgress;
-                }
-
+                error = CheckConsumerMember(consumerGroup, request.MemberId, request.GenerationIdOrMemberEpoch);
                 if (error != ErrorCode.None)
                 {
                     FailAll(error);
                     return response;
                 }
+            }
+            else
+            {
+                shard.Groups.TryGetValue(request.GroupId, out var group);
+                var managed = request.GenerationIdOrMemberEpoch >= 0 || request.MemberId.Length > 0 || request.GroupInstanceId is not null;
+                if (group is null)
+                {
+                    if (managed)
+                    {
+                        FailAll(ErrorCode.IllegalGeneration);
+                        return response;
+                    }
 
-                ScheduleSession(shard, group, member!);
+                    group = new ClassicGroup(request.GroupId, now);
+                    shard.Groups[request.GroupId] = group;
+                }
+                else if (group.State == GroupState.Dead)
+                {
+                    FailAll(ErrorCode.CoordinatorNotAvailable);
+                    return response;
+                }
+                else if (!managed)
+                {
+                    if (group.State != GroupState.Empty)
+                    {
+                        FailAll(ErrorCode.UnknownMemberId);
+                        return response;
+                    }
+                }
+                else
+                {
+                    error = CheckMember(group, request.MemberId, request.GroupInstanceId, request.GenerationIdOrMemberEpoch, out var member);
+                    if (error == ErrorCode.None && group.State == GroupState.CompletingRebalance)
+                    {
+                        error = ErrorCode.RebalanceInProgress;
+                    }
+
+                    if (error != ErrorCode.None)
+                    {
+                        FailAll(error);
+                        return response;
+                    }
+
+                    ScheduleSession(shard, group, member!);
+                }
             }
 
             var records = new List<(byte[], byte[]?)>();
@@ -134,9 +146,28 @@ public sealed partial class GroupCoordinator
         }
     }
 
+    /// <summary>
+    /// Whether a commit (or fetch) may act on a consumer-protocol group: without member id and epoch only while the
+    /// group has no members; otherwise from a member at its current epoch (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH).
+    /// </summary>
+    private static ErrorCode CheckConsumerMember(ConsumerGroup group, string? memberId, int memberEpoch)
+    {
+        if (string.IsNullOrEmpty(memberId) && memberEpoch < 0)
+        {
+            return group.Members.Count == 0 ? ErrorCode.None : ErrorCode.UnknownMemberId;
+        }
+
+        if (memberId is null || !group.Members.TryGetValue(memberId, out var member))
+        {
+            return ErrorCode.UnknownMemberId;
+        }
+
+        return memberEpoch == member.MemberEpoch ? ErrorCode.None : ErrorCode.StaleMemberEpoch;
+    }
+
     /// <summary>A group's committed offsets: all of them (topics null) or the partitions named (-1 where none).</summary>
     public async Task<(ErrorCode Error, List<(string Topic, List<(int Partition, CommittedOffset? Offset)> Partitions)> Topics)> FetchOffsetsAsync(
-        string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics, CancellationToken cancellationToken)
+        string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics, CancellationToken cancellationToken, string? memberId = null, int memberEpoch = -1)
     {
         var (shard, error) = await ShardAsync(groupId, cancellationToken).ConfigureAwait(false);
         if (shard is null)
@@ -147,6 +178,12 @@ public sealed partial class GroupCoordinator
         await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (memberId is not null && shard.ConsumerGroups.TryGetValue(groupId, out var consumerGroup)
+                && CheckConsumerMember(consumerGroup, memberId, memberEpoch) is var check and not ErrorCode.None)
+            {
+                return (check, []);
+            }
+
             var offsets = shard.Offsets.GetValueOrDefault(groupId) ?? [];
             var result = topics is null
                 ? offsets.GroupBy(o => o.Key.Topic).OrderBy(g => g.Key, StringComparer.Ordinal)
@@ -173,19 +210,26 @@ public sealed partial class GroupCoordinator
         await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!shard.Groups.TryGetValue(request.GroupId, out var group) || group.State == GroupState.Dead)
+            HashSet<string> subscribed;
+            if (shard.ConsumerGroups.TryGetValue(request.GroupId, out var consumerGroup))
+            {
+                subscribed = consumerGroup.SubscribedTopics.Keys.ToHashSet(StringComparer.Ordinal);
+            }
+            else if (!shard.Groups.TryGetValue(request.GroupId, out var group) || group.State == GroupState.Dead)
             {
                 response.ErrorCode = (short)ErrorCode.GroupIdNotFound;
                 return response;
             }
-
-            if (group.ProtocolType is { } type && type != "consumer" && group.State != GroupState.Empty)
+            else if (group.ProtocolType is { } type && type != "consumer" && group.State != GroupState.Empty)
             {
                 response.ErrorCode = (short)ErrorCode.NonEmptyGroup;
                 return response;
             }
+            else
+            {
+                subscribed = group.State == GroupState.Empty ? [] : SubscribedTopics(group);
+            }
 
-            var subscribed = group.State == GroupState.Empty ? [] : SubscribedTopics(group);
             var records = new List<(byte[], byte[]?)>();
             var offsets = shard.Offsets.GetValueOrDefault(request.GroupId);
             foreach (var topic in request.Topics)
@@ -268,11 +312,30 @@ public sealed partial class GroupCoordinator
                     records.Add((GroupRecords.GroupKey(group.GroupId), null));
                 }
 
+                var expiredConsumerGroups = shard.ConsumerGroups.Values.Where(g => g.Members.Count == 0 && now - g.EmptySinceMs >= Options.OffsetsRetentionMs).ToList();
+                foreach (var group in expiredConsumerGroups)
+                {
+                    foreach (var (topic, partition) in shard.Offsets.GetValueOrDefault(group.GroupId)?.Keys ?? Enumerable.Empty<(string, int)>())
+                    {
+                        records.Add((GroupRecords.OffsetKey(group.GroupId, topic, partition), null));
+                    }
+
+                    records.Add((GroupRecords.TargetEpochKey(group.GroupId), null));
+                    records.Add((GroupRecords.ConsumerGroupKey(group.GroupId), null));
+                }
+
                 await WriteAsync(shard, records).ConfigureAwait(false);
                 foreach (var group in expired)
                 {
                     shard.Offsets.Remove(group.GroupId);
                     shard.Groups.Remove(group.GroupId);
+                }
+
+                foreach (var group in expiredConsumerGroups)
+                {
+                    group.Deleted = true;
+                    shard.Offsets.Remove(group.GroupId);
+                    shard.ConsumerGroups.Remove(group.GroupId);
                 }
             }).ConfigureAwait(false);
         }

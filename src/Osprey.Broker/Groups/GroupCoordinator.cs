@@ -31,6 +31,15 @@ public sealed record GroupCoordinatorOptions
 
     public int MaxMetadataBytes { get; init; } = 4096;
 
+    public int ConsumerHeartbeatIntervalMs { get; init; } = 5000;
+
+    public int ConsumerSessionTimeoutMs { get; init; } = 45_000;
+
+    public int ConsumerMaxSize { get; init; } = int.MaxValue;
+
+    /// <summary>The server assignors members may ask for; the first is the default.</summary>
+    public IReadOnlyList<string> ConsumerAssignors { get; init; } = ["uniform", "range"];
+
     public static GroupCoordinatorOptions From(BrokerConfig config) => new()
     {
         InitialRebalanceDelayMs = config.GetInt("group.initial.rebalance.delay.ms"),
@@ -42,6 +51,10 @@ public sealed record GroupCoordinatorOptions
         OffsetsRetentionMs = config.GetInt("offsets.retention.minutes") * 60_000L,
         RetentionCheckIntervalMs = config.GetLong("offsets.retention.check.interval.ms"),
         MaxMetadataBytes = config.GetInt("offset.metadata.max.bytes"),
+        ConsumerHeartbeatIntervalMs = config.GetInt("group.consumer.heartbeat.interval.ms"),
+        ConsumerSessionTimeoutMs = config.GetInt("group.consumer.session.timeout.ms"),
+        ConsumerMaxSize = config.GetInt("group.consumer.max.size"),
+        ConsumerAssignors = config.Get("group.consumer.assignors")!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
     };
 }
 
@@ -61,6 +74,8 @@ public sealed class CoordinatorShard(int partition)
     public PartitionLog? Log { get; set; }
 
     public Dictionary<string, ClassicGroup> Groups { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, ConsumerGroup> ConsumerGroups { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<string, Dictionary<(string Topic, int Partition), CommittedOffset>> Offsets { get; } = new(StringComparer.Ordinal);
 
@@ -263,7 +278,17 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
             }
         }
 
-        LogLoaded(_logger, shard.Partition, shard.Groups.Count, shard.Offsets.Sum(o => o.Value.Count), NowMs - now);
+        foreach (var group in shard.ConsumerGroups.Values)
+        {
+            group.SubscribedTopics = SubscribedTopicsOf(group, _metadata.Image);
+            foreach (var member in group.Members.Values)
+            {
+                ScheduleConsumerSession(shard, group, member);
+                ScheduleRevocation(shard, group, member);
+            }
+        }
+
+        LogLoaded(_logger, shard.Partition, shard.Groups.Count + shard.ConsumerGroups.Count, shard.Offsets.Sum(o => o.Value.Count), NowMs - now);
     }
 
     private void Apply(CoordinatorShard shard, GroupRecords.Parsed? parsed)
@@ -313,6 +338,9 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
 
                 group.TransitionTo(group.Members.Count > 0 ? GroupState.Stable : GroupState.Empty, group.StateTimestamp);
                 shard.Groups[g.GroupId] = group;
+                break;
+            default:
+                ApplyConsumerGroupRecord(shard, parsed);
                 break;
         }
     }
@@ -393,6 +421,14 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                     member.SessionTimer?.Dispose();
                     member.PendingJoin?.TrySetCanceled();
                     member.PendingSync?.TrySetCanceled();
+                }
+            }
+
+            foreach (var group in shard.ConsumerGroups.Values)
+            {
+                foreach (var member in group.Members.Values)
+                {
+                    member.StopTimers();
                 }
             }
         }

@@ -46,12 +46,66 @@ public static class GroupRecords
         }).ToList(),
     });
 
-    /// <summary>What a record says: an offset (or its removal) or a group's metadata (or its removal).</summary>
+    public static byte[] ConsumerGroupKey(string group) => Versioned(3, new ConsumerGroupMetadataKey { GroupId = group });
+
+    public static byte[] ConsumerGroupValue(int epoch) => Versioned(0, new ConsumerGroupMetadataValue { Epoch = epoch });
+
+    public static byte[] ConsumerMemberKey(string group, string member) => Versioned(5, new ConsumerGroupMemberMetadataKey { GroupId = group, MemberId = member });
+
+    public static byte[] ConsumerMemberValue(ConsumerMember member) => Versioned(0, new ConsumerGroupMemberMetadataValue
+    {
+        InstanceId = member.InstanceId,
+        RackId = member.RackId,
+        ClientId = member.ClientId,
+        ClientHost = member.ClientHost,
+        SubscribedTopicNames = [.. member.SubscribedTopicNames],
+        SubscribedTopicRegex = member.SubscribedTopicRegex,
+        RebalanceTimeoutMs = member.RebalanceTimeoutMs,
+        ServerAssignor = member.ServerAssignor,
+    });
+
+    public static byte[] TargetEpochKey(string group) => Versioned(6, new ConsumerGroupTargetAssignmentMetadataKey { GroupId = group });
+
+    public static byte[] TargetEpochValue(int epoch) => Versioned(0, new ConsumerGroupTargetAssignmentMetadataValue { AssignmentEpoch = epoch });
+
+    public static byte[] TargetMemberKey(string group, string member) => Versioned(7, new ConsumerGroupTargetAssignmentMemberKey { GroupId = group, MemberId = member });
+
+    public static byte[] TargetMemberValue(IEnumerable<(Guid TopicId, int Partition)> target) => Versioned(0, new ConsumerGroupTargetAssignmentMemberValue
+    {
+        TopicPartitions = Grouped(target).Select(t => new ConsumerGroupTargetAssignmentMemberValue.TopicPartition { TopicId = t.TopicId, Partitions = t.Partitions }).ToList(),
+    });
+
+    public static byte[] CurrentAssignmentKey(string group, string member) => Versioned(8, new ConsumerGroupCurrentMemberAssignmentKey { GroupId = group, MemberId = member });
+
+    public static byte[] CurrentAssignmentValue(ConsumerMember member) => Versioned(0, new ConsumerGroupCurrentMemberAssignmentValue
+    {
+        MemberEpoch = member.MemberEpoch,
+        PreviousMemberEpoch = member.PreviousMemberEpoch,
+        State = (sbyte)member.State,
+        AssignedPartitions = Grouped(member.Assigned).Select(t => new ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions { TopicId = t.TopicId, Partitions = t.Partitions }).ToList(),
+        PartitionsPendingRevocation = Grouped(member.PendingRevocation).Select(t => new ConsumerGroupCurrentMemberAssignmentValue.TopicPartitions { TopicId = t.TopicId, Partitions = t.Partitions }).ToList(),
+    });
+
+    /// <summary>Partitions gathered by topic id (ordered), each topic's partitions in order.</summary>
+    internal static IEnumerable<(Guid TopicId, List<int> Partitions)> Grouped(IEnumerable<(Guid TopicId, int Partition)> partitions) =>
+        partitions.GroupBy(p => p.TopicId).OrderBy(g => g.Key).Select(g => (g.Key, g.Select(p => p.Partition).Order().ToList()));
+
+    /// <summary>What a record says: an offset, a classic group's metadata, or a part of a consumer group (or their removal).</summary>
     public abstract record Parsed;
 
     public sealed record Offset(string Group, string Topic, int Partition, CommittedOffset? Value) : Parsed;
 
     public sealed record Group(string GroupId, GroupMetadataValue? Value) : Parsed;
+
+    public sealed record ConsumerGroupEpoch(string GroupId, int? Epoch) : Parsed;
+
+    public sealed record ConsumerMemberMetadata(string GroupId, string MemberId, ConsumerGroupMemberMetadataValue? Value) : Parsed;
+
+    public sealed record TargetEpoch(string GroupId, int? Epoch) : Parsed;
+
+    public sealed record TargetMember(string GroupId, string MemberId, HashSet<(Guid TopicId, int Partition)>? Partitions) : Parsed;
+
+    public sealed record CurrentAssignment(string GroupId, string MemberId, ConsumerGroupCurrentMemberAssignmentValue? Value) : Parsed;
 
     /// <summary>Decodes a record; null for a key version this broker does not know (left alone).</summary>
     public static Parsed? Parse(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool valueIsNull)
@@ -77,9 +131,38 @@ public static class GroupRecords
             case 2:
                 var groupKey = MessageCodec.Deserialize(new GroupMetadataKey(), key[2..].ToArray(), keyVersion);
                 return new Group(groupKey.Group, valueIsNull ? null : MessageCodec.Deserialize(new GroupMetadataValue(), value[2..].ToArray(), BinaryPrimitives.ReadInt16BigEndian(value)));
+            case 3:
+                var consumerGroup = MessageCodec.Deserialize(new ConsumerGroupMetadataKey(), key[2..].ToArray(), keyVersion);
+                return new ConsumerGroupEpoch(consumerGroup.GroupId, valueIsNull ? null : Value(new ConsumerGroupMetadataValue(), value).Epoch);
+            case 5:
+                var memberKey = MessageCodec.Deserialize(new ConsumerGroupMemberMetadataKey(), key[2..].ToArray(), keyVersion);
+                return new ConsumerMemberMetadata(memberKey.GroupId, memberKey.MemberId, valueIsNull ? null : Value(new ConsumerGroupMemberMetadataValue(), value));
+            case 6:
+                var targetKey = MessageCodec.Deserialize(new ConsumerGroupTargetAssignmentMetadataKey(), key[2..].ToArray(), keyVersion);
+                return new TargetEpoch(targetKey.GroupId, valueIsNull ? null : Value(new ConsumerGroupTargetAssignmentMetadataValue(), value).AssignmentEpoch);
+            case 7:
+                var targetMemberKey = MessageCodec.Deserialize(new ConsumerGroupTargetAssignmentMemberKey(), key[2..].ToArray(), keyVersion);
+                return new TargetMember(
+                    targetMemberKey.GroupId,
+                    targetMemberKey.MemberId,
+                    valueIsNull ? null : Value(new ConsumerGroupTargetAssignmentMemberValue(), value).TopicPartitions.SelectMany(t => t.Partitions.Select(p => (t.TopicId, p))).ToHashSet());
+            case 8:
+                var currentKey = MessageCodec.Deserialize(new ConsumerGroupCurrentMemberAssignmentKey(), key[2..].ToArray(), keyVersion);
+                return new CurrentAssignment(currentKey.GroupId, currentKey.MemberId, valueIsNull ? null : Value(new ConsumerGroupCurrentMemberAssignmentValue(), value));
             default:
                 return null;
         }
+    }
+
+    private static T Value<T>(T message, ReadOnlySpan<byte> value)
+        where T : IKafkaStruct
+    {
+        if (value.Length < 2)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, "A __consumer_offsets record value is too short.");
+        }
+
+        return MessageCodec.Deserialize(message, value[2..].ToArray(), BinaryPrimitives.ReadInt16BigEndian(value));
     }
 
     private static byte[] Versioned(short version, IKafkaStruct message) => MessageCodec.SerializeVersioned(message, version);

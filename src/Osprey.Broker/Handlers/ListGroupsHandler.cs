@@ -1,6 +1,6 @@
 // ListGroups (key 16), versions 0-5.
 //   Every group with its protocol type; v4+ adds its state and filters by state names (any case); v5+ adds the
-//   group type ("classic" for every group so far) and filters by it.
+//   group type ("classic" or "consumer") and filters by it.
 using Osprey.Broker.Groups;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -23,8 +23,8 @@ public sealed class ListGroupsHandler(GroupCoordinator groups) : RequestHandler<
         {
             ErrorCode = (short)error,
             Groups = listed
-                .Where(g => types is null || types.Contains("classic"))
-                .Select(g => new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = "classic" })
+                .Where(g => types is null || types.Contains(g.Type))
+                .Select(g => new ListGroupsResponse.ListedGroup { GroupId = g.GroupId, ProtocolType = g.ProtocolType, GroupState = g.State, GroupType = g.Type })
                 .ToList(),
         };
     }

@@ -3,7 +3,8 @@
 //   the answer. Generation -1 and no member id: a commit from outside group management, accepted while the group
 //   has no members (UNKNOWN_MEMBER_ID otherwise). A member's commit is checked like a heartbeat (UNKNOWN_MEMBER_ID,
 //   ILLEGAL_GENERATION, FENCED_INSTANCE_ID; REBALANCE_IN_PROGRESS while assignments are being handed out). Per
-//   partition: UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE (over offset.metadata.max.bytes).
+//   partition: UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE (over offset.metadata.max.bytes). In a
+//   consumer-protocol group the member's epoch must be current (STALE_MEMBER_EPOCH; UNKNOWN_MEMBER_ID).
 using Osprey.Broker.Groups;
 using Osprey.Metadata;
 using Osprey.Protocol;

@@ -1,7 +1,8 @@
 // OffsetFetch (key 9), versions 1-9.
 //   A group's committed offsets for the partitions named, or all of them (null topics, v2+); -1 where nothing is
 //   committed. v8+ asks for several groups in one request and answers per group. RequireStable (v7+) has nothing
-//   to wait for until transactional offset commits exist. A group whose partition is loading:
+//   to wait for until transactional offset commits exist. v9+ members of consumer-protocol groups name themselves
+//   and their epoch: UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH when they are not current. A group whose partition is loading:
 //   COORDINATOR_LOAD_IN_PROGRESS (per partition before v2, for the group after).
 using Osprey.Broker.Groups;
 using Osprey.Protocol;
@@ -25,7 +26,7 @@ public sealed class OffsetFetchHandler(GroupCoordinator groups) : RequestHandler
             foreach (var group in request.Groups)
             {
                 var topics = group.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
-                var (error, offsets) = await groups.FetchOffsetsAsync(group.GroupId, topics, cancellationToken).ConfigureAwait(false);
+                var (error, offsets) = await groups.FetchOffsetsAsync(group.GroupId, topics, cancellationToken, group.MemberId, group.MemberEpoch).ConfigureAwait(false);
                 response.Groups.Add(new OffsetFetchResponse.OffsetFetchResponseGroup
                 {
                     GroupId = group.GroupId,
