@@ -191,6 +191,41 @@ public class GroupTests
     }
 
     [Fact]
+    public async Task AStaticMemberRestartingWithinItsSessionCausesNoRebalance()
+    {
+        await using var broker = await StartAsync();
+        await CreateAndFillAsync(broker, "static-topic", 4, 0);
+        var revocations = 0;
+        using var steady = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = "statics",
+            GroupInstanceId = "steady",
+            SessionTimeoutMs = 6000,
+            HeartbeatIntervalMs = 500,
+            EnableAutoCommit = false,
+        }).SetPartitionsRevokedHandler((_, _) => Interlocked.Increment(ref revocations)).Build();
+        var restarting = Consumer(broker, "statics", "restarting");
+        steady.Subscribe("static-topic");
+        restarting.Subscribe("static-topic");
+        var settled = await SettleAsync(("steady", steady), ("restarting", restarting));
+        var held = settled.Where(s => s.Member == "restarting").Select(s => s.Partition).ToList();
+        Assert.Equal(2, held.Count);
+        var before = Volatile.Read(ref revocations);
+
+        // The process stops without leaving (static members do not), and a new one with the same instance id
+        // comes back well within the 6 s session: it gets the same partitions, and the other member keeps its own.
+        restarting.Dispose();
+        using var back = Consumer(broker, "statics", "restarting");
+        back.Subscribe("static-topic");
+        var after = await SettleAsync(("steady", steady), ("restarting", back));
+        Assert.Equal(held, after.Where(s => s.Member == "restarting").Select(s => s.Partition).ToList());
+        Assert.Equal(before, Volatile.Read(ref revocations));
+        back.Close();
+        steady.Close();
+    }
+
+    [Fact]
     public async Task ConfluentAdminListsDescribesAltersAndDeletesGroups()
     {
         await using var broker = await StartAsync();

@@ -264,7 +264,19 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
 
                 foreach (var record in batch.GetRecords(decompressed))
                 {
-                    Apply(shard, GroupRecords.Parse(record.Key, record.Value, record.IsValueNull));
+                    GroupRecords.Parsed? parsed;
+                    try
+                    {
+                        parsed = GroupRecords.Parse(record.Key, record.Value, record.IsValueNull);
+                    }
+                    catch (KafkaProtocolException e)
+                    {
+                        // One unreadable record must not keep the whole partition's groups from loading.
+                        LogSkippedRecord(_logger, shard.Partition, batch.Header.BaseOffset, e.Message);
+                        continue;
+                    }
+
+                    Apply(shard, parsed);
                 }
             }
         }
@@ -447,6 +459,9 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Loaded __consumer_offsets-{Partition}: {Groups} groups, {Offsets} offsets in {Ms} ms")]
     private static partial void LogLoaded(ILogger logger, int partition, int groups, int offsets, long ms);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped an unreadable record in __consumer_offsets-{Partition} (batch at offset {Offset}): {Reason}")]
+    private static partial void LogSkippedRecord(ILogger logger, int partition, long offset, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cannot create __consumer_offsets: {Message}")]
     private static partial void LogCreateFailed(ILogger logger, string? message);

@@ -123,14 +123,14 @@ public static class GroupRecords
                 CommittedOffset? committed = null;
                 if (!valueIsNull)
                 {
-                    var v = MessageCodec.Deserialize(new OffsetCommitValue(), value[2..].ToArray(), BinaryPrimitives.ReadInt16BigEndian(value));
+                    var v = Value(new OffsetCommitValue(), value);
                     committed = new CommittedOffset(v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp);
                 }
 
                 return new Offset(offsetKey.Group, offsetKey.Topic, offsetKey.Partition, committed);
             case 2:
                 var groupKey = MessageCodec.Deserialize(new GroupMetadataKey(), key[2..].ToArray(), keyVersion);
-                return new Group(groupKey.Group, valueIsNull ? null : MessageCodec.Deserialize(new GroupMetadataValue(), value[2..].ToArray(), BinaryPrimitives.ReadInt16BigEndian(value)));
+                return new Group(groupKey.Group, valueIsNull ? null : Value(new GroupMetadataValue(), value));
             case 3:
                 var consumerGroup = MessageCodec.Deserialize(new ConsumerGroupMetadataKey(), key[2..].ToArray(), keyVersion);
                 return new ConsumerGroupEpoch(consumerGroup.GroupId, valueIsNull ? null : Value(new ConsumerGroupMetadataValue(), value).Epoch);
