@@ -3,8 +3,11 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Client;
 
-/// <summary>A group as DescribeGroups reports it, with each member's assigned partitions decoded.</summary>
-public sealed record GroupInfo(string GroupId, string State, string ProtocolType, string Protocol, IReadOnlyList<GroupMemberInfo> Members);
+/// <summary>
+/// A group as DescribeGroups (classic) or ConsumerGroupDescribe (KIP-848, type "consumer") reports it, with each
+/// member's assigned partitions; for a consumer-protocol group <see cref="Protocol"/> is its server assignor.
+/// </summary>
+public sealed record GroupInfo(string GroupId, string State, string ProtocolType, string Protocol, IReadOnlyList<GroupMemberInfo> Members, string Type = "classic");
 
 public sealed record GroupMemberInfo(string MemberId, string? GroupInstanceId, string ClientId, string ClientHost, IReadOnlyList<(string Topic, int Partition)> Assignment);
 
@@ -53,17 +56,17 @@ public sealed partial class KafkaClient
         }
     }
 
-    public async Task<IReadOnlyList<(string GroupId, string State, string ProtocolType)>> ListGroupsAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(string GroupId, string State, string ProtocolType, string Type)>> ListGroupsAsync(CancellationToken cancellationToken)
     {
         var (cluster, _) = await MetadataAsync([], cancellationToken).ConfigureAwait(false);
-        var result = new List<(string, string, string)>();
+        var result = new List<(string, string, string, string)>();
         foreach (var broker in cluster.Brokers)
         {
             var connection = await NodeAsync(broker.NodeId, cancellationToken).ConfigureAwait(false);
-            var version = connection.VersionFor(ApiKey.ListGroups, 4);
+            var version = connection.VersionFor(ApiKey.ListGroups, 5);
             var response = await CallAsync<ListGroupsResponse>(connection, new ListGroupsRequest(), version, cancellationToken).ConfigureAwait(false);
             KafkaException.ThrowIfError(response.ErrorCode, $"Listing the groups of broker {broker.NodeId}");
-            result.AddRange(response.Groups.Select(g => (g.GroupId, version >= 4 ? g.GroupState : "", g.ProtocolType)));
+            result.AddRange(response.Groups.Select(g => (g.GroupId, version >= 4 ? g.GroupState : "", g.ProtocolType, version >= 5 ? g.GroupType : "classic")));
         }
 
         return result;
@@ -74,6 +77,10 @@ public sealed partial class KafkaClient
         var response = await GroupCallAsync<DescribeGroupsResponse>(
             groupId, ApiKey.DescribeGroups, 6, _ => new DescribeGroupsRequest { Groups = [groupId] }, r => r.Groups[0].ErrorCode, cancellationToken).ConfigureAwait(false);
         var group = response.Groups.Single();
+        if (group.ErrorCode == (short)ErrorCode.GroupIdNotFound && await DescribeConsumerGroupAsync(groupId, cancellationToken).ConfigureAwait(false) is { } consumerGroup)
+        {
+            return consumerGroup;
+        }
 
         // Before v6 an unknown group is a "Dead" one without an error.
         var error = group.ErrorCode == 0 && group.GroupState == "Dead" ? (short)ErrorCode.GroupIdNotFound : group.ErrorCode;
@@ -89,6 +96,38 @@ public sealed partial class KafkaClient
                 m.ClientId,
                 m.ClientHost,
                 group.ProtocolType == "consumer" ? ConsumerProtocol.DecodeAssignment(m.MemberAssignment) : [])).ToList());
+    }
+
+    /// <summary>A consumer-protocol group (KIP-848) through ConsumerGroupDescribe; null when there is no such group.</summary>
+    private async Task<GroupInfo?> DescribeConsumerGroupAsync(string groupId, CancellationToken cancellationToken)
+    {
+        var coordinator = await CoordinatorAsync(groupId, cancellationToken).ConfigureAwait(false);
+        if (!coordinator.Supports(ApiKey.ConsumerGroupDescribe))
+        {
+            return null;
+        }
+
+        var response = await GroupCallAsync<ConsumerGroupDescribeResponse>(
+            groupId, ApiKey.ConsumerGroupDescribe, 1, _ => new ConsumerGroupDescribeRequest { GroupIds = [groupId] }, r => r.Groups[0].ErrorCode, cancellationToken).ConfigureAwait(false);
+        var group = response.Groups.Single();
+        if (group.ErrorCode == (short)ErrorCode.GroupIdNotFound)
+        {
+            return null;
+        }
+
+        KafkaException.ThrowIfError(group.ErrorCode, $"Describing group '{groupId}'", group.ErrorMessage);
+        return new GroupInfo(
+            group.GroupId,
+            group.GroupState,
+            "consumer",
+            group.AssignorName,
+            group.Members.Select(m => new GroupMemberInfo(
+                m.MemberId,
+                m.InstanceId,
+                m.ClientId,
+                m.ClientHost,
+                m.Assignment.TopicPartitions.SelectMany(t => t.Partitions.Select(p => (t.TopicName, p))).ToList())).ToList(),
+            "consumer");
     }
 
     public async Task DeleteGroupAsync(string groupId, CancellationToken cancellationToken)

@@ -65,6 +65,45 @@ public class GroupsCliTests
     }
 
     [Fact]
+    public async Task AConsumerProtocolGroupIsListedAndDescribedWithItsMemberAndLag()
+    {
+        await using var broker = await StartAsync();
+        var b = broker.Bootstrap;
+        Assert.Equal(0, (await CliRunner.RunAsync(null, "topics", "create", "modern", "-p", "2", "-b", b)).ExitCode);
+        await ProduceAsync(broker, "modern", 0, 6);
+        using var consumer = new ConsumerBuilder<Ignore, string>(new ConsumerConfig
+        {
+            BootstrapServers = b,
+            GroupId = "kip848",
+            GroupProtocol = GroupProtocol.Consumer,
+            ClientId = "modern-client",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).Build();
+        consumer.Subscribe("modern");
+        var read = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (read < 6 && DateTime.UtcNow < deadline)
+        {
+            read += consumer.Consume(TimeSpan.FromMilliseconds(100)) is null ? 0 : 1;
+        }
+
+        Assert.Equal(6, read);
+        consumer.Commit([new TopicPartitionOffset("modern", 0, 1), new TopicPartitionOffset("modern", 1, 3)]);
+
+        var described = Json(await CliRunner.RunAsync(null, "groups", "describe", "kip848", "-o", "json", "-b", b));
+        Assert.Equal(("consumer", "Stable", "uniform"), (described.GetProperty("type").GetString(), described.GetProperty("state").GetString(), described.GetProperty("protocol").GetString()));
+        var member = Assert.Single(described.GetProperty("members").EnumerateArray());
+        Assert.Equal("modern-client", member.GetProperty("clientId").GetString());
+        Assert.Equal([0, 1], member.GetProperty("assignment").EnumerateArray().Select(a => a.GetProperty("partition").GetInt32()).Order());
+        Assert.Equal(6 - 1 - 3, described.GetProperty("totalLag").GetInt64());
+
+        var list = Json(await CliRunner.RunAsync(null, "groups", "list", "-o", "json", "-b", b));
+        Assert.Contains(list.EnumerateArray(), g => g.GetProperty("group").GetString() == "kip848" && g.GetProperty("type").GetString() == "consumer");
+        consumer.Close();
+    }
+
+    [Fact]
     public async Task ResetOffsetsIsADryRunUntilExecuteAndRefusedWhileMembersAreActive()
     {
         await using var broker = await StartAsync();

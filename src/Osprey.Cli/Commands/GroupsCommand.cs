@@ -28,14 +28,14 @@ internal static class GroupsCommand
             var groups = (await client.ListGroupsAsync(cancellationToken)).OrderBy(g => g.GroupId, StringComparer.Ordinal).ToList();
             if (result.GetValue(output) == "json")
             {
-                ClientCommand.WriteJson(groups.Select(g => new { group = g.GroupId, state = g.State, protocolType = g.ProtocolType }));
+                ClientCommand.WriteJson(groups.Select(g => new { group = g.GroupId, state = g.State, protocolType = g.ProtocolType, type = g.Type }));
                 return 0;
             }
 
-            var table = new Table().AddColumns("Group", "State", "Protocol type");
-            foreach (var (group, state, type) in groups)
+            var table = new Table().AddColumns("Group", "Type", "State", "Protocol type");
+            foreach (var (group, state, protocolType, type) in groups)
             {
-                table.AddRow(Markup.Escape(group), state, Markup.Escape(type));
+                table.AddRow(Markup.Escape(group), Markup.Escape(type), state, Markup.Escape(protocolType));
             }
 
             AnsiConsole.Write(table);
@@ -78,6 +78,7 @@ internal static class GroupsCommand
                 ClientCommand.WriteJson(new
                 {
                     group = group.GroupId,
+                    type = group.Type,
                     state = group.State,
                     protocolType = group.ProtocolType,
                     protocol = group.Protocol,
@@ -88,7 +89,8 @@ internal static class GroupsCommand
                 return 0;
             }
 
-            AnsiConsole.MarkupLine($"Group [bold]{Markup.Escape(group.GroupId)}[/]  state {group.State}  protocol {Markup.Escape(group.ProtocolType)}/{Markup.Escape(group.Protocol)}  members {group.Members.Count}");
+            var protocol = group.Type == "consumer" ? $"consumer (KIP-848), assignor {Markup.Escape(group.Protocol)}" : $"{Markup.Escape(group.ProtocolType)}/{Markup.Escape(group.Protocol)}";
+            AnsiConsole.MarkupLine($"Group [bold]{Markup.Escape(group.GroupId)}[/]  state {group.State}  protocol {protocol}  members {group.Members.Count}");
             if (group.Members.Count > 0)
             {
                 var members = new Table().AddColumns("Member", "Client id", "Host", "Partitions");
