@@ -265,3 +265,50 @@ public class GroupTests
     }
 }
 
+
+public class OffsetsByTopicIdTests
+{
+    [Fact]
+    public async Task Version10CommitsAndFetchesOffsetsByTopicId()
+    {
+        await using var broker = await GroupTests.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        var metadata = await IdempotenceTests.CallAsync<Osprey.Protocol.Messages.MetadataResponse>(
+            connection, new Osprey.Protocol.Messages.MetadataRequest { Topics = [new() { Name = "by-id" }], AllowAutoTopicCreation = true }, 12);
+        var topicId = Assert.Single(metadata.Topics).TopicId;
+        var unknownId = Guid.NewGuid();
+        var commit = new Osprey.Protocol.Messages.OffsetCommitRequest
+        {
+            GroupId = "ids",
+            GenerationIdOrMemberEpoch = -1,
+            MemberId = "",
+            Topics =
+            [
+                new() { TopicId = topicId, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 17, CommittedMetadata = "m" }] },
+                new() { TopicId = unknownId, Partitions = [new() { PartitionIndex = 0, CommittedOffset = 1 }] },
+            ],
+        };
+        Osprey.Protocol.Messages.OffsetCommitResponse committed;
+        var attempts = 0;
+        do
+        {
+            committed = await IdempotenceTests.CallAsync<Osprey.Protocol.Messages.OffsetCommitResponse>(connection, commit, 10);
+        }
+        while (committed.Topics[0].Partitions[0].ErrorCode == (short)Osprey.Protocol.ErrorCode.CoordinatorLoadInProgress && ++attempts < 100);
+
+        Assert.Equal([(topicId, (short)0), (unknownId, (short)Osprey.Protocol.ErrorCode.UnknownTopicId)], committed.Topics.Select(t => (t.TopicId, t.Partitions[0].ErrorCode)));
+
+        var fetched = await IdempotenceTests.CallAsync<Osprey.Protocol.Messages.OffsetFetchResponse>(connection, new Osprey.Protocol.Messages.OffsetFetchRequest
+        {
+            Groups = [new() { GroupId = "ids", Topics = [new() { TopicId = topicId, PartitionIndexes = [0] }, new() { TopicId = unknownId, PartitionIndexes = [0] }] }],
+        }, 10);
+        var group = Assert.Single(fetched.Groups);
+        Assert.Equal(
+            [(topicId, 17L, (short)0), (unknownId, -1L, (short)Osprey.Protocol.ErrorCode.UnknownTopicId)],
+            group.Topics.Select(t => (t.TopicId, t.Partitions[0].CommittedOffset, t.Partitions[0].ErrorCode)));
+
+        // All of the group's offsets, by id too.
+        var all = await IdempotenceTests.CallAsync<Osprey.Protocol.Messages.OffsetFetchResponse>(connection, new Osprey.Protocol.Messages.OffsetFetchRequest { Groups = [new() { GroupId = "ids", Topics = null }] }, 10);
+        Assert.Equal(topicId, Assert.Single(Assert.Single(all.Groups).Topics).TopicId);
+    }
+}

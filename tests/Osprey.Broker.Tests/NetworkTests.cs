@@ -24,7 +24,7 @@ public class NetworkTests
             [
                 ((short)ApiKey.Produce, (short)3, (short)13), ((short)ApiKey.Fetch, (short)4, (short)18),
                 ((short)ApiKey.ListOffsets, (short)1, (short)11), ((short)ApiKey.Metadata, (short)0, (short)13),
-                ((short)ApiKey.OffsetCommit, (short)2, (short)9), ((short)ApiKey.OffsetFetch, (short)1, (short)9),
+                ((short)ApiKey.OffsetCommit, (short)2, (short)10), ((short)ApiKey.OffsetFetch, (short)1, (short)10),
                 ((short)ApiKey.FindCoordinator, (short)0, (short)6), ((short)ApiKey.JoinGroup, (short)0, (short)9),
                 ((short)ApiKey.Heartbeat, (short)0, (short)4), ((short)ApiKey.LeaveGroup, (short)0, (short)5),
                 ((short)ApiKey.SyncGroup, (short)0, (short)5), ((short)ApiKey.DescribeGroups, (short)0, (short)6),
