@@ -17,6 +17,7 @@ public sealed class LogSegment : IDisposable
     public const string LogSuffix = ".log";
     public const string IndexSuffix = ".index";
     public const string TimeIndexSuffix = ".timeindex";
+    public const string TxnIndexSuffix = ".txnindex";
     public const string DeletedSuffix = ".deleted";
     public const string CleanedSuffix = ".cleaned";
     public const string SwapSuffix = ".swap";
@@ -30,8 +31,9 @@ public sealed class LogSegment : IDisposable
     private int _bytesSinceLastIndexEntry;
     private long _firstBatchTimestamp = long.MinValue;
 
-    private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, int indexIntervalBytes, long created)
+    private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long created)
     {
+        TxnIndex = txnIndex;
         Directory = directory;
         BaseOffset = baseOffset;
         _log = log;
@@ -92,6 +94,9 @@ public sealed class LogSegment : IDisposable
 
     internal TimeIndex TimeIndex { get; }
 
+    /// <summary>The aborted transactions whose ABORT marker is in this segment (<c>.txnindex</c>).</summary>
+    public TransactionIndex TxnIndex { get; }
+
     internal SafeFileHandle Handle => _log;
 
     public string LogPath => FilePath(Directory, BaseOffset, LogSuffix) + FileSuffix;
@@ -123,7 +128,9 @@ public sealed class LogSegment : IDisposable
         {
             offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix) + fileSuffix, baseOffset, config.SegmentIndexBytes, load: false);
             var timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix) + fileSuffix, baseOffset, config.SegmentIndexBytes, load: false);
-            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, config.IndexIntervalBytes, nowMs) { FileSuffix = fileSuffix };
+            var txnPath = FilePath(directory, baseOffset, TxnIndexSuffix) + fileSuffix;
+            File.Delete(txnPath); // a new segment has no aborted transactions, whatever an earlier one left
+            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, TransactionIndex.Open(txnPath), config.IndexIntervalBytes, nowMs) { FileSuffix = fileSuffix };
         }
         catch
         {
@@ -160,11 +167,24 @@ public sealed class LogSegment : IDisposable
                 recover = true;
             }
 
-            var segment = new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, config.IndexIntervalBytes, nowMs);
+            TransactionIndex txnIndex;
+            try
+            {
+                txnIndex = TransactionIndex.Open(FilePath(directory, baseOffset, TxnIndexSuffix));
+            }
+            catch (InvalidDataException)
+            {
+                // Unreadable: rebuilt from the ABORT markers when the producer state is replayed.
+                File.Delete(FilePath(directory, baseOffset, TxnIndexSuffix));
+                txnIndex = TransactionIndex.Open(FilePath(directory, baseOffset, TxnIndexSuffix));
+            }
+
+            var segment = new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, txnIndex, config.IndexIntervalBytes, nowMs);
             segment._size = RandomAccess.GetLength(log);
             if (recover)
             {
                 truncatedBytes = segment.Recover(config.MaxMessageBytes);
+                segment.TxnIndex.TruncateTo(segment.NextOffset);
             }
             else
             {
@@ -494,6 +514,7 @@ public sealed class LogSegment : IDisposable
         Interlocked.Exchange(ref _size, position);
         OffsetIndex.TruncateToPosition((int)position);
         TimeIndex.TruncateTo(offset);
+        TxnIndex.TruncateTo(offset);
         // Recompute the tail state from what is left.
         Interlocked.Exchange(ref _firstBatchTimestamp, long.MinValue);
         NextOffset = BaseOffset;
@@ -515,12 +536,14 @@ public sealed class LogSegment : IDisposable
     public void Flush()
     {
         RandomAccess.FlushToDisk(_log);
+        TxnIndex.Flush(); // an ABORT marker on disk has its index entry on disk
     }
 
     public void FlushIndexes()
     {
         OffsetIndex.Flush();
         TimeIndex.Flush();
+        TxnIndex.Flush();
     }
 
     /// <summary>
@@ -531,7 +554,8 @@ public sealed class LogSegment : IDisposable
     /// </summary>
     public void RenameTo(string suffix)
     {
-        string[] kinds = suffix == DeletedSuffix ? [LogSuffix, IndexSuffix, TimeIndexSuffix] : [IndexSuffix, TimeIndexSuffix, LogSuffix];
+        string[] kinds = suffix == DeletedSuffix ? [LogSuffix, IndexSuffix, TimeIndexSuffix, TxnIndexSuffix] : [IndexSuffix, TimeIndexSuffix, TxnIndexSuffix, LogSuffix];
+        TxnIndex.MovedTo(FilePath(Directory, BaseOffset, TxnIndexSuffix) + suffix);
         foreach (var kind in kinds)
         {
             var path = FilePath(Directory, BaseOffset, kind);
@@ -547,7 +571,7 @@ public sealed class LogSegment : IDisposable
     /// <summary>Deletes this segment's files with the given suffix appended ("" for the live names).</summary>
     public void DeleteFiles(string suffix)
     {
-        foreach (var kind in new[] { LogSuffix, IndexSuffix, TimeIndexSuffix })
+        foreach (var kind in new[] { LogSuffix, IndexSuffix, TimeIndexSuffix, TxnIndexSuffix })
         {
             File.Delete(FilePath(Directory, BaseOffset, kind) + suffix);
         }
@@ -558,6 +582,7 @@ public sealed class LogSegment : IDisposable
         _log.Dispose();
         OffsetIndex.Dispose();
         TimeIndex.Dispose();
+        TxnIndex.Dispose();
     }
 }
 

@@ -53,7 +53,7 @@ public sealed partial class PartitionLog
                 // A hole in the middle of the log: what follows it cannot be trusted to be contiguous.
                 foreach (var baseOffset in baseOffsets.Skip(truncatedAt + 1))
                 {
-                    foreach (var suffix in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix })
+                    foreach (var suffix in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix, LogSegment.TxnIndexSuffix })
                     {
                         File.Delete(LogSegment.FilePath(directory, baseOffset, suffix));
                     }
@@ -145,7 +145,7 @@ public sealed partial class PartitionLog
             }
         }
 
-        string[] kinds = [LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix, LogSegment.LogSuffix];
+        string[] kinds = [LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix, LogSegment.TxnIndexSuffix, LogSegment.LogSuffix];
         foreach (var baseOffset in swapBases)
         {
             var swapLog = LogSegment.FilePath(directory, baseOffset, LogSegment.LogSuffix) + LogSegment.SwapSuffix;
@@ -301,7 +301,19 @@ public sealed partial class PartitionLog
         var now = NowMs;
         foreach (var segment in _segments.Where(s => s.NextOffset > from))
         {
-            segment.ForEachBatchHeader(from, header => _producers.Update(header, now));
+            segment.ForEachBatchHeader(from, header =>
+            {
+                // An ABORT marker whose index entry a crash lost gets it back.
+                if (header.IsControlBatch && header.ProducerId != RecordBatchHeader.NoProducerId
+                    && !segment.TxnIndex.Contains(header.ProducerId, header.BaseOffset) && ReadMarkerType(segment, header) == ControlRecordType.Abort)
+                {
+                    IndexAbortedTransaction(segment, header);
+                }
+
+                _producers.Update(header, now);
+            });
         }
+
+        RefreshFirstUnstableOffset();
     }
 }

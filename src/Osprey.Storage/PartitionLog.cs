@@ -4,11 +4,15 @@ using Osprey.Protocol.Records;
 
 namespace Osprey.Storage;
 
-/// <summary>Who is appending: clients get full validation; replication and the cleaner write batches as they are.</summary>
+/// <summary>
+/// Who is appending: clients get full validation; the transaction coordinator's markers (control batches) get
+/// offsets assigned like client batches; replication and the cleaner write batches as they are.
+/// </summary>
 public enum AppendOrigin
 {
     Client,
     Replication,
+    Coordinator,
 }
 
 /// <summary>What an append produced.</summary>
@@ -135,6 +139,7 @@ public sealed partial class PartitionLog : IDisposable
         var logAppendTime = Config.MessageTimestampType == TimestampType.LogAppendTime ? now : -1;
         Dictionary<long, (short Epoch, int LastSequence)>? pending = null;
         List<RecordBatchHeader>? producerBatches = null;
+        Dictionary<long, ControlRecordType?>? markers = null;
         var next = LogEndOffset;
         var first = -1L;
         var maxTimestamp = -1L;
@@ -153,6 +158,16 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             batch.EnsureValidCrc();
+            if (origin == AppendOrigin.Client && header.IsControlBatch)
+            {
+                throw new KafkaProtocolException(ErrorCode.InvalidRecord, $"{Topic}-{Partition}: clients cannot write control batches.");
+            }
+
+            if (header.IsControlBatch && header.ProducerId != RecordBatchHeader.NoProducerId)
+            {
+                (markers ??= [])[header.ProducerId] = MarkerType(batch);
+            }
+
             if (origin == AppendOrigin.Client && (header.RecordCount == 0 || header.LastOffsetDelta != header.RecordCount - 1))
             {
                 throw new KafkaProtocolException(
@@ -192,7 +207,7 @@ public sealed partial class PartitionLog : IDisposable
             }
 
             var span = bytes.Slice(position, header.TotalSize);
-            if (origin == AppendOrigin.Client)
+            if (origin != AppendOrigin.Replication)
             {
                 RecordBatch.SetBaseOffset(span, next);
                 if (leaderEpoch >= 0)
@@ -251,7 +266,17 @@ public sealed partial class PartitionLog : IDisposable
 
         foreach (var written in producerBatches ?? [])
         {
+            if (written.IsControlBatch && markers?.GetValueOrDefault(written.ProducerId) == ControlRecordType.Abort)
+            {
+                IndexAbortedTransaction(active, written);
+            }
+
             _producers.Update(written, now);
+        }
+
+        if (producerBatches?.Any(b => b.IsTransactional) == true)
+        {
+            RefreshFirstUnstableOffset();
         }
 
         _unflushedMessages += recordCount;

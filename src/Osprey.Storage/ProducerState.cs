@@ -166,6 +166,21 @@ public sealed class ProducerStateManager
         }
     }
 
+    /// <summary>The first offset of the oldest open transaction (other than <paramref name="except"/>'s), or -1.</summary>
+    public long FirstUnstableOffset(long except = RecordBatchHeader.NoProducerId)
+    {
+        var first = -1L;
+        foreach (var producer in _producers.Values)
+        {
+            if (producer.CurrentTxnFirstOffset >= 0 && producer.ProducerId != except && (first < 0 || producer.CurrentTxnFirstOffset < first))
+            {
+                first = producer.CurrentTxnFirstOffset;
+            }
+        }
+
+        return first;
+    }
+
     /// <summary>Forgets producers that have not written for <paramref name="expirationMs"/> and have no open transaction.</summary>
     public int RemoveExpired(long nowMs, long expirationMs)
     {

@@ -671,9 +671,9 @@ public class LogCleanerTests
         using var log = Open(dir, time);
         Append(log, time, Kv("K1", "plain"));                                                          // 0
         log.Append(ProducerBatch(7, 0, 0, true, ("K1", "aborted")));                                   // 1
-        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Abort, 3), 7, 0, time.NowMs));   // 2
+        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Abort, 3), 7, 0, time.NowMs), AppendOrigin.Coordinator);   // 2
         log.Append(ProducerBatch(8, 0, 0, true, ("K2", "committed-old"), ("K2", "committed")));       // 3-4
-        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Commit, 3), 8, 0, time.NowMs));  // 5
+        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Commit, 3), 8, 0, time.NowMs), AppendOrigin.Coordinator);  // 5
         log.Roll();
         log.Append(ProducerBatch(9, 0, 0, true, ("K1", "open"), ("K1", "open-2")));                   // 6-7
         Append(log, time, Kv("K3", "plain"));                                                          // 8
@@ -701,7 +701,7 @@ public class LogCleanerTests
         Assert.Equal(["active"], summary[7].Item3);
 
         // Once the open transaction commits, its last K1 replaces both the plain K1 and its own first record.
-        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Commit, 3), 9, 0, time.NowMs));
+        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Commit, 3), 9, 0, time.NowMs), AppendOrigin.Coordinator);
         log.Roll();
         Append(log, time, Kv("K9", "active-2"));
         new LogCleaner(() => [log], time).Clean(log, Ct);

@@ -228,18 +228,28 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
             }
 
             var highWatermark = log.LogEndOffset;
+            var lastStable = log.LastStableOffset;
+            var readCommitted = request.IsolationLevel == 1;
             result.HighWatermark = highWatermark;
-            result.LastStableOffset = highWatermark;
+            result.LastStableOffset = lastStable;
             result.LogStartOffset = log.LogStartOffset;
             try
             {
+                // read_committed stops at the last stable offset and names the aborted transactions in the range,
+                // whose records the consumer then skips.
                 var limit = (int)Math.Min(maxBytes, Math.Max(0, budget));
-                var read = log.Read(offset, limit, highWatermark, minOneBatch: total == 0);
+                var read = log.Read(offset, limit, readCommitted ? lastStable : highWatermark, minOneBatch: total == 0);
                 if (read.Region is { } region)
                 {
                     result.Records = region.ToArray();
                     total += region.Length;
                     budget -= region.Length;
+                    if (readCommitted)
+                    {
+                        result.AbortedTransactions = log.AbortedTransactions(offset, lastStable)
+                            .Select(a => new FetchResponse.AbortedTransaction { ProducerId = a.ProducerId, FirstOffset = a.FirstOffset })
+                            .ToList();
+                    }
                 }
             }
             catch (KafkaProtocolException e)

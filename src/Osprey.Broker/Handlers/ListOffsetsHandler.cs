@@ -2,7 +2,7 @@
 //   Timestamp -2 earliest (log start offset), -1 latest (the high watermark, or the last stable offset for
 //   read_committed), -3 (v7+) the record with the largest timestamp, -4 (v8+) earliest local (the same here),
 //   -5 (v9+) earliest pending upload (the same here); otherwise the first record whose timestamp is at least the
-//   one given, or -1/-1 when none is.
+//   one given, or -1/-1 when none is (or, under read_committed, when it lies at or beyond the last stable offset).
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -48,9 +48,10 @@ public sealed class ListOffsetsHandler(MetadataLog metadata, LogManager logs) : 
                 {
                     result.LeaderEpoch = topicImage!.Partitions.TryGetValue(partition.PartitionIndex, out var p) ? p.LeaderEpoch : -1;
                 }
+                var readCommitted = request.IsolationLevel == 1;
                 var found = partition.Timestamp switch
                 {
-                    Latest => new TimestampAndOffset(-1, log.LogEndOffset),
+                    Latest => new TimestampAndOffset(-1, readCommitted ? log.LastStableOffset : log.LogEndOffset),
                     Earliest or EarliestLocal or EarliestPendingUpload => new TimestampAndOffset(-1, log.LogStartOffset),
                     MaxTimestamp => log.MaxTimestampAndOffset() ?? new TimestampAndOffset(-1, -1),
                     < 0 => (TimestampAndOffset?)null,
@@ -60,6 +61,11 @@ public sealed class ListOffsetsHandler(MetadataLog metadata, LogManager logs) : 
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidRequest;
                     continue;
+                }
+
+                if (readCommitted && partition.Timestamp is MaxTimestamp or >= 0 && found.Value.Offset >= log.LastStableOffset)
+                {
+                    found = new TimestampAndOffset(-1, -1); // not readable yet under read_committed
                 }
 
                 result.Timestamp = found.Value.Timestamp;

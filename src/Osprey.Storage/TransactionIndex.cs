@@ -1,0 +1,135 @@
+using System.Buffers.Binary;
+
+namespace Osprey.Storage;
+
+/// <summary>An aborted transaction: its producer, its first offset and the offset of its ABORT marker.</summary>
+public readonly record struct AbortedTransaction(long ProducerId, long FirstOffset, long LastOffset, long LastStableOffset);
+
+/// <summary>
+/// The aborted-transaction index of one segment (<c>.txnindex</c>), Kafka's layout: entries of 34 bytes,
+/// big-endian <c>[version int16 = 0][producer id int64][first offset int64][last offset int64]
+/// [last stable offset int64]</c>, one per ABORT marker written into the segment. read_committed fetches use it
+/// to tell consumers which producers' records to skip in the range they read. The file exists only once the
+/// segment has an entry; entries are kept in memory too (there are few).
+/// </summary>
+public sealed class TransactionIndex : IDisposable
+{
+    public const int EntrySize = 34;
+    private const short Version = 0;
+
+    private readonly List<AbortedTransaction> _entries = [];
+    private FileStream? _file;
+
+    private TransactionIndex(string path)
+    {
+        Path = path;
+    }
+
+    public string Path { get; private set; }
+
+    public IReadOnlyList<AbortedTransaction> Entries => _entries;
+
+    /// <summary>Opens the index at <paramref name="path"/>, reading its entries; a torn last entry is dropped.</summary>
+    public static TransactionIndex Open(string path)
+    {
+        var index = new TransactionIndex(path);
+        if (File.Exists(path))
+        {
+            var bytes = File.ReadAllBytes(path);
+            for (var i = 0; i + EntrySize <= bytes.Length; i += EntrySize)
+            {
+                var entry = bytes.AsSpan(i, EntrySize);
+                if (BinaryPrimitives.ReadInt16BigEndian(entry) != Version)
+                {
+                    throw new InvalidDataException($"{path}: entry {i / EntrySize} has an unknown version.");
+                }
+
+                index._entries.Add(new AbortedTransaction(
+                    BinaryPrimitives.ReadInt64BigEndian(entry[2..]),
+                    BinaryPrimitives.ReadInt64BigEndian(entry[10..]),
+                    BinaryPrimitives.ReadInt64BigEndian(entry[18..]),
+                    BinaryPrimitives.ReadInt64BigEndian(entry[26..])));
+            }
+
+            if (bytes.Length % EntrySize != 0)
+            {
+                index.Rewrite();
+            }
+        }
+
+        return index;
+    }
+
+    public bool Contains(long producerId, long lastOffset) => _entries.Any(e => e.ProducerId == producerId && e.LastOffset == lastOffset);
+
+    public void Append(AbortedTransaction entry)
+    {
+        Span<byte> bytes = stackalloc byte[EntrySize];
+        Encode(entry, bytes);
+        _file ??= new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        _file.Write(bytes);
+        _file.Flush(flushToDisk: false);
+        _entries.Add(entry);
+    }
+
+    /// <summary>Forgets the entries of markers at or after <paramref name="offset"/>.</summary>
+    public void TruncateTo(long offset)
+    {
+        if (_entries.RemoveAll(e => e.LastOffset >= offset) > 0)
+        {
+            Rewrite();
+        }
+    }
+
+    /// <summary>Forgets every entry (before the segment is scanned again in recovery).</summary>
+    public void Reset()
+    {
+        if (_entries.Count > 0 || File.Exists(Path))
+        {
+            _entries.Clear();
+            Rewrite();
+        }
+    }
+
+    public void Flush() => _file?.Flush(flushToDisk: true);
+
+    /// <summary>Follows the segment's files to a new name (the file is reopened on the next append).</summary>
+    public void MovedTo(string path)
+    {
+        _file?.Dispose();
+        _file = null;
+        Path = path;
+    }
+
+    public void Dispose() => _file?.Dispose();
+
+    private void Rewrite()
+    {
+        _file?.Dispose();
+        _file = null;
+        if (_entries.Count == 0)
+        {
+            File.Delete(Path);
+            return;
+        }
+
+        var bytes = new byte[_entries.Count * EntrySize];
+        for (var i = 0; i < _entries.Count; i++)
+        {
+            Encode(_entries[i], bytes.AsSpan(i * EntrySize));
+        }
+
+        var temporary = Path + ".tmp";
+        File.WriteAllBytes(temporary, bytes);
+        File.Move(temporary, Path, overwrite: true);
+    }
+
+    private static void Encode(AbortedTransaction entry, Span<byte> bytes)
+    {
+        BinaryPrimitives.WriteInt16BigEndian(bytes, Version);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[2..], entry.ProducerId);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[10..], entry.FirstOffset);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[18..], entry.LastOffset);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[26..], entry.LastStableOffset);
+    }
+}
