@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
 using Osprey.Broker.Fetching;
 using Osprey.Broker.Groups;
+using Osprey.Broker.Transactions;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
 using Osprey.Broker.Producers;
@@ -153,6 +154,14 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, ListGroupsHandler>();
         builder.Services.AddSingleton<IRequestHandler, DeleteGroupsHandler>();
         builder.Services.AddSingleton<IRequestHandler, OffsetDeleteHandler>();
+        builder.Services.AddSingleton<TransactionCoordinator>();
+        builder.Services.AddSingleton<IRequestHandler, AddPartitionsToTxnHandler>();
+        builder.Services.AddSingleton<IRequestHandler, AddOffsetsToTxnHandler>();
+        builder.Services.AddSingleton<IRequestHandler, EndTxnHandler>();
+        builder.Services.AddSingleton<IRequestHandler, TxnOffsetCommitHandler>();
+        builder.Services.AddSingleton<IRequestHandler, WriteTxnMarkersHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeTransactionsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ListTransactionsHandler>();
         builder.Services.AddSingleton<IRequestHandler, ConsumerGroupHeartbeatHandler>();
         builder.Services.AddSingleton<IRequestHandler, ConsumerGroupDescribeHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeTopicPartitionsHandler>();
@@ -173,6 +182,7 @@ public sealed class BrokerServer : IAsyncDisposable
 
         // The group coordinator starts loading __consumer_offsets now, not at the first group request.
         _ = app.Services.GetRequiredService<GroupCoordinator>();
+        _ = app.Services.GetRequiredService<TransactionCoordinator>();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var server = new BrokerServer(app, listen!, identity, options, lockFile, logs);
         identity.Host = options.AdvertisedHost ?? (options.Listener.Address.Equals(System.Net.IPAddress.Any) ? "127.0.0.1" : options.Listener.Address.ToString());

@@ -122,9 +122,9 @@ public sealed class LogManager : IAsyncDisposable
         });
 
     /// <summary>Appends and, when <paramref name="durable"/>, completes only once the batches are on disk.</summary>
-    public async ValueTask<AppendResult> AppendAsync(PartitionLog log, ReadOnlyMemory<byte> records, bool durable, int leaderEpoch = -1)
+    public async ValueTask<AppendResult> AppendAsync(PartitionLog log, ReadOnlyMemory<byte> records, bool durable, int leaderEpoch = -1, AppendOrigin origin = AppendOrigin.Client)
     {
-        var result = log.Append(records.Span, AppendOrigin.Client, leaderEpoch);
+        var result = log.Append(records.Span, origin, leaderEpoch);
         if (durable && Options.DurableAppends)
         {
             await Flusher.FlushAsync(log, result.LastOffset + 1).ConfigureAwait(false);

@@ -58,6 +58,13 @@ public static class BrokerSettings
             new("max.incremental.fetch.session.cache.slots", ConfigType.Int, "1000") { Min = 0 },
             new("producer.id.expiration.ms", ConfigType.Int, "86400000") { Min = 1 },
             new("transactional.id.expiration.ms", ConfigType.Int, "604800000") { Min = 1 },
+            new("transaction.max.timeout.ms", ConfigType.Int, "900000") { Min = 1 },
+            new("transaction.state.log.num.partitions", ConfigType.Int, "50") { Min = 1 },
+            new("transaction.state.log.segment.bytes", ConfigType.Int, "104857600") { Min = 1 },
+            new("transaction.state.log.replication.factor", ConfigType.Short, "3") { Min = 1 },
+            new("transaction.abort.timed.out.transaction.cleanup.interval.ms", ConfigType.Int, "10000") { Min = 1 },
+            new("transaction.remove.expired.transaction.cleanup.interval.ms", ConfigType.Int, "3600000") { Min = 1 },
+            new("transaction.partition.verification.enable", ConfigType.Boolean, "true"),
             new(AcksAllFsync, ConfigType.Boolean, "true"),
 
             // The group coordinator. offsets.topic.replication.factor is capped at the brokers there are.

@@ -167,7 +167,7 @@ public sealed partial class GroupCoordinator
 
     /// <summary>A group's committed offsets: all of them (topics null) or the partitions named (-1 where none).</summary>
     public async Task<(ErrorCode Error, List<(string Topic, List<(int Partition, CommittedOffset? Offset)> Partitions)> Topics)> FetchOffsetsAsync(
-        string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics, CancellationToken cancellationToken, string? memberId = null, int memberEpoch = -1)
+        string groupId, IReadOnlyList<(string Topic, IReadOnlyList<int> Partitions)>? topics, CancellationToken cancellationToken, string? memberId = null, int memberEpoch = -1, bool requireStable = false)
     {
         var (shard, error) = await ShardAsync(groupId, cancellationToken).ConfigureAwait(false);
         if (shard is null)
@@ -182,6 +182,11 @@ public sealed partial class GroupCoordinator
                 && CheckConsumerMember(consumerGroup, memberId, memberEpoch) is var check and not ErrorCode.None)
             {
                 return (check, []);
+            }
+
+            if (requireStable && shard.HasPendingOffsets(groupId))
+            {
+                return (ErrorCode.UnstableOffsetCommit, []); // a transaction's offsets are not settled yet: ask again
             }
 
             var offsets = shard.Offsets.GetValueOrDefault(groupId) ?? [];

@@ -1,10 +1,8 @@
-using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
-using Osprey.Protocol.Messages;
 using Osprey.Protocol.Records;
 using Osprey.Storage;
 
@@ -78,6 +76,22 @@ public sealed class CoordinatorShard(int partition)
     public Dictionary<string, ConsumerGroup> ConsumerGroups { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<string, Dictionary<(string Topic, int Partition), CommittedOffset>> Offsets { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Offsets committed inside open transactions, by producer id: applied at COMMIT, dropped at ABORT.</summary>
+    public Dictionary<long, Dictionary<(string Group, string Topic, int Partition), CommittedOffset?>> PendingTxnOffsets { get; } = [];
+
+    public Dictionary<(string Group, string Topic, int Partition), CommittedOffset?> PendingOf(long producerId)
+    {
+        if (!PendingTxnOffsets.TryGetValue(producerId, out var pending))
+        {
+            pending = [];
+            PendingTxnOffsets[producerId] = pending;
+        }
+
+        return pending;
+    }
+
+    public bool HasPendingOffsets(string group) => PendingTxnOffsets.Values.Any(p => p.Keys.Any(k => k.Group == group));
 
     public Dictionary<(string Topic, int Partition), CommittedOffset> OffsetsOf(string group)
     {
@@ -160,30 +174,11 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                 return ErrorCode.None;
             }
 
-            if (_metadata.Image.Topic(TopicName) is null)
+            if (_metadata.Image.Topic(TopicName) is null
+                && await InternalTopics.CreateAsync(_creator, TopicName, _shards.Length, Options.SegmentBytes, cancellationToken).ConfigureAwait(false) is { } failure)
             {
-                var result = new CreateTopicsResponse.CreatableTopicResult { Name = TopicName };
-                await _creator.CreateAsync(
-                    new CreateTopicsRequest.CreatableTopic
-                    {
-                        Name = TopicName,
-                        NumPartitions = _shards.Length,
-                        ReplicationFactor = 1,
-                        Configs =
-                        [
-                            new() { Name = "cleanup.policy", Value = "compact" },
-                            new() { Name = "segment.bytes", Value = Options.SegmentBytes.ToString(CultureInfo.InvariantCulture) },
-                            new() { Name = "compression.type", Value = "producer" },
-                        ],
-                    },
-                    result,
-                    validateOnly: false,
-                    cancellationToken).ConfigureAwait(false);
-                if (result.ErrorCode is not (0 or (short)ErrorCode.TopicAlreadyExists))
-                {
-                    LogCreateFailed(_logger, result.ErrorMessage);
-                    return ErrorCode.CoordinatorNotAvailable;
-                }
+                LogCreateFailed(_logger, failure);
+                return ErrorCode.CoordinatorNotAvailable;
             }
 
             _loading = LoadAllAsync();
@@ -242,44 +237,35 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     /// <summary>Replays a partition's records into its shard.</summary>
     private void Load(CoordinatorShard shard)
     {
-        var log = shard.Log!;
-        var offset = log.LogStartOffset;
-        using var decompressed = new PooledBufferWriter(0);
-        while (offset < log.LogEndOffset)
+        InternalTopics.Replay(shard.Log!, (batch, record) =>
         {
-            var read = log.Read(offset, 1 << 20);
-            if (read.Region is not { } region)
+            GroupRecords.Parsed? parsed;
+            try
             {
-                break;
+                parsed = GroupRecords.Parse(record.Key, record.Value, record.IsValueNull);
+            }
+            catch (KafkaProtocolException e)
+            {
+                // One unreadable record must not keep the whole partition's groups from loading.
+                LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, e.Message);
+                return;
             }
 
-            var bytes = region.ToArray();
-            foreach (var batch in RecordBatch.Enumerate(bytes))
+            if (batch.IsTransactional && batch.ProducerId >= 0 && parsed is GroupRecords.Offset offset)
             {
-                offset = batch.Header.NextOffset;
-                if (batch.Header.IsControlBatch)
-                {
-                    continue;
-                }
-
-                foreach (var record in batch.GetRecords(decompressed))
-                {
-                    GroupRecords.Parsed? parsed;
-                    try
-                    {
-                        parsed = GroupRecords.Parse(record.Key, record.Value, record.IsValueNull);
-                    }
-                    catch (KafkaProtocolException e)
-                    {
-                        // One unreadable record must not keep the whole partition's groups from loading.
-                        LogSkippedRecord(_logger, shard.Partition, batch.Header.BaseOffset, e.Message);
-                        continue;
-                    }
-
-                    Apply(shard, parsed);
-                }
+                // A transactional offset commit: pending until the transaction's marker says what became of it.
+                shard.PendingOf(batch.ProducerId)[(offset.Group, offset.Topic, offset.Partition)] = offset.Value;
+                return;
             }
-        }
+
+            Apply(shard, parsed);
+        }, (batch, control) =>
+        {
+            if (ControlMarker(control) is { } commit)
+            {
+                CompletePending(shard, batch.ProducerId, commit);
+            }
+        });
 
         var now = NowMs;
         foreach (var group in shard.Groups.Values.Where(g => g.Members.Count > 0))

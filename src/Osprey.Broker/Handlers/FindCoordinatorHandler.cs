@@ -1,15 +1,16 @@
 // FindCoordinator (key 10), versions 0-6.
 //   Groups (key type 0): this broker coordinates every group; the first request creates __consumer_offsets. v4+
-//   asks for several keys at once (CoordinatorKeys) and answers per key. Transactional ids (key type 1) need the
-//   transaction coordinator, which comes later: COORDINATOR_NOT_AVAILABLE. Other key types: INVALID_REQUEST.
-//   An empty group id: INVALID_GROUP_ID.
+//   asks for several keys at once (CoordinatorKeys) and answers per key. Transactional ids (key type 1): this
+//   broker's transaction coordinator; the first request creates __transaction_state. Other key types:
+//   INVALID_REQUEST. An empty group id: INVALID_GROUP_ID; an empty transactional id: INVALID_REQUEST.
 using Osprey.Broker.Groups;
+using Osprey.Broker.Transactions;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class FindCoordinatorHandler(GroupCoordinator groups, BrokerIdentity identity) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
+public sealed class FindCoordinatorHandler(GroupCoordinator groups, TransactionCoordinator transactions, BrokerIdentity identity) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     public override ApiKey ApiKey => ApiKey.FindCoordinator;
 
@@ -54,8 +55,11 @@ public sealed class FindCoordinatorHandler(GroupCoordinator groups, BrokerIdenti
             case 0:
                 var error = await groups.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
                 return (error, error == ErrorCode.None ? null : "The group coordinator is not available.");
+            case 1 when key.Length == 0:
+                return (ErrorCode.InvalidRequest, "The transactional id must not be empty.");
             case 1:
-                return (ErrorCode.CoordinatorNotAvailable, "Transactions are not supported by this broker yet.");
+                var started = await transactions.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+                return (started, started == ErrorCode.None ? null : "The transaction coordinator is not available.");
             default:
                 return (ErrorCode.InvalidRequest, $"Unknown coordinator key type {keyType}.");
         }

@@ -1,15 +1,18 @@
 // InitProducerId (key 22), versions 0-5.
 //   Without a transactional id (an idempotent producer) every call gets a new producer id, epoch 0; ids come from
 //   blocks reserved in the metadata log, so they are unique across restarts. An existing id and epoch in v3+ (a
-//   producer recovering from an error) also gets a fresh id. A transactional id needs the transaction
-//   coordinator, which this broker does not run yet: COORDINATOR_NOT_AVAILABLE.
+//   producer recovering from an error) also gets a fresh id. With a transactional id the transaction coordinator
+//   answers: a new id gets a producer id at epoch 0, a known one its epoch bumped (fencing older producers, aborting
+//   an open transaction); INVALID_TRANSACTION_TIMEOUT beyond transaction.max.timeout.ms; PRODUCER_FENCED when a
+//   recovering producer's id and epoch are not the current ones.
 using Osprey.Broker.Producers;
+using Osprey.Broker.Transactions;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class InitProducerIdHandler(ProducerIdManager producerIds) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
+public sealed class InitProducerIdHandler(ProducerIdManager producerIds, TransactionCoordinator transactions) : RequestHandler<InitProducerIdRequest, InitProducerIdResponse>
 {
     public override ApiKey ApiKey => ApiKey.InitProducerId;
 
@@ -21,7 +24,14 @@ public sealed class InitProducerIdHandler(ProducerIdManager producerIds) : Reque
     {
         if (request.TransactionalId is not null)
         {
-            return new InitProducerIdResponse { ErrorCode = (short)ErrorCode.CoordinatorNotAvailable, ProducerId = -1, ProducerEpoch = -1 };
+            var (error, producerId, epoch) = await transactions.InitProducerIdAsync(
+                request.TransactionalId, request.TransactionTimeoutMs, request.ProducerId, request.ProducerEpoch, cancellationToken).ConfigureAwait(false);
+            if (error == ErrorCode.ProducerFenced && context.ApiVersion < 4)
+            {
+                error = ErrorCode.InvalidProducerEpoch; // PRODUCER_FENCED is known from v4
+            }
+
+            return new InitProducerIdResponse { ErrorCode = (short)error, ProducerId = producerId, ProducerEpoch = epoch };
         }
 
         var id = await producerIds.NextAsync(cancellationToken).ConfigureAwait(false);

@@ -1,7 +1,7 @@
 // OffsetFetch (key 9), versions 1-10.
 //   A group's committed offsets for the partitions named, or all of them (null topics, v2+); -1 where nothing is
-//   committed. v8+ asks for several groups in one request and answers per group. RequireStable (v7+) has nothing
-//   to wait for until transactional offset commits exist. v9+ members of consumer-protocol groups name themselves
+//   committed. v8+ asks for several groups in one request and answers per group. RequireStable (v7+): while a
+//   transaction's offsets for the group are pending, UNSTABLE_OFFSET_COMMIT (the client asks again). v9+ members of consumer-protocol groups name themselves
 //   and their epoch: UNKNOWN_MEMBER_ID or STALE_MEMBER_EPOCH when they are not current. v10 names topics by id
 //   (UNKNOWN_TOPIC_ID per partition for an id no topic has). A group whose partition is loading:
 //   COORDINATOR_LOAD_IN_PROGRESS (per partition before v2, for the group after).
@@ -33,7 +33,7 @@ public sealed class OffsetFetchHandler(GroupCoordinator groups, MetadataLog meta
                 var unknownIds = byId ? group.Topics?.Where(t => image.Topic(t.TopicId) is null).ToList() ?? [] : [];
                 var topics = group.Topics?.Except(unknownIds)
                     .Select(t => (byId ? image.Topic(t.TopicId)!.Name : t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
-                var (error, offsets) = await groups.FetchOffsetsAsync(group.GroupId, topics, cancellationToken, group.MemberId, group.MemberEpoch).ConfigureAwait(false);
+                var (error, offsets) = await groups.FetchOffsetsAsync(group.GroupId, topics, cancellationToken, group.MemberId, group.MemberEpoch, request.RequireStable).ConfigureAwait(false);
                 var answered = offsets
                     .Where(t => !byId || image.Topic(t.Topic) is not null)
                     .Select(t => new OffsetFetchResponse.OffsetFetchResponseTopics
@@ -66,7 +66,7 @@ public sealed class OffsetFetchHandler(GroupCoordinator groups, MetadataLog meta
         }
 
         var asked = request.Topics?.Select(t => (t.Name, (IReadOnlyList<int>)t.PartitionIndexes)).ToList();
-        var (fetchError, fetched) = await groups.FetchOffsetsAsync(request.GroupId, asked, cancellationToken).ConfigureAwait(false);
+        var (fetchError, fetched) = await groups.FetchOffsetsAsync(request.GroupId, asked, cancellationToken, requireStable: request.RequireStable).ConfigureAwait(false);
         if (fetchError != ErrorCode.None && context.ApiVersion < 2)
         {
             // v1 has no group-level error: every partition asked for carries it.

@@ -6,12 +6,15 @@
 //   A topic whose compression.type is a codec (not "producer") stores batches re-compressed with it.
 //   Idempotent batches (producer id and sequence set) are checked against the partition's producer state: a retry
 //   of a batch already written is answered with its original offsets and not written again; a gap in sequence is
-//   OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH.
+//   OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH. A transactional batch is accepted only
+//   when its producer's transaction is open and includes the partition (KIP-890; INVALID_TXN_STATE otherwise,
+//   INVALID_PRODUCER_ID_MAPPING for an unknown producer), unless transaction.partition.verification.enable is off.
 //   Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v13 by id: UNKNOWN_TOPIC_ID), CORRUPT_MESSAGE,
 //   MESSAGE_TOO_LARGE (a batch over max.message.bytes), RECORD_LIST_TOO_LARGE (over segment.bytes),
 //   INVALID_TIMESTAMP (outside message.timestamp.before/after.max.ms), NOT_ENOUGH_REPLICAS (acks=all when
 //   min.insync.replicas exceeds the one replica), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0/1), INVALID_RECORD,
 //   KAFKA_STORAGE_ERROR. v13 names topics by id.
+using Osprey.Broker.Transactions;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -20,7 +23,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, AppendNotifier notifier) : RequestHandler<ProduceRequest, ProduceResponse>
+public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, AppendNotifier notifier, TransactionCoordinator transactions) : RequestHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey ApiKey => ApiKey.Produce;
 
@@ -98,6 +101,12 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
             if (first.TotalSize != bytes.Length)
             {
                 throw new KafkaProtocolException(ErrorCode.InvalidRecord, $"{log.Topic}-{log.Partition}: a produce request may carry only one record batch per partition.");
+            }
+
+            if (first.IsTransactional && !first.IsControlBatch
+                && transactions.VerifyTransactionalWrite(first.ProducerId, first.ProducerEpoch, log.Topic, log.Partition) is var verified and not ErrorCode.None)
+            {
+                throw new KafkaProtocolException(verified, $"{log.Topic}-{log.Partition}: producer {first.ProducerId} (epoch {first.ProducerEpoch}) has no open transaction that includes this partition.");
             }
 
             if (config.CompressionType is { } codec && !first.IsControlBatch && first.Compression != codec)

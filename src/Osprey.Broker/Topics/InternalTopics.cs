@@ -1,0 +1,70 @@
+using System.Globalization;
+using Osprey.Protocol.Messages;
+using Osprey.Protocol.Records;
+using Osprey.Storage;
+
+namespace Osprey.Broker.Topics;
+
+/// <summary>Sees one record of an internal topic as it is replayed, with the header of its batch.</summary>
+public delegate void InternalRecordVisitor(RecordBatchHeader batch, Record record);
+
+/// <summary>
+/// What the coordinators' internal compacted topics (__consumer_offsets, __transaction_state) share: creation on
+/// first use, and replay of a partition's records when a coordinator loads it.
+/// </summary>
+public static class InternalTopics
+{
+    /// <summary>Creates a compacted internal topic; null when it was created or already exists, else the error message.</summary>
+    public static async Task<string?> CreateAsync(TopicCreator creator, string name, int partitions, int segmentBytes, CancellationToken cancellationToken)
+    {
+        var result = new CreateTopicsResponse.CreatableTopicResult { Name = name };
+        await creator.CreateAsync(
+            new CreateTopicsRequest.CreatableTopic
+            {
+                Name = name,
+                NumPartitions = partitions,
+                ReplicationFactor = 1,
+                Configs =
+                [
+                    new() { Name = "cleanup.policy", Value = "compact" },
+                    new() { Name = "segment.bytes", Value = segmentBytes.ToString(CultureInfo.InvariantCulture) },
+                    new() { Name = "compression.type", Value = "producer" },
+                ],
+            },
+            result,
+            validateOnly: false,
+            cancellationToken).ConfigureAwait(false);
+        return result.ErrorCode is 0 or (short)Protocol.ErrorCode.TopicAlreadyExists ? null : result.ErrorMessage ?? $"error {result.ErrorCode}";
+    }
+
+    /// <summary>Replays every record of <paramref name="log"/> from its start, control batches included (as batches with no records seen).</summary>
+    public static void Replay(PartitionLog log, InternalRecordVisitor visit, Action<RecordBatchHeader, RecordBatch>? control = null)
+    {
+        var offset = log.LogStartOffset;
+        using var decompressed = new PooledBufferWriter(0);
+        while (offset < log.LogEndOffset)
+        {
+            var read = log.Read(offset, 1 << 20);
+            if (read.Region is not { } region)
+            {
+                break;
+            }
+
+            var bytes = region.ToArray();
+            foreach (var batch in RecordBatch.Enumerate(bytes))
+            {
+                offset = batch.Header.NextOffset;
+                if (batch.Header.IsControlBatch)
+                {
+                    control?.Invoke(batch.Header, batch);
+                    continue;
+                }
+
+                foreach (var record in batch.GetRecords(decompressed))
+                {
+                    visit(batch.Header, record);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Microsoft.Extensions.Logging;
+using Osprey.Broker.Config;
+using Osprey.Broker.Groups;
+using Osprey.Broker.Producers;
+using Osprey.Broker.Topics;
+using Osprey.Metadata;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+using Osprey.Protocol.Records;
+using Osprey.Storage;
+
+namespace Osprey.Broker.Transactions;
+
+/// <summary>The transaction coordinator's settings (Kafka's transaction.* broker settings).</summary>
+public sealed record TransactionCoordinatorOptions
+{
+    public int Partitions { get; init; } = 50;
+
+    public int SegmentBytes { get; init; } = 104_857_600;
+
+    public int MaxTimeoutMs { get; init; } = 900_000;
+
+    public int TimeoutCheckIntervalMs { get; init; } = 10_000;
+
+    public long IdExpirationMs { get; init; } = 604_800_000;
+
+    public bool VerifyPartitions { get; init; } = true;
+
+    public static TransactionCoordinatorOptions From(BrokerConfig config) => new()
+    {
+        Partitions = config.GetInt("transaction.state.log.num.partitions"),
+        SegmentBytes = config.GetInt("transaction.state.log.segment.bytes"),
+        MaxTimeoutMs = config.GetInt("transaction.max.timeout.ms"),
+        TimeoutCheckIntervalMs = config.GetInt("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+        IdExpirationMs = config.GetLong("transactional.id.expiration.ms"),
+        VerifyPartitions = config.GetBool("transaction.partition.verification.enable"),
+    };
+}
+
+/// <summary>One __transaction_state partition: the transactional ids that hash to it. Changed under <see cref="Lock"/>.</summary>
+public sealed class TransactionShard(int partition)
+{
+    public int Partition { get; } = partition;
+
+    public SemaphoreSlim Lock { get; } = new(1, 1);
+
+    public volatile bool Loaded;
+
+    public PartitionLog? Log { get; set; }
+
+    public Dictionary<string, TransactionMetadata> Transactions { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The transaction coordinator: transactional ids, their producer ids and epochs, and the state of their
+/// transactions, kept as records in the compacted internal topic __transaction_state (a transactional id lives in
+/// partition abs(hash(id)) % transaction.state.log.num.partitions, as in Kafka). Every state change is written and
+/// fsynced before it is answered. Ending a transaction writes its COMMIT or ABORT marker to every partition it
+/// touched — on this single node directly, the same markers WriteTxnMarkers carries between brokers — and only then
+/// reports it complete. A transaction open past its timeout is aborted with a new epoch, which fences the producer.
+/// </summary>
+public sealed partial class TransactionCoordinator : IAsyncDisposable
+{
+    public const string TopicName = "__transaction_state";
+
+    private readonly MetadataLog _metadata;
+    private readonly LogManager _logs;
+    private readonly TopicCreator _creator;
+    private readonly ProducerIdManager _producerIds;
+    private readonly GroupCoordinator _groups;
+    private readonly AppendNotifier _notifier;
+    private readonly TimeProvider _time;
+    private readonly ILogger<TransactionCoordinator> _logger;
+    private readonly TransactionShard[] _shards;
+    private readonly SemaphoreSlim _startLock = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+
+    /// <summary>Producer id → its transactional id's metadata, for the produce path's verification (read without locks).</summary>
+    private readonly ConcurrentDictionary<long, TransactionMetadata> _byProducerId = new();
+    private Task? _loading;
+    private ITimer? _timeouts;
+
+    public TransactionCoordinator(
+        MetadataLog metadata, LogManager logs, TopicCreator creator, ProducerIdManager producerIds, GroupCoordinator groups, AppendNotifier notifier, BrokerOptions options, ILogger<TransactionCoordinator> logger)
+    {
+        _metadata = metadata;
+        _logs = logs;
+        _creator = creator;
+        _producerIds = producerIds;
+        _groups = groups;
+        _notifier = notifier;
+        _time = options.Time;
+        _logger = logger;
+        Options = TransactionCoordinatorOptions.From(options.Config);
+        var existing = metadata.Image.Topic(TopicName);
+        _shards = [.. Enumerable.Range(0, existing?.Partitions.Count ?? Options.Partitions).Select(p => new TransactionShard(p))];
+        if (existing is not null)
+        {
+            _loading = LoadAllAsync();
+        }
+    }
+
+    public TransactionCoordinatorOptions Options { get; }
+
+    internal long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    internal bool AllLoaded => _loading is not null && _shards.All(s => s.Loaded);
+
+    /// <summary>The __transaction_state partition of a transactional id: abs(Java String.hashCode) modulo the partition count.</summary>
+    public int PartitionFor(string transactionalId)
+    {
+        var hash = 0;
+        foreach (var c in transactionalId)
+        {
+            hash = unchecked((31 * hash) + c);
+        }
+
+        return (hash == int.MinValue ? 0 : Math.Abs(hash)) % _shards.Length;
+    }
+
+    /// <summary>Creates __transaction_state when it does not exist yet, and starts loading it.</summary>
+    public async Task<ErrorCode> EnsureStartedAsync(CancellationToken cancellationToken)
+    {
+        if (_loading is not null)
+        {
+            return ErrorCode.None;
+        }
+
+        await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_loading is not null)
+            {
+                return ErrorCode.None;
+            }
+
+            if (_metadata.Image.Topic(TopicName) is null
+                && await InternalTopics.CreateAsync(_creator, TopicName, _shards.Length, Options.SegmentBytes, cancellationToken).ConfigureAwait(false) is { } failure)
+            {
+                LogCreateFailed(_logger, failure);
+                return ErrorCode.CoordinatorNotAvailable;
+            }
+
+            _loading = LoadAllAsync();
+            return ErrorCode.None;
+        }
+        finally
+        {
+            _startLock.Release();
+        }
+    }
+
+    /// <summary>The shard of a transactional id, ready to use, or the error to answer with.</summary>
+    internal async Task<(TransactionShard? Shard, ErrorCode Error)> ShardAsync(string? transactionalId, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(transactionalId))
+        {
+            return (null, ErrorCode.InvalidRequest);
+        }
+
+        var started = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        if (started != ErrorCode.None)
+        {
+            return (null, started);
+        }
+
+        var shard = _shards[PartitionFor(transactionalId)];
+        return shard.Loaded ? (shard, ErrorCode.None) : (null, ErrorCode.CoordinatorLoadInProgress);
+    }
+
+    /// <summary>
+    /// Whether a transactional batch from <paramref name="producerId"/> at <paramref name="epoch"/> may be written
+    /// to the partition: its transaction must be open and include it (KIP-890's verification), else
+    /// INVALID_TXN_STATE; an older epoch is fenced.
+    /// </summary>
+    public ErrorCode VerifyTransactionalWrite(long producerId, short epoch, string topic, int partition)
+    {
+        if (!Options.VerifyPartitions)
+        {
+            return ErrorCode.None;
+        }
+
+        if (!_byProducerId.TryGetValue(producerId, out var txn) || txn.ProducerId != producerId)
+        {
+            return ErrorCode.InvalidProducerIdMapping;
+        }
+
+        if (epoch < txn.ProducerEpoch)
+        {
+            return ErrorCode.InvalidProducerEpoch;
+        }
+
+        return txn.State == TransactionState.Ongoing && epoch == txn.ProducerEpoch && txn.Partitions.Contains((topic, partition))
+            ? ErrorCode.None
+            : ErrorCode.InvalidTxnState;
+    }
+
+    private async Task LoadAllAsync()
+    {
+        await Task.Yield();
+        foreach (var shard in _shards)
+        {
+            await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
+            try
+            {
+                shard.Log = _logs.Get(TopicName, shard.Partition) ?? throw new InvalidOperationException($"{TopicName}-{shard.Partition} has no log.");
+                InternalTopics.Replay(shard.Log, (batch, record) =>
+                {
+                    try
+                    {
+                        Apply(shard, record.Key, record.Value, record.IsValueNull);
+                    }
+                    catch (KafkaProtocolException e)
+                    {
+                        LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, e.Message);
+                    }
+                });
+
+                // A transaction the broker stopped in the middle of ending is ended now, as it was decided.
+                foreach (var txn in shard.Transactions.Values.Where(t => t.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
+                {
+                    await CompleteAsync(shard, txn, txn.State == TransactionState.PrepareCommit, _stop.Token).ConfigureAwait(false);
+                }
+
+                shard.Loaded = true;
+            }
+            finally
+            {
+                shard.Lock.Release();
+            }
+        }
+
+        _timeouts = _time.CreateTimer(_ => _ = AbortTimedOutAsync(), null, TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs), TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs));
+    }
+
+    private void Apply(TransactionShard shard, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool valueIsNull)
+    {
+        if (key.Length < 2 || BinaryPrimitives.ReadInt16BigEndian(key) != 0)
+        {
+            return; // not a record this broker knows
+        }
+
+        var id = MessageCodec.Deserialize(new TransactionLogKey(), key[2..].ToArray(), 0).TransactionalId;
+        if (valueIsNull)
+        {
+            if (shard.Transactions.Remove(id, out var gone))
+            {
+                _byProducerId.TryRemove(gone.ProducerId, out _);
+            }
+
+            return;
+        }
+
+        if (value.Length < 2)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"The {TopicName} value of {id} is too short.");
+        }
+
+        var v = MessageCodec.Deserialize(new TransactionLogValue(), value[2..].ToArray(), BinaryPrimitives.ReadInt16BigEndian(value));
+        if (!shard.Transactions.TryGetValue(id, out var txn))
+        {
+            txn = new TransactionMetadata(id);
+            shard.Transactions[id] = txn;
+        }
+
+        if (txn.ProducerId != v.ProducerId)
+        {
+            _byProducerId.TryRemove(txn.ProducerId, out _);
+        }
+
+        txn.ProducerId = v.ProducerId;
+        txn.ProducerEpoch = v.ProducerEpoch;
+        txn.TimeoutMs = v.TransactionTimeoutMs;
+        txn.State = Enum.IsDefined((TransactionState)v.TransactionStatus) ? (TransactionState)v.TransactionStatus : TransactionState.Empty;
+        txn.Partitions = ImmutableHashSet.CreateRange((v.TransactionPartitions ?? []).SelectMany(p => p.PartitionIds.Select(i => (p.Topic, i))));
+        txn.LastUpdateMs = v.TransactionLastUpdateTimestampMs;
+        txn.StartMs = v.TransactionStartTimestampMs;
+        _byProducerId[txn.ProducerId] = txn;
+    }
+
+    /// <summary>Writes the transaction's state to its shard's partition and waits until it is on disk.</summary>
+    private async Task WriteAsync(TransactionShard shard, TransactionMetadata txn)
+    {
+        txn.LastUpdateMs = NowMs;
+        using var builder = new RecordBatchBuilder();
+        var key = MessageCodec.SerializeVersioned(new TransactionLogKey { TransactionalId = txn.TransactionalId }, 0);
+        var value = MessageCodec.SerializeVersioned(
+            new TransactionLogValue
+            {
+                ProducerId = txn.ProducerId,
+                ProducerEpoch = txn.ProducerEpoch,
+                TransactionTimeoutMs = txn.TimeoutMs,
+                TransactionStatus = (sbyte)txn.State,
+                TransactionPartitions = txn.Partitions.GroupBy(p => p.Topic)
+                    .Select(g => new TransactionLogValue.PartitionsSchema { Topic = g.Key, PartitionIds = g.Select(p => p.Partition).Order().ToList() })
+                    .ToList(),
+                TransactionLastUpdateTimestampMs = txn.LastUpdateMs,
+                TransactionStartTimestampMs = txn.StartMs,
+            },
+            0);
+        builder.Append(txn.LastUpdateMs, key, value);
+        await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
+        _byProducerId[txn.ProducerId] = txn;
+    }
+
+    /// <summary>
+    /// Ends an open transaction as decided: records the decision (PrepareCommit/PrepareAbort), writes the markers
+    /// to every partition, then records it complete with no partitions.
+    /// </summary>
+    private async Task CompleteAsync(TransactionShard shard, TransactionMetadata txn, bool commit, CancellationToken cancellationToken)
+    {
+        if (txn.State is not (TransactionState.PrepareCommit or TransactionState.PrepareAbort))
+        {
+            txn.State = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
+            await WriteAsync(shard, txn).ConfigureAwait(false);
+        }
+
+        await WriteMarkersAsync(txn.ProducerId, txn.ProducerEpoch, commit, txn.Partitions, cancellationToken).ConfigureAwait(false);
+        txn.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
+        txn.Partitions = [];
+        txn.StartMs = -1;
+        await WriteAsync(shard, txn).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes a transaction marker to each partition (the path WriteTxnMarkers serves too): user partitions get the
+    /// control batch directly; __consumer_offsets partitions through the group coordinator, which applies or drops
+    /// the transaction's offsets. A partition whose topic is gone is skipped.
+    /// </summary>
+    public async Task WriteMarkersAsync(long producerId, short epoch, bool commit, IEnumerable<(string Topic, int Partition)> partitions, CancellationToken cancellationToken)
+    {
+        var marker = ControlRecords.CreateEndTransactionMarkerBatch(new(commit ? ControlRecordType.Commit : ControlRecordType.Abort, 0), producerId, epoch, NowMs);
+        foreach (var (topic, partition) in partitions.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition))
+        {
+            if (topic == GroupCoordinator.TopicName)
+            {
+                await _groups.WriteTransactionMarkerAsync(partition, producerId, epoch, commit, cancellationToken).ConfigureAwait(false);
+            }
+            else if (_logs.Get(topic, partition) is { } log)
+            {
+                await _logs.AppendAsync(log, marker, durable: true, origin: AppendOrigin.Coordinator).ConfigureAwait(false);
+            }
+        }
+
+        _notifier.Notify();
+    }
+
+    /// <summary>Aborts transactions open past their timeout, bumping the epoch so that the producer is fenced.</summary>
+    private async Task AbortTimedOutAsync()
+    {
+        var now = NowMs;
+        foreach (var shard in _shards.Where(s => s.Loaded))
+        {
+            try
+            {
+                await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            try
+            {
+                foreach (var txn in shard.Transactions.Values.Where(t => t.State == TransactionState.Ongoing && t.StartMs >= 0 && now - t.StartMs > t.TimeoutMs).ToList())
+                {
+                    LogTimedOut(_logger, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.TimeoutMs);
+                    BumpEpoch(txn);
+                    await CompleteAsync(shard, txn, commit: false, _stop.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or OperationCanceledException)
+            {
+                LogTimeoutFailed(_logger, e);
+            }
+            finally
+            {
+                shard.Lock.Release();
+            }
+        }
+    }
+
+    private void BumpEpoch(TransactionMetadata txn) => txn.ProducerEpoch = (short)(txn.ProducerEpoch + 1);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_timeouts is not null)
+        {
+            await _timeouts.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var shard in _shards)
+        {
+            await shard.Lock.WaitAsync().ConfigureAwait(false);
+        }
+
+        if (_loading is not null)
+        {
+            try
+            {
+                await _loading.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot create __transaction_state: {Message}")]
+    private static partial void LogCreateFailed(ILogger logger, string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped an unreadable record in __transaction_state-{Partition} (batch at offset {Offset}): {Reason}")]
+    private static partial void LogSkippedRecord(ILogger logger, int partition, long offset, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Aborting the transaction of {TransactionalId} (producer {ProducerId}, epoch {Epoch}): open longer than its timeout of {TimeoutMs} ms")]
+    private static partial void LogTimedOut(ILogger logger, string transactionalId, long producerId, short epoch, int timeoutMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Aborting timed-out transactions failed")]
+    private static partial void LogTimeoutFailed(ILogger logger, Exception exception);
+}

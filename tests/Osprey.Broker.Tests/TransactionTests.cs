@@ -1,0 +1,201 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
+using Osprey.Broker.Config;
+
+namespace Osprey.Broker.Tests;
+
+/// <summary>Confluent.Kafka transactional producers and read_committed consumers against the broker.</summary>
+public class TransactionTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static Task<TestBroker> StartAsync(params (string Name, string Value)[] settings) =>
+        TestBroker.StartAsync(o => o with
+        {
+            Config = BrokerConfig.From([
+                ("group.initial.rebalance.delay.ms", "0"),
+                ("offsets.topic.num.partitions", "3"),
+                ("transaction.state.log.num.partitions", "3"),
+                .. settings]),
+        });
+
+    private static async Task CreateAsync(TestBroker broker, string topic, int partitions)
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions }]);
+    }
+
+    private static IProducer<string, string> Transactional(TestBroker broker, string id, int timeoutMs = 60_000) =>
+        new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap, TransactionalId = id, TransactionTimeoutMs = timeoutMs }).Build();
+
+    /// <summary>Everything a consumer with the isolation level reads from the topic's start until it has been idle a while.</summary>
+    private static List<string> ReadAll(TestBroker broker, string topic, IsolationLevel isolation, int expected)
+    {
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = $"reader-{Guid.NewGuid():N}",
+            IsolationLevel = isolation,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).Build();
+        consumer.Subscribe(topic);
+        var values = new List<string>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var quietUntil = DateTime.MaxValue;
+        while (DateTime.UtcNow < deadline && DateTime.UtcNow < quietUntil)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } r)
+            {
+                values.Add(r.Message.Value);
+            }
+
+            if (values.Count >= expected && quietUntil == DateTime.MaxValue)
+            {
+                quietUntil = DateTime.UtcNow.AddSeconds(1); // anything more would show up now
+            }
+        }
+
+        consumer.Close();
+        return values;
+    }
+
+    [Fact]
+    public async Task CommittedTransactionsAreVisibleAndAbortedOnesOnlyToReadUncommitted()
+    {
+        await using var broker = await StartAsync();
+        await CreateAsync(broker, "payments", 2);
+        using var producer = Transactional(broker, "payments-tx");
+        producer.InitTransactions(TimeSpan.FromSeconds(30));
+
+        producer.BeginTransaction();
+        for (var i = 0; i < 4; i++)
+        {
+            await producer.ProduceAsync(new TopicPartition("payments", i % 2), new Message<string, string> { Key = "k", Value = $"committed-{i}" }, Ct);
+        }
+
+        producer.CommitTransaction(TimeSpan.FromSeconds(30));
+
+        producer.BeginTransaction();
+        for (var i = 0; i < 3; i++)
+        {
+            await producer.ProduceAsync(new TopicPartition("payments", i % 2), new Message<string, string> { Key = "k", Value = $"aborted-{i}" }, Ct);
+        }
+
+        producer.AbortTransaction(TimeSpan.FromSeconds(30));
+
+        producer.BeginTransaction();
+        await producer.ProduceAsync(new TopicPartition("payments", 0), new Message<string, string> { Key = "k", Value = "committed-last" }, Ct);
+        producer.CommitTransaction(TimeSpan.FromSeconds(30));
+
+        var committed = ReadAll(broker, "payments", IsolationLevel.ReadCommitted, 5);
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => $"committed-{i}").Append("committed-last").Order(), committed.Order());
+        var uncommitted = ReadAll(broker, "payments", IsolationLevel.ReadUncommitted, 8);
+        Assert.Equal(8, uncommitted.Count);
+        Assert.Equal(3, uncommitted.Count(v => v.StartsWith("aborted-", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task AnOpenTransactionHoldsReadCommittedConsumersBackUntilItCommits()
+    {
+        await using var broker = await StartAsync();
+        await CreateAsync(broker, "held", 1);
+        using var producer = Transactional(broker, "held-tx");
+        producer.InitTransactions(TimeSpan.FromSeconds(30));
+        producer.BeginTransaction();
+        await producer.ProduceAsync("held", new Message<string, string> { Key = "k", Value = "pending" }, Ct);
+
+        Assert.Empty(ReadAll(broker, "held", IsolationLevel.ReadCommitted, 0));
+        using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            var listed = await admin.ListOffsetsAsync([new TopicPartitionOffsetSpec { TopicPartition = new TopicPartition("held", 0), OffsetSpec = OffsetSpec.Latest() }], new ListOffsetsOptions { IsolationLevel = IsolationLevel.ReadCommitted });
+            Assert.Equal(0, Assert.Single(listed.ResultInfos).TopicPartitionOffsetError.Offset.Value);
+        }
+
+        producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        Assert.Equal(["pending"], ReadAll(broker, "held", IsolationLevel.ReadCommitted, 1));
+    }
+
+    [Fact]
+    public async Task ANewProducerWithTheSameTransactionalIdFencesTheOldOne()
+    {
+        await using var broker = await StartAsync();
+        await CreateAsync(broker, "fenced", 1);
+        using var zombie = Transactional(broker, "shared-id");
+        zombie.InitTransactions(TimeSpan.FromSeconds(30));
+        zombie.BeginTransaction();
+        await zombie.ProduceAsync("fenced", new Message<string, string> { Key = "k", Value = "zombie" }, Ct);
+
+        using var successor = Transactional(broker, "shared-id");
+        successor.InitTransactions(TimeSpan.FromSeconds(30)); // aborts the zombie's open transaction
+        successor.BeginTransaction();
+        await successor.ProduceAsync("fenced", new Message<string, string> { Key = "k", Value = "successor" }, Ct);
+        successor.CommitTransaction(TimeSpan.FromSeconds(30));
+
+        var e = Assert.ThrowsAny<KafkaException>(() => zombie.CommitTransaction(TimeSpan.FromSeconds(30)));
+        Assert.True(e.Error.IsFatal || e.Error.Code is ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch, e.Error.ToString());
+        Assert.Equal(["successor"], ReadAll(broker, "fenced", IsolationLevel.ReadCommitted, 1));
+    }
+
+    [Fact]
+    public async Task OffsetsSentToTheTransactionAreCommittedWithIt()
+    {
+        await using var broker = await StartAsync();
+        await CreateAsync(broker, "input", 1);
+        await CreateAsync(broker, "output", 1);
+        using (var plain = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                await plain.ProduceAsync("input", new Message<string, string> { Key = "k", Value = $"in-{i}" }, Ct);
+            }
+        }
+
+        using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = broker.Bootstrap,
+            GroupId = "copier",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+        }).Build();
+        consumer.Subscribe("input");
+        using var producer = Transactional(broker, "copier-tx");
+        producer.InitTransactions(TimeSpan.FromSeconds(30));
+
+        // Copy the first four in one transaction with their offsets; abort a transaction copying the rest.
+        var read = new List<ConsumeResult<string, string>>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (read.Count < 6 && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } r)
+            {
+                read.Add(r);
+            }
+        }
+
+        Assert.Equal(6, read.Count);
+        producer.BeginTransaction();
+        foreach (var r in read.Take(4))
+        {
+            await producer.ProduceAsync("output", new Message<string, string> { Key = r.Message.Key, Value = r.Message.Value.Replace("in", "out", StringComparison.Ordinal) }, Ct);
+        }
+
+        producer.SendOffsetsToTransaction([new TopicPartitionOffset("input", 0, read[3].Offset + 1)], consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+        producer.CommitTransaction(TimeSpan.FromSeconds(30));
+
+        producer.BeginTransaction();
+        foreach (var r in read.Skip(4))
+        {
+            await producer.ProduceAsync("output", new Message<string, string> { Key = r.Message.Key, Value = "never" }, Ct);
+        }
+
+        producer.SendOffsetsToTransaction([new TopicPartitionOffset("input", 0, 6)], consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+        producer.AbortTransaction(TimeSpan.FromSeconds(30));
+
+        var committed = consumer.Committed([new TopicPartition("input", 0)], TimeSpan.FromSeconds(10));
+        Assert.Equal(4, Assert.Single(committed).Offset.Value);
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => $"out-{i}"), ReadAll(broker, "output", IsolationLevel.ReadCommitted, 4));
+        consumer.Close();
+    }
+}
