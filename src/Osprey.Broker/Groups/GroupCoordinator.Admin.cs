@@ -52,13 +52,13 @@ public sealed partial class GroupCoordinator
     /// </summary>
     public async Task<(ErrorCode Error, List<(string GroupId, string ProtocolType, string State, string Type)> Groups)> ListGroupsAsync(IReadOnlyCollection<string> states, CancellationToken cancellationToken)
     {
-        if (_loading is null)
+        if (Loading is null)
         {
             return (ErrorCode.None, []);
         }
 
         var result = new List<(string, string, string, string)>();
-        foreach (var shard in _shards)
+        foreach (var shard in Shards)
         {
             if (!shard.Loaded)
             {

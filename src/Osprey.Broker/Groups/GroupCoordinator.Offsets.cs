@@ -300,7 +300,7 @@ public sealed partial class GroupCoordinator
     /// </summary>
     private async Task ExpireOffsetsAsync()
     {
-        foreach (var shard in _shards.Where(s => s.Loaded))
+        foreach (var shard in Shards.Where(s => s.Loaded))
         {
             await RunLockedAsync(shard, async () =>
             {

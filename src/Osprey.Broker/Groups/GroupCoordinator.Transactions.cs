@@ -117,12 +117,12 @@ public sealed partial class GroupCoordinator
     /// </summary>
     public async Task WriteTransactionMarkerAsync(int partition, long producerId, short producerEpoch, bool commit, CancellationToken cancellationToken)
     {
-        if (await EnsureStartedAsync(cancellationToken).ConfigureAwait(false) != ErrorCode.None || partition >= _shards.Length)
+        if (await EnsureStartedAsync(cancellationToken).ConfigureAwait(false) != ErrorCode.None || partition >= Shards.Length)
         {
             throw new KafkaProtocolException(ErrorCode.CoordinatorNotAvailable, $"{TopicName}-{partition} is not available.");
         }
 
-        var shard = _shards[partition];
+        var shard = Shards[partition];
         while (!shard.Loaded)
         {
             await Task.Delay(10, cancellationToken).ConfigureAwait(false);

@@ -61,16 +61,8 @@ public sealed record GroupCoordinatorOptions
 /// changes happen under <see cref="Lock"/>; a change is written to the partition's log (and fsynced) before it
 /// is answered. When clustering comes, a shard lives on the leader of its partition.
 /// </summary>
-public sealed class CoordinatorShard(int partition)
+public sealed class CoordinatorShard(int partition) : InternalTopicShard(partition)
 {
-    public int Partition { get; } = partition;
-
-    public SemaphoreSlim Lock { get; } = new(1, 1);
-
-    public volatile bool Loaded;
-
-    public PartitionLog? Log { get; set; }
-
     public Dictionary<string, ClassicGroup> Groups { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<string, ConsumerGroup> ConsumerGroups { get; } = new(StringComparer.Ordinal);
@@ -111,128 +103,54 @@ public sealed class CoordinatorShard(int partition)
 /// partition abs(hash(group id)) % offsets.topic.num.partitions, as in Kafka. The topic is created on first use
 /// and loaded at start; a shard that is still loading answers COORDINATOR_LOAD_IN_PROGRESS.
 /// </summary>
-public sealed partial class GroupCoordinator : IAsyncDisposable
+public sealed partial class GroupCoordinator : InternalTopicCoordinator<CoordinatorShard>, IAsyncDisposable
 {
     public const string TopicName = "__consumer_offsets";
 
     private readonly MetadataLog _metadata;
     private readonly LogManager _logs;
-    private readonly TopicCreator _creator;
     private readonly TimeProvider _time;
     private readonly ILogger<GroupCoordinator> _logger;
-    private readonly CoordinatorShard[] _shards;
-    private readonly SemaphoreSlim _startLock = new(1, 1);
-    private readonly CancellationTokenSource _stop = new();
-    private Task? _loading;
     private ITimer? _expiry;
 
     public GroupCoordinator(MetadataLog metadata, LogManager logs, TopicCreator creator, BrokerOptions options, ILogger<GroupCoordinator> logger)
+        : this(metadata, logs, creator, options, GroupCoordinatorOptions.From(options.Config), logger)
+    {
+    }
+
+    private GroupCoordinator(MetadataLog metadata, LogManager logs, TopicCreator creator, BrokerOptions options, GroupCoordinatorOptions settings, ILogger<GroupCoordinator> logger)
+        : base(TopicName, metadata, logs, creator, settings.Partitions, settings.SegmentBytes, p => new CoordinatorShard(p))
     {
         _metadata = metadata;
         _logs = logs;
-        _creator = creator;
         _time = options.Time;
         _logger = logger;
-        Options = GroupCoordinatorOptions.From(options.Config);
-        var existing = metadata.Image.Topic(TopicName);
-        _shards = [.. Enumerable.Range(0, existing?.Partitions.Count ?? Options.Partitions).Select(p => new CoordinatorShard(p))];
-        if (existing is not null)
-        {
-            _loading = LoadAllAsync();
-        }
+        Options = settings;
+        LoadIfPresent();
     }
 
     public GroupCoordinatorOptions Options { get; }
 
     internal long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    /// <summary>The __consumer_offsets partition of a group: abs(Java String.hashCode) modulo the partition count.</summary>
-    public int PartitionFor(string groupId)
-    {
-        var hash = 0;
-        foreach (var c in groupId)
-        {
-            hash = unchecked((31 * hash) + c);
-        }
-
-        return (hash == int.MinValue ? 0 : Math.Abs(hash)) % _shards.Length;
-    }
-
-    /// <summary>Creates __consumer_offsets when it does not exist yet, and starts loading it.</summary>
-    public async Task<ErrorCode> EnsureStartedAsync(CancellationToken cancellationToken)
-    {
-        if (_loading is not null)
-        {
-            return ErrorCode.None;
-        }
-
-        await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_loading is not null)
-            {
-                return ErrorCode.None;
-            }
-
-            if (_metadata.Image.Topic(TopicName) is null
-                && await InternalTopics.CreateAsync(_creator, TopicName, _shards.Length, Options.SegmentBytes, cancellationToken).ConfigureAwait(false) is { } failure)
-            {
-                LogCreateFailed(_logger, failure);
-                return ErrorCode.CoordinatorNotAvailable;
-            }
-
-            _loading = LoadAllAsync();
-            return ErrorCode.None;
-        }
-        finally
-        {
-            _startLock.Release();
-        }
-    }
-
     /// <summary>The shard of a group, ready to use, or the error to answer with.</summary>
-    internal async Task<(CoordinatorShard? Shard, ErrorCode Error)> ShardAsync(string? groupId, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrEmpty(groupId))
-        {
-            return (null, ErrorCode.InvalidGroupId);
-        }
-
-        var started = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        if (started != ErrorCode.None)
-        {
-            return (null, started);
-        }
-
-        var shard = _shards[PartitionFor(groupId)];
-        return shard.Loaded ? (shard, ErrorCode.None) : (null, ErrorCode.CoordinatorLoadInProgress);
-    }
+    internal Task<(CoordinatorShard? Shard, ErrorCode Error)> ShardAsync(string? groupId, CancellationToken cancellationToken) =>
+        ShardForAsync(groupId, ErrorCode.InvalidGroupId, cancellationToken);
 
     /// <summary>Every loaded shard (for listing groups).</summary>
-    internal IEnumerable<CoordinatorShard> LoadedShards => _shards.Where(s => s.Loaded);
+    internal IEnumerable<CoordinatorShard> LoadedShards => Shards.Where(s => s.Loaded);
 
-    internal bool AllLoaded => _loading is not null && _shards.All(s => s.Loaded);
 
-    private async Task LoadAllAsync()
+    protected override Task LoadAsync(CoordinatorShard shard)
     {
-        await Task.Yield();
-        foreach (var shard in _shards)
-        {
-            await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
-            try
-            {
-                shard.Log = _logs.Get(TopicName, shard.Partition) ?? throw new InvalidOperationException($"{TopicName}-{shard.Partition} has no log.");
-                Load(shard);
-                shard.Loaded = true;
-            }
-            finally
-            {
-                shard.Lock.Release();
-            }
-        }
-
-        _expiry = _time.CreateTimer(_ => _ = ExpireOffsetsAsync(), null, TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs), TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs));
+        Load(shard);
+        return Task.CompletedTask;
     }
+
+    protected override void OnLoaded() =>
+        _expiry = _time.CreateTimer(_ => _ = ExpireOffsetsAsync(), null, TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs), TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs));
+
+    protected override void OnCreateFailed(string message) => LogCreateFailed(_logger, message);
 
     /// <summary>Replays a partition's records into its shard.</summary>
     private void Load(CoordinatorShard shard)
@@ -373,7 +291,7 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
     {
         try
         {
-            await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
+            await shard.Lock.WaitAsync(Stop.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -396,20 +314,16 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
+        await Stop.CancelAsync().ConfigureAwait(false);
         if (_expiry is not null)
         {
             await _expiry.DisposeAsync().ConfigureAwait(false);
         }
 
-        // Timer work (session expiry, rebalance completion, offsets expiry) runs under a shard's lock: taking
-        // every lock waits for what is running, and nothing new starts after the cancellation.
-        foreach (var shard in _shards)
-        {
-            await shard.Lock.WaitAsync().ConfigureAwait(false);
-        }
-
-        foreach (var shard in _shards)
+        // Timer work (session expiry, rebalance completion, offsets expiry) runs under a shard's lock: stopping
+        // waits for what is running, and nothing new starts after the cancellation.
+        await StopShardsAsync().ConfigureAwait(false);
+        foreach (var shard in Shards)
         {
             foreach (var group in shard.Groups.Values)
             {
@@ -428,17 +342,6 @@ public sealed partial class GroupCoordinator : IAsyncDisposable
                 {
                     member.StopTimers();
                 }
-            }
-        }
-
-        if (_loading is not null)
-        {
-            try
-            {
-                await _loading.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
             }
         }
     }

@@ -211,13 +211,13 @@ public sealed partial class TransactionCoordinator
     /// <summary>Every transactional id's state (for ListTransactions, DescribeTransactions and the CLI).</summary>
     public async Task<(ErrorCode Error, List<TransactionMetadata> Transactions)> ListAsync(CancellationToken cancellationToken)
     {
-        if (_loading is null)
+        if (Loading is null)
         {
             return (ErrorCode.None, []);
         }
 
         var result = new List<TransactionMetadata>();
-        foreach (var shard in _shards)
+        foreach (var shard in Shards)
         {
             if (!shard.Loaded)
             {

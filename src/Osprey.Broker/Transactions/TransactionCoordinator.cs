@@ -41,16 +41,8 @@ public sealed record TransactionCoordinatorOptions
 }
 
 /// <summary>One __transaction_state partition: the transactional ids that hash to it. Changed under <see cref="Lock"/>.</summary>
-public sealed class TransactionShard(int partition)
+public sealed class TransactionShard(int partition) : InternalTopicShard(partition)
 {
-    public int Partition { get; } = partition;
-
-    public SemaphoreSlim Lock { get; } = new(1, 1);
-
-    public volatile bool Loaded;
-
-    public PartitionLog? Log { get; set; }
-
     public Dictionary<string, TransactionMetadata> Transactions { get; } = new(StringComparer.Ordinal);
 }
 
@@ -62,114 +54,58 @@ public sealed class TransactionShard(int partition)
 /// touched — on this single node directly, the same markers WriteTxnMarkers carries between brokers — and only then
 /// reports it complete. A transaction open past its timeout is aborted with a new epoch, which fences the producer.
 /// </summary>
-public sealed partial class TransactionCoordinator : IAsyncDisposable
+public sealed partial class TransactionCoordinator : InternalTopicCoordinator<TransactionShard>, IAsyncDisposable
 {
     public const string TopicName = "__transaction_state";
 
     private readonly MetadataLog _metadata;
     private readonly LogManager _logs;
-    private readonly TopicCreator _creator;
     private readonly ProducerIdManager _producerIds;
     private readonly GroupCoordinator _groups;
     private readonly AppendNotifier _notifier;
     private readonly TimeProvider _time;
     private readonly ILogger<TransactionCoordinator> _logger;
-    private readonly TransactionShard[] _shards;
-    private readonly SemaphoreSlim _startLock = new(1, 1);
-    private readonly CancellationTokenSource _stop = new();
 
     /// <summary>Producer id → its transactional id's metadata, for the produce path's verification (read without locks).</summary>
     private readonly ConcurrentDictionary<long, TransactionMetadata> _byProducerId = new();
-    private Task? _loading;
     private ITimer? _timeouts;
 
     public TransactionCoordinator(
         MetadataLog metadata, LogManager logs, TopicCreator creator, ProducerIdManager producerIds, GroupCoordinator groups, AppendNotifier notifier, BrokerOptions options, ILogger<TransactionCoordinator> logger)
+        : this(metadata, logs, creator, producerIds, groups, notifier, options, TransactionCoordinatorOptions.From(options.Config), logger)
+    {
+    }
+
+    private TransactionCoordinator(
+        MetadataLog metadata,
+        LogManager logs,
+        TopicCreator creator,
+        ProducerIdManager producerIds,
+        GroupCoordinator groups,
+        AppendNotifier notifier,
+        BrokerOptions options,
+        TransactionCoordinatorOptions settings,
+        ILogger<TransactionCoordinator> logger)
+        : base(TopicName, metadata, logs, creator, settings.Partitions, settings.SegmentBytes, p => new TransactionShard(p))
     {
         _metadata = metadata;
         _logs = logs;
-        _creator = creator;
         _producerIds = producerIds;
         _groups = groups;
         _notifier = notifier;
         _time = options.Time;
         _logger = logger;
-        Options = TransactionCoordinatorOptions.From(options.Config);
-        var existing = metadata.Image.Topic(TopicName);
-        _shards = [.. Enumerable.Range(0, existing?.Partitions.Count ?? Options.Partitions).Select(p => new TransactionShard(p))];
-        if (existing is not null)
-        {
-            _loading = LoadAllAsync();
-        }
+        Options = settings;
+        LoadIfPresent();
     }
 
     public TransactionCoordinatorOptions Options { get; }
 
     internal long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    internal bool AllLoaded => _loading is not null && _shards.All(s => s.Loaded);
-
-    /// <summary>The __transaction_state partition of a transactional id: abs(Java String.hashCode) modulo the partition count.</summary>
-    public int PartitionFor(string transactionalId)
-    {
-        var hash = 0;
-        foreach (var c in transactionalId)
-        {
-            hash = unchecked((31 * hash) + c);
-        }
-
-        return (hash == int.MinValue ? 0 : Math.Abs(hash)) % _shards.Length;
-    }
-
-    /// <summary>Creates __transaction_state when it does not exist yet, and starts loading it.</summary>
-    public async Task<ErrorCode> EnsureStartedAsync(CancellationToken cancellationToken)
-    {
-        if (_loading is not null)
-        {
-            return ErrorCode.None;
-        }
-
-        await _startLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_loading is not null)
-            {
-                return ErrorCode.None;
-            }
-
-            if (_metadata.Image.Topic(TopicName) is null
-                && await InternalTopics.CreateAsync(_creator, TopicName, _shards.Length, Options.SegmentBytes, cancellationToken).ConfigureAwait(false) is { } failure)
-            {
-                LogCreateFailed(_logger, failure);
-                return ErrorCode.CoordinatorNotAvailable;
-            }
-
-            _loading = LoadAllAsync();
-            return ErrorCode.None;
-        }
-        finally
-        {
-            _startLock.Release();
-        }
-    }
-
     /// <summary>The shard of a transactional id, ready to use, or the error to answer with.</summary>
-    internal async Task<(TransactionShard? Shard, ErrorCode Error)> ShardAsync(string? transactionalId, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrEmpty(transactionalId))
-        {
-            return (null, ErrorCode.InvalidRequest);
-        }
-
-        var started = await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        if (started != ErrorCode.None)
-        {
-            return (null, started);
-        }
-
-        var shard = _shards[PartitionFor(transactionalId)];
-        return shard.Loaded ? (shard, ErrorCode.None) : (null, ErrorCode.CoordinatorLoadInProgress);
-    }
+    internal Task<(TransactionShard? Shard, ErrorCode Error)> ShardAsync(string? transactionalId, CancellationToken cancellationToken) =>
+        ShardForAsync(transactionalId, ErrorCode.InvalidRequest, cancellationToken);
 
     /// <summary>
     /// Whether a transactional batch from <paramref name="producerId"/> at <paramref name="epoch"/> may be written
@@ -198,43 +134,31 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
             : ErrorCode.InvalidTxnState;
     }
 
-    private async Task LoadAllAsync()
+    protected override async Task LoadAsync(TransactionShard shard)
     {
-        await Task.Yield();
-        foreach (var shard in _shards)
+        InternalTopics.Replay(shard.Log!, (batch, record) =>
         {
-            await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
             try
             {
-                shard.Log = _logs.Get(TopicName, shard.Partition) ?? throw new InvalidOperationException($"{TopicName}-{shard.Partition} has no log.");
-                InternalTopics.Replay(shard.Log, (batch, record) =>
-                {
-                    try
-                    {
-                        Apply(shard, record.Key, record.Value, record.IsValueNull);
-                    }
-                    catch (KafkaProtocolException e)
-                    {
-                        LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, e.Message);
-                    }
-                });
-
-                // A transaction the broker stopped in the middle of ending is ended now, as it was decided.
-                foreach (var txn in shard.Transactions.Values.Where(t => t.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
-                {
-                    await CompleteAsync(shard, txn, txn.State == TransactionState.PrepareCommit, _stop.Token).ConfigureAwait(false);
-                }
-
-                shard.Loaded = true;
+                Apply(shard, record.Key, record.Value, record.IsValueNull);
             }
-            finally
+            catch (KafkaProtocolException e)
             {
-                shard.Lock.Release();
+                LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, e.Message);
             }
-        }
+        });
 
-        _timeouts = _time.CreateTimer(_ => _ = AbortTimedOutAsync(), null, TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs), TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs));
+        // A transaction the broker stopped in the middle of ending is ended now, as it was decided.
+        foreach (var txn in shard.Transactions.Values.Where(t => t.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
+        {
+            await CompleteAsync(shard, txn, txn.State == TransactionState.PrepareCommit, Stop.Token).ConfigureAwait(false);
+        }
     }
+
+    protected override void OnLoaded() =>
+        _timeouts = _time.CreateTimer(_ => _ = AbortTimedOutAsync(), null, TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs), TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs));
+
+    protected override void OnCreateFailed(string message) => LogCreateFailed(_logger, message);
 
     private void Apply(TransactionShard shard, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool valueIsNull)
     {
@@ -352,11 +276,11 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
     private async Task AbortTimedOutAsync()
     {
         var now = NowMs;
-        foreach (var shard in _shards.Where(s => s.Loaded))
+        foreach (var shard in Shards.Where(s => s.Loaded))
         {
             try
             {
-                await shard.Lock.WaitAsync(_stop.Token).ConfigureAwait(false);
+                await shard.Lock.WaitAsync(Stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -369,7 +293,7 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
                 {
                     LogTimedOut(_logger, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.TimeoutMs);
                     BumpEpoch(txn);
-                    await CompleteAsync(shard, txn, commit: false, _stop.Token).ConfigureAwait(false);
+                    await CompleteAsync(shard, txn, commit: false, Stop.Token).ConfigureAwait(false);
                 }
             }
             catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or OperationCanceledException)
@@ -387,27 +311,13 @@ public sealed partial class TransactionCoordinator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
+        await Stop.CancelAsync().ConfigureAwait(false);
         if (_timeouts is not null)
         {
             await _timeouts.DisposeAsync().ConfigureAwait(false);
         }
 
-        foreach (var shard in _shards)
-        {
-            await shard.Lock.WaitAsync().ConfigureAwait(false);
-        }
-
-        if (_loading is not null)
-        {
-            try
-            {
-                await _loading.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
+        await StopShardsAsync().ConfigureAwait(false);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cannot create __transaction_state: {Message}")]
