@@ -17,6 +17,7 @@ public static class Program
             ConsumeCommand.Create(),
             ConfigsCommand.Create(),
             GroupsCommand.Create(),
+            TransactionsCommand.Create(),
             ClusterCommand.Create(),
         };
         return root.Parse(args).InvokeAsync().GetAwaiter().GetResult();

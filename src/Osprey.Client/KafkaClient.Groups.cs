@@ -14,14 +14,14 @@ public sealed record GroupMemberInfo(string MemberId, string? GroupInstanceId, s
 /// <summary>Consumer group calls: coordinator lookup, describe, list, delete, committed offsets.</summary>
 public sealed partial class KafkaClient
 {
-    /// <summary>A connection to the coordinator of <paramref name="groupId"/>.</summary>
-    public async Task<BrokerConnection> CoordinatorAsync(string groupId, CancellationToken cancellationToken)
+    /// <summary>A connection to the coordinator of <paramref name="groupId"/> (key type 0) or of a transactional id (key type 1).</summary>
+    public async Task<BrokerConnection> CoordinatorAsync(string groupId, CancellationToken cancellationToken, sbyte keyType = 0)
     {
         for (var attempt = 0; ; attempt++)
         {
             var connection = await AnyAsync(cancellationToken).ConfigureAwait(false);
             var version = connection.VersionFor(ApiKey.FindCoordinator, 4);
-            var request = version >= 4 ? new FindCoordinatorRequest { KeyType = 0, CoordinatorKeys = [groupId] } : new FindCoordinatorRequest { KeyType = 0, Key = groupId };
+            var request = version >= 4 ? new FindCoordinatorRequest { KeyType = keyType, CoordinatorKeys = [groupId] } : new FindCoordinatorRequest { KeyType = keyType, Key = groupId };
             var response = await CallAsync<FindCoordinatorResponse>(connection, request, version, cancellationToken).ConfigureAwait(false);
             var (error, message, node) = version >= 4
                 ? (response.Coordinators[0].ErrorCode, response.Coordinators[0].ErrorMessage, response.Coordinators[0].NodeId)
@@ -32,7 +32,7 @@ public sealed partial class KafkaClient
                 continue;
             }
 
-            KafkaException.ThrowIfError(error, $"Finding the coordinator of group '{groupId}'", message);
+            KafkaException.ThrowIfError(error, $"Finding the coordinator of {(keyType == 1 ? "transactional id" : "group")} '{groupId}'", message);
             return await NodeAsync(node, cancellationToken).ConfigureAwait(false);
         }
     }

@@ -228,6 +228,16 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal((short)ErrorCode.FencedInstanceId, (await HeartbeatAsync(groups, "static", follower, followerInstance)).ErrorCode);
         Assert.Equal(0, (await HeartbeatAsync(groups, "static", leader)).ErrorCode);
         Assert.Equal("Stable", (await groups.DescribeGroupAsync("static", 5, TestContext.Current.CancellationToken)).GroupState);
+
+        // The leader's process restarts too: it is still the leader, told to skip the assignment (KIP-814), and
+        // nothing rebalances; its SyncGroup returns what it had whatever it sends.
+        var leaderInstance = leader.Members.Single(m => m.MemberId == leader.MemberId).GroupInstanceId!;
+        var leaderBack = await JoinAsync(groups, Join("static", instance: leaderInstance));
+        Assert.Equal((0, leader.GenerationId, leaderBack.MemberId, true), ((int)leaderBack.ErrorCode, leaderBack.GenerationId, leaderBack.Leader, leaderBack.SkipAssignment));
+        Assert.Equal(2, leaderBack.Members.Count);
+        Assert.Equal(assignments[leader.MemberId], (await SyncAsync(groups, "static", leaderBack, [])).Assignment);
+        Assert.Equal(0, (await HeartbeatAsync(groups, "static", back)).ErrorCode);
+        Assert.Equal("Stable", (await groups.DescribeGroupAsync("static", 5, TestContext.Current.CancellationToken)).GroupState);
     }
 
     [Fact]

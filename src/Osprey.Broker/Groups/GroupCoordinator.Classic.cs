@@ -194,12 +194,15 @@ public sealed partial class GroupCoordinator
             group.LeaderId = newId;
         }
 
-        if (group.State == GroupState.Stable && !protocolsChanged && !wasLeader)
+        if (group.State == GroupState.Stable && !protocolsChanged)
         {
-            // The static member is back within its session: same partitions, no rebalance.
+            // The static member is back within its session: same partitions, no rebalance. A returning leader gets
+            // the members as leaders do, told (v9+, KIP-814) to skip the assignment: its SyncGroup returns what it had.
             await WriteAsync(shard, [(GroupRecords.GroupKey(group.GroupId), GroupRecords.GroupValue(group))]).ConfigureAwait(false);
             ScheduleSession(shard, group, member);
-            return (JoinResponse(group, member), null);
+            var response = JoinResponse(group, member);
+            response.SkipAssignment = wasLeader && version >= 9;
+            return (response, null);
         }
 
         member.PendingJoin = new TaskCompletionSource<JoinGroupResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
