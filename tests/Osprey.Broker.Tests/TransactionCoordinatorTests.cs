@@ -30,7 +30,8 @@ public class TransactionCoordinatorTests
             Config = BrokerConfig.From(
                 ("transaction.state.log.num.partitions", "2"),
                 ("offsets.topic.num.partitions", "2"),
-                ("transaction.abort.timed.out.transaction.cleanup.interval.ms", CheckIntervalMs.ToString(System.Globalization.CultureInfo.InvariantCulture))),
+                ("transaction.abort.timed.out.transaction.cleanup.interval.ms", CheckIntervalMs.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                ("transactional.id.expiration.ms", "600000")),
         });
         var transactions = broker.Server.Services.GetRequiredService<TransactionCoordinator>();
         Assert.Equal(ErrorCode.None, await transactions.EnsureStartedAsync(Ct));
@@ -159,5 +160,25 @@ public class TransactionCoordinatorTests
         Assert.Equal(0, log.LastStableOffset); // still held by the open transaction
         Assert.Equal(ErrorCode.None, await reloaded.EndTxnAsync("survivor", pid, epoch, commit: true, Ct));
         Assert.Equal(log.LogEndOffset, log.LastStableOffset);
+    }
+
+    [Fact]
+    public async Task AnIdleTransactionalIdExpiresAndStartsAfreshAfterwards()
+    {
+        var time = new ManualTimeProvider();
+        var (broker, transactions, _) = await StartAsync(time);
+        await using var _b = broker;
+        var (_, pid, _) = await transactions.InitProducerIdAsync("idle", 60_000, -1, -1, Ct);
+        await transactions.InitProducerIdAsync("busy", 60_000, -1, -1, Ct);
+        time.Advance(300_000);
+        await transactions.InitProducerIdAsync("busy", 60_000, -1, -1, Ct); // activity keeps it
+        time.Advance(300_000);
+        time.Advance(CheckIntervalMs);
+        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => transactions.DescribeAsync("idle", CancellationToken.None).Result.Error == ErrorCode.TransactionalIdNotFound);
+        Assert.Equal(ErrorCode.None, (await transactions.DescribeAsync("busy", Ct)).Error);
+
+        var (error, again, epoch) = await transactions.InitProducerIdAsync("idle", 60_000, -1, -1, Ct);
+        Assert.Equal((ErrorCode.None, (short)0), (error, epoch));
+        Assert.NotEqual(pid, again);
     }
 }

@@ -272,7 +272,10 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         _notifier.Notify();
     }
 
-    /// <summary>Aborts transactions open past their timeout, bumping the epoch so that the producer is fenced.</summary>
+    /// <summary>
+    /// Aborts transactions open past their timeout, bumping the epoch so that the producer is fenced, and forgets
+    /// transactional ids idle past transactional.id.expiration.ms.
+    /// </summary>
     private async Task AbortTimedOutAsync()
     {
         var now = NowMs;
@@ -294,6 +297,18 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
                     LogTimedOut(_logger, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.TimeoutMs);
                     BumpEpoch(txn);
                     await CompleteAsync(shard, txn, commit: false, Stop.Token).ConfigureAwait(false);
+                }
+
+                // transactional.id.expiration.ms: an id with no transaction open and no activity for that long is
+                // forgotten (a tombstone in __transaction_state); its next InitProducerId starts afresh.
+                foreach (var txn in shard.Transactions.Values.Where(t => !t.IsOpen && now - t.LastUpdateMs >= Options.IdExpirationMs).ToList())
+                {
+                    using var builder = new RecordBatchBuilder();
+                    builder.Append(now, MessageCodec.SerializeVersioned(new TransactionLogKey { TransactionalId = txn.TransactionalId }, 0), null);
+                    await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
+                    shard.Transactions.Remove(txn.TransactionalId);
+                    _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
+                    txn.State = TransactionState.Dead;
                 }
             }
             catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or OperationCanceledException)
