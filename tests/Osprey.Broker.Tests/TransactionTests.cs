@@ -198,4 +198,104 @@ public class TransactionTests
         Assert.Equal(Enumerable.Range(0, 4).Select(i => $"out-{i}"), ReadAll(broker, "output", IsolationLevel.ReadCommitted, 4));
         consumer.Close();
     }
+
+    [Fact]
+    public async Task ACopierThatCrashesAtRandomPointsStillCopiesEveryRecordExactlyOnce()
+    {
+        await using var broker = await StartAsync();
+        await CreateAsync(broker, "ledger-in", 2);
+        await CreateAsync(broker, "ledger-out", 2);
+        const int total = 300;
+        using (var plain = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
+        {
+            for (var i = 0; i < total; i++)
+            {
+                plain.Produce(new TopicPartition("ledger-in", i % 2), new Message<string, string> { Key = "k", Value = $"{i}" });
+            }
+
+            plain.Flush(Ct);
+        }
+
+        // Each incarnation copies in transactions of a few records and "crashes" (drops its clients without
+        // closing, as a killed process would) at a random point: before producing, in the middle of a transaction,
+        // or after sending its offsets but before committing. The last one runs to the end.
+        var random = new Random(848);
+        for (var incarnation = 0; incarnation < 5; incarnation++)
+        {
+            var last = incarnation == 4;
+            var crashAfter = last ? int.MaxValue : random.Next(1, 6);
+            var crashPoint = random.Next(3);
+            var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
+            {
+                BootstrapServers = broker.Bootstrap,
+                GroupId = "ledger-copier",
+                AutoOffsetReset = AutoOffsetReset.Earliest,
+                EnableAutoCommit = false,
+                IsolationLevel = IsolationLevel.ReadCommitted,
+                SessionTimeoutMs = 6000,
+                HeartbeatIntervalMs = 500,
+            }).Build();
+            var producer = Transactional(broker, "ledger-copier-tx");
+            producer.InitTransactions(TimeSpan.FromSeconds(30));
+            consumer.Subscribe("ledger-in");
+            var transactions = 0;
+            var idleSince = DateTime.UtcNow;
+            while (transactions < crashAfter && DateTime.UtcNow - idleSince < TimeSpan.FromSeconds(last ? 10 : 30))
+            {
+                var batch = new List<ConsumeResult<string, string>>();
+                while (batch.Count < 7 && consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } r)
+                {
+                    batch.Add(r);
+                }
+
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
+                idleSince = DateTime.UtcNow;
+                var crashing = transactions + 1 == crashAfter;
+                producer.BeginTransaction();
+                if (crashing && crashPoint == 0)
+                {
+                    break;
+                }
+
+                foreach (var r in batch)
+                {
+                    producer.Produce(new TopicPartition("ledger-out", r.Partition.Value), new Message<string, string> { Key = r.Message.Key, Value = "copy-" + r.Message.Value });
+                    if (crashing && crashPoint == 1 && r == batch[batch.Count / 2])
+                    {
+                        break;
+                    }
+                }
+
+                if (crashing && crashPoint == 1)
+                {
+                    producer.Flush(Ct);
+                    break;
+                }
+
+                producer.SendOffsetsToTransaction(consumer.Assignment.Select(tp => new TopicPartitionOffset(tp, consumer.Position(tp))), consumer.ConsumerGroupMetadata, TimeSpan.FromSeconds(30));
+                if (crashing)
+                {
+                    break;
+                }
+
+                producer.CommitTransaction(TimeSpan.FromSeconds(30));
+                transactions++;
+            }
+
+            if (last)
+            {
+                consumer.Close();
+            }
+
+            consumer.Dispose();
+            producer.Dispose();
+        }
+
+        var copied = ReadAll(broker, "ledger-out", IsolationLevel.ReadCommitted, total);
+        Assert.Equal(Enumerable.Range(0, total).Select(i => $"copy-{i}").Order(), copied.Order());
+    }
 }
