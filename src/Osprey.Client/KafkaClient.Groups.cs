@@ -37,13 +37,14 @@ public sealed partial class KafkaClient
         }
     }
 
-    /// <summary>Calls the group's coordinator, waiting out COORDINATOR_LOAD_IN_PROGRESS.</summary>
-    internal async Task<TResponse> GroupCallAsync<TResponse>(string groupId, ApiKey key, short maxVersion, Func<short, IApiMessage> request, Func<TResponse, short> error, CancellationToken cancellationToken)
+    /// <summary>Calls the coordinator of a group (or, with key type 1, of a transactional id), waiting out COORDINATOR_LOAD_IN_PROGRESS.</summary>
+    internal async Task<TResponse> GroupCallAsync<TResponse>(
+        string groupId, ApiKey key, short maxVersion, Func<short, IApiMessage> request, Func<TResponse, short> error, CancellationToken cancellationToken, sbyte keyType = 0)
         where TResponse : IApiMessage, new()
     {
         for (var attempt = 0; ; attempt++)
         {
-            var coordinator = await CoordinatorAsync(groupId, cancellationToken).ConfigureAwait(false);
+            var coordinator = await CoordinatorAsync(groupId, cancellationToken, keyType).ConfigureAwait(false);
             var version = coordinator.VersionFor(key, maxVersion);
             var response = await CallAsync<TResponse>(coordinator, request(version), version, cancellationToken).ConfigureAwait(false);
             if (error(response) == (short)ErrorCode.CoordinatorLoadInProgress && attempt < 40)

@@ -38,27 +38,23 @@ public sealed partial class KafkaClient
 
     public async Task<TransactionInfo> DescribeTransactionAsync(string transactionalId, CancellationToken cancellationToken)
     {
-        for (var attempt = 0; ; attempt++)
-        {
-            var coordinator = await CoordinatorAsync(transactionalId, cancellationToken, keyType: 1).ConfigureAwait(false);
-            var response = await CallAsync<DescribeTransactionsResponse>(
-                coordinator, new DescribeTransactionsRequest { TransactionalIds = [transactionalId] }, coordinator.VersionFor(ApiKey.DescribeTransactions, 0), cancellationToken).ConfigureAwait(false);
-            var state = response.TransactionStates.Single();
-            if (state.ErrorCode == (short)ErrorCode.CoordinatorLoadInProgress && attempt < 40)
-            {
-                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            KafkaException.ThrowIfError(state.ErrorCode, $"Describing transactional id '{transactionalId}'", state.ErrorCode == (short)ErrorCode.TransactionalIdNotFound ? "no such transactional id" : null);
-            return new TransactionInfo(
-                state.TransactionalId,
-                state.TransactionState,
-                state.ProducerId,
-                state.ProducerEpoch,
-                state.TransactionTimeoutMs,
-                state.TransactionStartTimeMs,
-                state.Topics.SelectMany(t => t.Partitions.Select(p => (t.Topic, p))).ToList());
-        }
+        var response = await GroupCallAsync<DescribeTransactionsResponse>(
+            transactionalId,
+            ApiKey.DescribeTransactions,
+            0,
+            _ => new DescribeTransactionsRequest { TransactionalIds = [transactionalId] },
+            r => r.TransactionStates[0].ErrorCode,
+            cancellationToken,
+            keyType: 1).ConfigureAwait(false);
+        var state = response.TransactionStates.Single();
+        KafkaException.ThrowIfError(state.ErrorCode, $"Describing transactional id '{transactionalId}'", state.ErrorCode == (short)ErrorCode.TransactionalIdNotFound ? "no such transactional id" : null);
+        return new TransactionInfo(
+            state.TransactionalId,
+            state.TransactionState,
+            state.ProducerId,
+            state.ProducerEpoch,
+            state.TransactionTimeoutMs,
+            state.TransactionStartTimeMs,
+            state.Topics.SelectMany(t => t.Partitions.Select(p => (t.Topic, p))).ToList());
     }
 }

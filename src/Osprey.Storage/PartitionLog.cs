@@ -140,6 +140,7 @@ public sealed partial class PartitionLog : IDisposable
         Dictionary<long, (short Epoch, int LastSequence)>? pending = null;
         List<RecordBatchHeader>? producerBatches = null;
         Dictionary<long, ControlRecordType?>? markers = null;
+        var transactional = false;
         var next = LogEndOffset;
         var first = -1L;
         var maxTimestamp = -1L;
@@ -232,6 +233,7 @@ public sealed partial class PartitionLog : IDisposable
             if (header.ProducerId != RecordBatchHeader.NoProducerId)
             {
                 (producerBatches ??= []).Add(header); // with its offsets, for the producer state once written
+                transactional |= header.IsTransactional;
             }
 
             first = first < 0 ? header.BaseOffset : first;
@@ -274,7 +276,7 @@ public sealed partial class PartitionLog : IDisposable
             _producers.Update(written, now);
         }
 
-        if (producerBatches?.Any(b => b.IsTransactional) == true)
+        if (transactional)
         {
             RefreshFirstUnstableOffset();
         }

@@ -98,6 +98,9 @@ public sealed class ConsumerGroup(string groupId, long nowMs)
     /// <summary>The subscribed topics (by name, with id and partition count) the target was computed from.</summary>
     public Dictionary<string, (Guid Id, int Partitions)> SubscribedTopics { get; set; } = [];
 
+    /// <summary>The metadata image <see cref="SubscribedTopics"/> was resolved against.</summary>
+    public Osprey.Metadata.ClusterImage? TopicsResolvedFrom { get; set; }
+
     /// <summary>When the group last became empty (ms): its offsets expire from here.</summary>
     public long EmptySinceMs { get; set; } = nowMs;
 

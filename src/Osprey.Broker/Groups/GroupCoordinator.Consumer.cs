@@ -323,11 +323,17 @@ public sealed partial class GroupCoordinator
 
         // The topics the group subscribes to, as they are now: a change (a topic created that a regex matches,
         // partitions added, a topic deleted) is a new group epoch too.
-        var topics = SubscribedTopicsOf(group, _metadata.Image);
-        if (!SameTopics(topics, group.SubscribedTopics))
+        // Resolved again only when the metadata or a subscription changed, not at every heartbeat.
+        var image = _metadata.Image;
+        if (bump || !ReferenceEquals(image, group.TopicsResolvedFrom))
         {
-            group.SubscribedTopics = topics;
-            bump = true;
+            var topics = SubscribedTopicsOf(group, image);
+            group.TopicsResolvedFrom = image;
+            if (!SameTopics(topics, group.SubscribedTopics))
+            {
+                group.SubscribedTopics = topics;
+                bump = true;
+            }
         }
 
         if (bump)
@@ -437,7 +443,7 @@ public sealed partial class GroupCoordinator
         records.Add((GroupRecords.ConsumerMemberKey(group.GroupId, member.MemberId), null));
         if (bumpEpoch)
         {
-            group.SubscribedTopics = SubscribedTopicsOf(group, _metadata.Image);
+            Resolve(group);
             BumpEpoch(group, records);
         }
 
@@ -526,6 +532,13 @@ public sealed partial class GroupCoordinator
         }
 
         return topics;
+    }
+
+    /// <summary>Resolves the group's subscribed topics against the current metadata.</summary>
+    private void Resolve(ConsumerGroup group)
+    {
+        group.TopicsResolvedFrom = _metadata.Image;
+        group.SubscribedTopics = SubscribedTopicsOf(group, group.TopicsResolvedFrom);
     }
 
     private static Dictionary<string, (Guid Id, int Partitions)> SubscribedTopicsOf(ConsumerGroup group, ClusterImage image) =>

@@ -13,132 +13,151 @@ public sealed partial class GroupCoordinator
     /// </summary>
     public async Task<OffsetCommitResponse> CommitOffsetsAsync(OffsetCommitRequest request, Func<string, int, bool> partitionExists, CancellationToken cancellationToken)
     {
-        var response = new OffsetCommitResponse
+        var entries = request.Topics.SelectMany(t => t.Partitions.Select(p => new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata))).ToList();
+        var errors = await CommitAsync(request.GroupId, entries, partitionExists, shard => AdmitCommit(shard, request), transactional: null, cancellationToken).ConfigureAwait(false);
+        var i = 0;
+        return new OffsetCommitResponse
         {
             Topics = request.Topics.Select(t => new OffsetCommitResponse.OffsetCommitResponseTopic
             {
                 Name = t.Name,
                 TopicId = t.TopicId,
-                Partitions = t.Partitions.Select(p => new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex }).ToList(),
+                Partitions = t.Partitions.Select(p => new OffsetCommitResponse.OffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)errors[i++] }).ToList(),
             }).ToList(),
         };
-        void FailAll(ErrorCode error)
+    }
+
+    /// <summary>Whether a plain commit may act on the group (creating an empty classic group for a commit from outside group management).</summary>
+    private ErrorCode AdmitCommit(CoordinatorShard shard, OffsetCommitRequest request)
+    {
+        if (shard.ConsumerGroups.TryGetValue(request.GroupId, out var consumerGroup))
         {
-            foreach (var partition in response.Topics.SelectMany(t => t.Partitions))
-            {
-                partition.ErrorCode = (short)error;
-            }
+            return CheckConsumerMember(consumerGroup, request.MemberId, request.GenerationIdOrMemberEpoch);
         }
 
-        var (shard, error) = await ShardAsync(request.GroupId, cancellationToken).ConfigureAwait(false);
+        shard.Groups.TryGetValue(request.GroupId, out var group);
+        var managed = request.GenerationIdOrMemberEpoch >= 0 || request.MemberId.Length > 0 || request.GroupInstanceId is not null;
+        if (group is null)
+        {
+            if (managed)
+            {
+                return ErrorCode.IllegalGeneration;
+            }
+
+            shard.Groups[request.GroupId] = new ClassicGroup(request.GroupId, NowMs);
+            return ErrorCode.None;
+        }
+
+        if (group.State == GroupState.Dead)
+        {
+            return ErrorCode.CoordinatorNotAvailable;
+        }
+
+        if (!managed)
+        {
+            return group.State == GroupState.Empty ? ErrorCode.None : ErrorCode.UnknownMemberId;
+        }
+
+        var error = CheckMember(group, request.MemberId, request.GroupInstanceId, request.GenerationIdOrMemberEpoch, out var member);
+        if (error == ErrorCode.None && group.State == GroupState.CompletingRebalance)
+        {
+            error = ErrorCode.RebalanceInProgress;
+        }
+
+        if (error == ErrorCode.None)
+        {
+            ScheduleSession(shard, group, member!);
+        }
+
+        return error;
+    }
+
+    /// <summary>One partition's offset in a commit request.</summary>
+    private readonly record struct OffsetToCommit(string Topic, int Partition, long Offset, int LeaderEpoch, string? Metadata);
+
+    /// <summary>
+    /// What OffsetCommit and TxnOffsetCommit share. Under the group's shard lock, <paramref name="admit"/> decides
+    /// whether the commit may act on the group (its error then goes to every partition); each partition is checked
+    /// (UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE); the accepted offsets are written and fsynced, then
+    /// applied — or, for a <paramref name="transactional"/> producer's commit, held pending until its transaction
+    /// ends. Returns an error per entry.
+    /// </summary>
+    private async Task<ErrorCode[]> CommitAsync(
+        string groupId,
+        IReadOnlyList<OffsetToCommit> entries,
+        Func<string, int, bool> partitionExists,
+        Func<CoordinatorShard, ErrorCode> admit,
+        (long ProducerId, short Epoch)? transactional,
+        CancellationToken cancellationToken)
+    {
+        var errors = new ErrorCode[entries.Count];
+        var (shard, error) = await ShardAsync(groupId, cancellationToken).ConfigureAwait(false);
         if (shard is null)
         {
-            FailAll(error);
-            return response;
+            Array.Fill(errors, error);
+            return errors;
         }
 
         await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var now = NowMs;
-            if (shard.ConsumerGroups.TryGetValue(request.GroupId, out var consumerGroup))
+            error = admit(shard);
+            if (error != ErrorCode.None)
             {
-                error = CheckConsumerMember(consumerGroup, request.MemberId, request.GenerationIdOrMemberEpoch);
-                if (error != ErrorCode.None)
-                {
-                    FailAll(error);
-                    return response;
-                }
+                Array.Fill(errors, error);
+                return errors;
             }
-            else
-            {
-                shard.Groups.TryGetValue(request.GroupId, out var group);
-                var managed = request.GenerationIdOrMemberEpoch >= 0 || request.MemberId.Length > 0 || request.GroupInstanceId is not null;
-                if (group is null)
-                {
-                    if (managed)
-                    {
-                        FailAll(ErrorCode.IllegalGeneration);
-                        return response;
-                    }
 
-                    group = new ClassicGroup(request.GroupId, now);
-                    shard.Groups[request.GroupId] = group;
-                }
-                else if (group.State == GroupState.Dead)
+            var now = NowMs;
+            var records = new List<(byte[], byte[]?)>();
+            var accepted = new List<(OffsetToCommit Entry, CommittedOffset Offset)>();
+            for (var i = 0; i < entries.Count; i++)
+            {
+                var entry = entries[i];
+                if (!partitionExists(entry.Topic, entry.Partition))
                 {
-                    FailAll(ErrorCode.CoordinatorNotAvailable);
-                    return response;
+                    errors[i] = ErrorCode.UnknownTopicOrPartition;
                 }
-                else if (!managed)
+                else if (entry.Metadata is { } metadata && Encoding.UTF8.GetByteCount(metadata) > Options.MaxMetadataBytes)
                 {
-                    if (group.State != GroupState.Empty)
-                    {
-                        FailAll(ErrorCode.UnknownMemberId);
-                        return response;
-                    }
+                    errors[i] = ErrorCode.OffsetMetadataTooLarge;
                 }
                 else
                 {
-                    error = CheckMember(group, request.MemberId, request.GroupInstanceId, request.GenerationIdOrMemberEpoch, out var member);
-                    if (error == ErrorCode.None && group.State == GroupState.CompletingRebalance)
-                    {
-                        error = ErrorCode.RebalanceInProgress;
-                    }
-
-                    if (error != ErrorCode.None)
-                    {
-                        FailAll(error);
-                        return response;
-                    }
-
-                    ScheduleSession(shard, group, member!);
-                }
-            }
-
-            var records = new List<(byte[], byte[]?)>();
-            var accepted = new List<(string Topic, int Partition, CommittedOffset Offset)>();
-            for (var t = 0; t < request.Topics.Count; t++)
-            {
-                var topic = request.Topics[t];
-                for (var p = 0; p < topic.Partitions.Count; p++)
-                {
-                    var partition = topic.Partitions[p];
-                    var result = response.Topics[t].Partitions[p];
-                    if (!partitionExists(topic.Name, partition.PartitionIndex))
-                    {
-                        result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                    }
-                    else if (partition.CommittedMetadata is { } metadata && Encoding.UTF8.GetByteCount(metadata) > Options.MaxMetadataBytes)
-                    {
-                        result.ErrorCode = (short)ErrorCode.OffsetMetadataTooLarge;
-                    }
-                    else
-                    {
-                        var offset = new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now);
-                        records.Add((GroupRecords.OffsetKey(request.GroupId, topic.Name, partition.PartitionIndex), GroupRecords.OffsetValue(offset)));
-                        accepted.Add((topic.Name, partition.PartitionIndex, offset));
-                    }
+                    var offset = new CommittedOffset(entry.Offset, entry.LeaderEpoch, entry.Metadata, now);
+                    records.Add((GroupRecords.OffsetKey(groupId, entry.Topic, entry.Partition), GroupRecords.OffsetValue(offset)));
+                    accepted.Add((entry, offset));
                 }
             }
 
             try
             {
-                await WriteAsync(shard, records).ConfigureAwait(false);
+                await WriteAsync(shard, records, transactional).ConfigureAwait(false);
             }
             catch (Storage.KafkaStorageException)
             {
-                FailAll(ErrorCode.CoordinatorNotAvailable);
-                return response;
+                Array.Fill(errors, ErrorCode.CoordinatorNotAvailable);
+                return errors;
             }
-
-            var offsets = shard.OffsetsOf(request.GroupId);
-            foreach (var (topic, partition, offset) in accepted)
+            catch (KafkaProtocolException e) when (transactional is not null)
             {
-                offsets[(topic, partition)] = offset;
+                Array.Fill(errors, e.ErrorCode == ErrorCode.InvalidProducerEpoch ? ErrorCode.ProducerFenced : ErrorCode.CoordinatorNotAvailable);
+                return errors;
             }
 
-            return response;
+            foreach (var (entry, offset) in accepted)
+            {
+                if (transactional is { } producer)
+                {
+                    shard.PendingOf(producer.ProducerId)[(groupId, entry.Topic, entry.Partition)] = offset;
+                }
+                else
+                {
+                    shard.OffsetsOf(groupId)[(entry.Topic, entry.Partition)] = offset;
+                }
+            }
+
+            return errors;
         }
         finally
         {

@@ -1,4 +1,3 @@
-using System.Text;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 using Osprey.Protocol.Records;
@@ -15,100 +14,31 @@ public sealed partial class GroupCoordinator
 {
     public async Task<TxnOffsetCommitResponse> TxnCommitOffsetsAsync(TxnOffsetCommitRequest request, Func<string, int, bool> partitionExists, CancellationToken cancellationToken)
     {
-        var response = new TxnOffsetCommitResponse
+        var entries = request.Topics.SelectMany(t => t.Partitions.Select(p => new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata))).ToList();
+        var errors = await CommitAsync(request.GroupId, entries, partitionExists, shard => AdmitTxnCommit(shard, request), (request.ProducerId, request.ProducerEpoch), cancellationToken).ConfigureAwait(false);
+        var i = 0;
+        return new TxnOffsetCommitResponse
         {
             Topics = request.Topics.Select(t => new TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic
             {
                 Name = t.Name,
                 TopicId = t.TopicId,
-                Partitions = t.Partitions.Select(p => new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex }).ToList(),
+                Partitions = t.Partitions.Select(p => new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)errors[i++] }).ToList(),
             }).ToList(),
         };
-        void FailAll(ErrorCode error)
+    }
+
+    /// <summary>A member's transactional commit (v3+) must come from a current member, as a plain commit would.</summary>
+    private static ErrorCode AdmitTxnCommit(CoordinatorShard shard, TxnOffsetCommitRequest request)
+    {
+        if (request.MemberId.Length == 0 && request.GenerationIdOrMemberEpoch < 0)
         {
-            foreach (var partition in response.Topics.SelectMany(t => t.Partitions))
-            {
-                partition.ErrorCode = (short)error;
-            }
+            return ErrorCode.None;
         }
 
-        var (shard, error) = await ShardAsync(request.GroupId, cancellationToken).ConfigureAwait(false);
-        if (shard is null)
-        {
-            FailAll(error);
-            return response;
-        }
-
-        await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            // A member's commit (v3+) must come from a current member, as a plain commit would.
-            if (request.MemberId.Length > 0 || request.GenerationIdOrMemberEpoch >= 0)
-            {
-                error = shard.ConsumerGroups.TryGetValue(request.GroupId, out var consumerGroup)
-                    ? CheckConsumerMember(consumerGroup, request.MemberId, request.GenerationIdOrMemberEpoch)
-                    : shard.Groups.TryGetValue(request.GroupId, out var classic) ? CheckMember(classic, request.MemberId, request.GroupInstanceId, request.GenerationIdOrMemberEpoch, out _) : ErrorCode.IllegalGeneration;
-                if (error != ErrorCode.None)
-                {
-                    FailAll(error);
-                    return response;
-                }
-            }
-
-            var now = NowMs;
-            using var builder = new RecordBatchBuilder { ProducerId = request.ProducerId, ProducerEpoch = request.ProducerEpoch, IsTransactional = true };
-            var accepted = new List<((string, string, int) Key, CommittedOffset Offset)>();
-            for (var t = 0; t < request.Topics.Count; t++)
-            {
-                var topic = request.Topics[t];
-                for (var p = 0; p < topic.Partitions.Count; p++)
-                {
-                    var partition = topic.Partitions[p];
-                    var result = response.Topics[t].Partitions[p];
-                    if (!partitionExists(topic.Name, partition.PartitionIndex))
-                    {
-                        result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
-                    }
-                    else if (partition.CommittedMetadata is { } metadata && Encoding.UTF8.GetByteCount(metadata) > Options.MaxMetadataBytes)
-                    {
-                        result.ErrorCode = (short)ErrorCode.OffsetMetadataTooLarge;
-                    }
-                    else
-                    {
-                        var offset = new CommittedOffset(partition.CommittedOffset, partition.CommittedLeaderEpoch, partition.CommittedMetadata, now);
-                        builder.Append(now, GroupRecords.OffsetKey(request.GroupId, topic.Name, partition.PartitionIndex), GroupRecords.OffsetValue(offset));
-                        accepted.Add(((request.GroupId, topic.Name, partition.PartitionIndex), offset));
-                    }
-                }
-            }
-
-            if (accepted.Count == 0)
-            {
-                return response;
-            }
-
-            try
-            {
-                await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true, origin: AppendOrigin.Coordinator).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException)
-            {
-                FailAll(e is KafkaProtocolException { ErrorCode: ErrorCode.InvalidProducerEpoch } ? ErrorCode.ProducerFenced : ErrorCode.CoordinatorNotAvailable);
-                return response;
-            }
-
-            var pending = shard.PendingOf(request.ProducerId);
-            foreach (var (key, offset) in accepted)
-            {
-                pending[key] = offset;
-            }
-
-            return response;
-        }
-        finally
-        {
-            shard.Lock.Release();
-        }
+        return shard.ConsumerGroups.TryGetValue(request.GroupId, out var consumerGroup)
+            ? CheckConsumerMember(consumerGroup, request.MemberId, request.GenerationIdOrMemberEpoch)
+            : shard.Groups.TryGetValue(request.GroupId, out var classic) ? CheckMember(classic, request.MemberId, request.GroupInstanceId, request.GenerationIdOrMemberEpoch, out _) : ErrorCode.IllegalGeneration;
     }
 
     /// <summary>
@@ -123,9 +53,9 @@ public sealed partial class GroupCoordinator
         }
 
         var shard = Shards[partition];
-        while (!shard.Loaded)
+        if (!shard.Loaded)
         {
-            await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+            await Loading!.WaitAsync(cancellationToken).ConfigureAwait(false); // EnsureStartedAsync started it
         }
 
         await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);

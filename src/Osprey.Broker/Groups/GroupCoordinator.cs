@@ -196,7 +196,7 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
 
         foreach (var group in shard.ConsumerGroups.Values)
         {
-            group.SubscribedTopics = SubscribedTopicsOf(group, _metadata.Image);
+            Resolve(group);
             foreach (var member in group.Members.Values)
             {
                 ScheduleConsumerSession(shard, group, member);
@@ -261,8 +261,11 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
         }
     }
 
-    /// <summary>Writes records to the shard's partition and waits until they are on disk.</summary>
-    internal async Task WriteAsync(CoordinatorShard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records)
+    /// <summary>
+    /// Writes records to the shard's partition and waits until they are on disk; as one transactional batch of
+    /// the producer when <paramref name="transactional"/> is given (TxnOffsetCommit).
+    /// </summary>
+    internal async Task WriteAsync(CoordinatorShard shard, IReadOnlyList<(byte[] Key, byte[]? Value)> records, (long ProducerId, short Epoch)? transactional = null)
     {
         if (records.Count == 0)
         {
@@ -270,13 +273,18 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
         }
 
         using var builder = new RecordBatchBuilder();
+        if (transactional is { } producer)
+        {
+            (builder.ProducerId, builder.ProducerEpoch, builder.IsTransactional) = (producer.ProducerId, producer.Epoch, true);
+        }
+
         var now = NowMs;
         foreach (var (key, value) in records)
         {
             builder.Append(now, key, value);
         }
 
-        await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
+        await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true, origin: transactional is null ? AppendOrigin.Client : AppendOrigin.Coordinator).ConfigureAwait(false);
     }
 
     /// <summary>Runs <paramref name="action"/> under the shard's lock (for timers).</summary>
