@@ -10,14 +10,15 @@ public readonly record struct AbortedTransaction(long ProducerId, long FirstOffs
 /// big-endian <c>[version int16 = 0][producer id int64][first offset int64][last offset int64]
 /// [last stable offset int64]</c>, one per ABORT marker written into the segment. read_committed fetches use it
 /// to tell consumers which producers' records to skip in the range they read. The file exists only once the
-/// segment has an entry; entries are kept in memory too (there are few).
+/// segment has an entry; entries are kept in memory too (there are few), copied on write so that fetches read them
+/// without the log's lock while appends go on.
 /// </summary>
 public sealed class TransactionIndex : IDisposable
 {
     public const int EntrySize = 34;
     private const short Version = 0;
 
-    private readonly List<AbortedTransaction> _entries = [];
+    private volatile AbortedTransaction[] _entries = [];
     private FileStream? _file;
 
     private TransactionIndex(string path)
@@ -44,11 +45,11 @@ public sealed class TransactionIndex : IDisposable
                     throw new InvalidDataException($"{path}: entry {i / EntrySize} has an unknown version.");
                 }
 
-                index._entries.Add(new AbortedTransaction(
+                index._entries = [.. index._entries, new AbortedTransaction(
                     BinaryPrimitives.ReadInt64BigEndian(entry[2..]),
                     BinaryPrimitives.ReadInt64BigEndian(entry[10..]),
                     BinaryPrimitives.ReadInt64BigEndian(entry[18..]),
-                    BinaryPrimitives.ReadInt64BigEndian(entry[26..])));
+                    BinaryPrimitives.ReadInt64BigEndian(entry[26..]))];
             }
 
             if (bytes.Length % EntrySize != 0)
@@ -69,14 +70,15 @@ public sealed class TransactionIndex : IDisposable
         _file ??= new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
         _file.Write(bytes);
         _file.Flush(flushToDisk: false);
-        _entries.Add(entry);
+        _entries = [.. _entries, entry];
     }
 
     /// <summary>Forgets the entries of markers at or after <paramref name="offset"/>.</summary>
     public void TruncateTo(long offset)
     {
-        if (_entries.RemoveAll(e => e.LastOffset >= offset) > 0)
+        if (_entries.Any(e => e.LastOffset >= offset))
         {
+            _entries = [.. _entries.Where(e => e.LastOffset < offset)];
             Rewrite();
         }
     }
@@ -84,9 +86,9 @@ public sealed class TransactionIndex : IDisposable
     /// <summary>Forgets every entry (before the segment is scanned again in recovery).</summary>
     public void Reset()
     {
-        if (_entries.Count > 0 || File.Exists(Path))
+        if (_entries.Length > 0 || File.Exists(Path))
         {
-            _entries.Clear();
+            _entries = [];
             Rewrite();
         }
     }
@@ -107,16 +109,17 @@ public sealed class TransactionIndex : IDisposable
     {
         _file?.Dispose();
         _file = null;
-        if (_entries.Count == 0)
+        var entries = _entries;
+        if (entries.Length == 0)
         {
             File.Delete(Path);
             return;
         }
 
-        var bytes = new byte[_entries.Count * EntrySize];
-        for (var i = 0; i < _entries.Count; i++)
+        var bytes = new byte[entries.Length * EntrySize];
+        for (var i = 0; i < entries.Length; i++)
         {
-            Encode(_entries[i], bytes.AsSpan(i * EntrySize));
+            Encode(entries[i], bytes.AsSpan(i * EntrySize));
         }
 
         var temporary = Path + ".tmp";

@@ -113,17 +113,18 @@ public sealed partial class TransactionCoordinator
                 return partitions.Distinct().ToDictionary(p => p, p => unknown.Contains(p) ? ErrorCode.UnknownTopicOrPartition : ErrorCode.OperationNotAttempted);
             }
 
+            if (txn.State == TransactionState.Ongoing && partitions.All(txn.Partitions.Contains))
+            {
+                return All(ErrorCode.None); // a retry, or partitions already added: nothing to write
+            }
+
             if (txn.State != TransactionState.Ongoing)
             {
                 txn.State = TransactionState.Ongoing;
                 txn.StartMs = NowMs;
             }
 
-            if (!partitions.All(txn.Partitions.Contains) || txn.State != TransactionState.Ongoing)
-            {
-                txn.Partitions = txn.Partitions.Union(partitions);
-            }
-
+            txn.Partitions = txn.Partitions.Union(partitions);
             await WriteAsync(shard, txn).ConfigureAwait(false);
             return All(ErrorCode.None);
         }
