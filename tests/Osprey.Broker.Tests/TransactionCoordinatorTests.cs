@@ -63,23 +63,23 @@ public class TransactionCoordinatorTests
         var (error, pid, epoch) = await transactions.InitProducerIdAsync("payer", 60_000, -1, -1, Ct);
         Assert.Equal((ErrorCode.None, (short)0), (error, epoch));
 
-        Assert.Equal(ErrorCode.InvalidTxnState, transactions.VerifyTransactionalWrite(pid, epoch, "ledger", 0)); // not in a transaction yet
-        var added = await transactions.AddPartitionsAsync("payer", pid, epoch, [("ledger", 0)], verifyOnly: false, Ct);
+        Assert.Equal(ErrorCode.InvalidTxnState, await transactions.VerifyTransactionalWriteAsync(pid, epoch, "ledger", 0, false, Ct)); // not in a transaction yet
+        var added = await transactions.AddPartitionsAsync("payer", pid, epoch, [("ledger", 0)], TxnAddMode.Explicit, Ct);
         Assert.Equal(ErrorCode.None, added[("ledger", 0)]);
-        Assert.Equal(ErrorCode.None, transactions.VerifyTransactionalWrite(pid, epoch, "ledger", 0));
+        Assert.Equal(ErrorCode.None, await transactions.VerifyTransactionalWriteAsync(pid, epoch, "ledger", 0, false, Ct));
         await WriteAsync(logs, "ledger", pid, epoch, 0);
         var log = logs.Get("ledger", 0)!;
         Assert.Equal((1L, 0L), (log.LogEndOffset, log.LastStableOffset));
 
-        Assert.Equal(ErrorCode.None, await transactions.EndTxnAsync("payer", pid, epoch, commit: true, Ct));
+        Assert.Equal(ErrorCode.None, (await transactions.EndTxnAsync("payer", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
         Assert.Equal((2L, 2L), (log.LogEndOffset, log.LastStableOffset)); // the COMMIT marker, and nothing open
-        Assert.Equal(ErrorCode.None, await transactions.EndTxnAsync("payer", pid, epoch, commit: true, Ct)); // a retry
-        Assert.Equal(ErrorCode.InvalidTxnState, await transactions.EndTxnAsync("payer", pid, epoch, commit: false, Ct)); // a late opposite decision
+        Assert.Equal(ErrorCode.None, (await transactions.EndTxnAsync("payer", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error); // a retry
+        Assert.Equal(ErrorCode.InvalidTxnState, (await transactions.EndTxnAsync("payer", pid, epoch, commit: false, transactionVersion: 0, Ct)).Error); // a late opposite decision
         Assert.Equal(2, log.LogEndOffset); // and neither wrote anything
 
-        await transactions.AddPartitionsAsync("payer", pid, epoch, [("ledger", 0)], verifyOnly: false, Ct);
+        await transactions.AddPartitionsAsync("payer", pid, epoch, [("ledger", 0)], TxnAddMode.Explicit, Ct);
         await WriteAsync(logs, "ledger", pid, epoch, 1);
-        Assert.Equal(ErrorCode.None, await transactions.EndTxnAsync("payer", pid, epoch, commit: false, Ct));
+        Assert.Equal(ErrorCode.None, (await transactions.EndTxnAsync("payer", pid, epoch, commit: false, transactionVersion: 0, Ct)).Error);
         Assert.Equal([(pid, 2L, 3L)], log.AbortedTransactions(0, log.LogEndOffset).Select(a => (a.ProducerId, a.FirstOffset, a.LastOffset)));
         var (_, described) = await transactions.DescribeAsync("payer", Ct);
         Assert.Equal((TransactionState.CompleteAbort, 0), (described!.State, described.Partitions.Count));
@@ -93,7 +93,7 @@ public class TransactionCoordinatorTests
         await using var _ = broker;
         await CreateTopicAsync(broker, "orders");
         var (_, pid, epoch) = await transactions.InitProducerIdAsync("worker", 60_000, -1, -1, Ct);
-        await transactions.AddPartitionsAsync("worker", pid, epoch, [("orders", 0)], verifyOnly: false, Ct);
+        await transactions.AddPartitionsAsync("worker", pid, epoch, [("orders", 0)], TxnAddMode.Explicit, Ct);
         await WriteAsync(logs, "orders", pid, epoch, 0);
 
         var (error, samePid, newEpoch) = await transactions.InitProducerIdAsync("worker", 60_000, -1, -1, Ct);
@@ -104,9 +104,9 @@ public class TransactionCoordinatorTests
         Assert.Single(log.AbortedTransactions(0, log.LogEndOffset));
 
         // Everything the old epoch tries next is refused.
-        Assert.Equal(ErrorCode.ProducerFenced, await transactions.EndTxnAsync("worker", pid, epoch, commit: true, Ct));
-        Assert.Equal(ErrorCode.ProducerFenced, (await transactions.AddPartitionsAsync("worker", pid, epoch, [("orders", 0)], verifyOnly: false, Ct))[("orders", 0)]);
-        Assert.Equal(ErrorCode.InvalidProducerEpoch, transactions.VerifyTransactionalWrite(pid, epoch, "orders", 0));
+        Assert.Equal(ErrorCode.ProducerFenced, (await transactions.EndTxnAsync("worker", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
+        Assert.Equal(ErrorCode.ProducerFenced, (await transactions.AddPartitionsAsync("worker", pid, epoch, [("orders", 0)], TxnAddMode.Explicit, Ct))[("orders", 0)]);
+        Assert.Equal(ErrorCode.InvalidProducerEpoch, await transactions.VerifyTransactionalWriteAsync(pid, epoch, "orders", 0, false, Ct));
         var stale = await Assert.ThrowsAsync<Osprey.Protocol.KafkaProtocolException>(() => WriteAsync(logs, "orders", pid, epoch, 1));
         Assert.Equal(ErrorCode.InvalidProducerEpoch, stale.ErrorCode); // the partition knows the new epoch from the marker
     }
@@ -120,7 +120,7 @@ public class TransactionCoordinatorTests
         await CreateTopicAsync(broker, "slow");
         var (_, pid, epoch) = await transactions.InitProducerIdAsync("sleepy", 5_000, -1, -1, Ct);
         Assert.Equal(ErrorCode.InvalidTransactionTimeout, (await transactions.InitProducerIdAsync("greedy", 3_600_000, -1, -1, Ct)).Error);
-        await transactions.AddPartitionsAsync("sleepy", pid, epoch, [("slow", 0)], verifyOnly: false, Ct);
+        await transactions.AddPartitionsAsync("sleepy", pid, epoch, [("slow", 0)], TxnAddMode.Explicit, Ct);
         await WriteAsync(logs, "slow", pid, epoch, 0);
 
         time.Advance(4_000); // within the timeout: still open
@@ -136,7 +136,7 @@ public class TransactionCoordinatorTests
         Assert.Equal(epoch + 1, aborted!.ProducerEpoch);
         var log = logs.Get("slow", 0)!;
         Assert.Equal(log.LogEndOffset, log.LastStableOffset);
-        Assert.Equal(ErrorCode.ProducerFenced, await transactions.EndTxnAsync("sleepy", pid, epoch, commit: true, Ct));
+        Assert.Equal(ErrorCode.ProducerFenced, (await transactions.EndTxnAsync("sleepy", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
     }
 
     [Fact]
@@ -147,7 +147,7 @@ public class TransactionCoordinatorTests
         await using var _ = broker;
         await CreateTopicAsync(broker, "durable");
         var (_, pid, epoch) = await transactions.InitProducerIdAsync("survivor", 60_000, -1, -1, Ct);
-        await transactions.AddPartitionsAsync("survivor", pid, epoch, [("durable", 0)], verifyOnly: false, Ct);
+        await transactions.AddPartitionsAsync("survivor", pid, epoch, [("durable", 0)], TxnAddMode.Explicit, Ct);
         await WriteAsync(logs, "durable", pid, epoch, 0);
         await broker.Server.DisposeAsync();
 
@@ -158,7 +158,7 @@ public class TransactionCoordinatorTests
         Assert.Contains(("durable", 0), txn.Partitions);
         var log = reopenedLogs.Get("durable", 0)!;
         Assert.Equal(0, log.LastStableOffset); // still held by the open transaction
-        Assert.Equal(ErrorCode.None, await reloaded.EndTxnAsync("survivor", pid, epoch, commit: true, Ct));
+        Assert.Equal(ErrorCode.None, (await reloaded.EndTxnAsync("survivor", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
         Assert.Equal(log.LogEndOffset, log.LastStableOffset);
     }
 

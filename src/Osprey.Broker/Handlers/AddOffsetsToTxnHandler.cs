@@ -17,7 +17,7 @@ public sealed class AddOffsetsToTxnHandler(TransactionCoordinator transactions) 
 
     protected override async ValueTask<AddOffsetsToTxnResponse> HandleAsync(RequestContext context, AddOffsetsToTxnRequest request, CancellationToken cancellationToken)
     {
-        var error = await transactions.AddOffsetsAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId, cancellationToken).ConfigureAwait(false);
+        var error = await transactions.AddOffsetsAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId, TxnAddMode.Explicit, cancellationToken).ConfigureAwait(false);
         return new AddOffsetsToTxnResponse { ErrorCode = (short)AddPartitionsToTxnHandler.Compatible(error, context.ApiVersion) };
     }
 }

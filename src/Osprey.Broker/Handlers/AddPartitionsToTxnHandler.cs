@@ -44,7 +44,7 @@ public sealed class AddPartitionsToTxnHandler(TransactionCoordinator transaction
         string transactionalId, long producerId, short epoch, List<AddPartitionsToTxnRequest.AddPartitionsToTxnTopic> topics, bool verifyOnly, short version, CancellationToken cancellationToken)
     {
         var partitions = topics.SelectMany(t => t.Partitions.Select(p => (t.Name, p))).ToList();
-        var errors = await transactions.AddPartitionsAsync(transactionalId, producerId, epoch, partitions, verifyOnly, cancellationToken).ConfigureAwait(false);
+        var errors = await transactions.AddPartitionsAsync(transactionalId, producerId, epoch, partitions, verifyOnly ? TxnAddMode.VerifyOnly : TxnAddMode.Explicit, cancellationToken).ConfigureAwait(false);
         return topics.GroupBy(t => t.Name).Select(t => new AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult
         {
             Name = t.Key,

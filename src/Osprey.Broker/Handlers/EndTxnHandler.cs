@@ -2,7 +2,9 @@
 //   Commits or aborts the producer's transaction: the decision is recorded, COMMIT or ABORT markers are written to
 //   every partition of the transaction (and the transaction's offsets applied or dropped), and only then is the
 //   answer sent. A retry of a completed decision succeeds; the opposite decision or no open transaction:
-//   INVALID_TXN_STATE. v5+ answers with the producer id and epoch to use next (unchanged: transaction version 1).
+//   INVALID_TXN_STATE. v5+ is transaction version 2 (KIP-890): ending bumps the epoch (or moves to a new producer
+//   id when it runs out) and the answer carries the producer id and epoch to use next; a retry carries the previous
+//   epoch and is answered as done; an old epoch otherwise is PRODUCER_FENCED.
 using Osprey.Broker.Transactions;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -19,12 +21,13 @@ public sealed class EndTxnHandler(TransactionCoordinator transactions) : Request
 
     protected override async ValueTask<EndTxnResponse> HandleAsync(RequestContext context, EndTxnRequest request, CancellationToken cancellationToken)
     {
-        var error = await transactions.EndTxnAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.Committed, cancellationToken).ConfigureAwait(false);
+        var transactionVersion = context.ApiVersion >= 5 ? TransactionCoordinator.TransactionVersion2 : (short)0;
+        var result = await transactions.EndTxnAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.Committed, transactionVersion, cancellationToken).ConfigureAwait(false);
         return new EndTxnResponse
         {
-            ErrorCode = (short)AddPartitionsToTxnHandler.Compatible(error, context.ApiVersion),
-            ProducerId = request.ProducerId,
-            ProducerEpoch = request.ProducerEpoch,
+            ErrorCode = (short)AddPartitionsToTxnHandler.Compatible(result.Error, context.ApiVersion),
+            ProducerId = result.ProducerId,
+            ProducerEpoch = result.ProducerEpoch,
         };
     }
 }

@@ -9,6 +9,7 @@
 //   OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH. A transactional batch is accepted only
 //   when its producer's transaction is open and includes the partition (KIP-890; INVALID_TXN_STATE otherwise,
 //   INVALID_PRODUCER_ID_MAPPING for an unknown producer), unless transaction.partition.verification.enable is off.
+//   v12+ is transaction version 2: a transactional batch adds its partition to the transaction (opening one).
 //   Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v13 by id: UNKNOWN_TOPIC_ID), CORRUPT_MESSAGE,
 //   MESSAGE_TOO_LARGE (a batch over max.message.bytes), RECORD_LIST_TOO_LARGE (over segment.bytes),
 //   INVALID_TIMESTAMP (outside message.timestamp.before/after.max.ms), NOT_ENOUGH_REPLICAS (acks=all when
@@ -67,7 +68,7 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
                 }
 
                 var epoch = topic!.Partitions.TryGetValue(partitionData.Index, out var partition) ? partition.LeaderEpoch : -1;
-                appends.Add(AppendAsync(log, partitionData.Records, request.Acks == -1, epoch, result));
+                appends.Add(AppendAsync(log, partitionData.Records, request.Acks == -1, epoch, context.ApiVersion >= 12, result, cancellationToken));
             }
         }
 
@@ -80,7 +81,8 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
         return response;
     }
 
-    private async Task AppendAsync(PartitionLog log, ReadOnlyMemory<byte>? records, bool durable, int leaderEpoch, ProduceResponse.PartitionProduceResponse result)
+    private async Task AppendAsync(
+        PartitionLog log, ReadOnlyMemory<byte>? records, bool durable, int leaderEpoch, bool transactionVersion2, ProduceResponse.PartitionProduceResponse result, CancellationToken cancellationToken)
     {
         try
         {
@@ -104,7 +106,7 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
             }
 
             if (first.IsTransactional && !first.IsControlBatch
-                && transactions.VerifyTransactionalWrite(first.ProducerId, first.ProducerEpoch, log.Topic, log.Partition) is var verified and not ErrorCode.None)
+                && await transactions.VerifyTransactionalWriteAsync(first.ProducerId, first.ProducerEpoch, log.Topic, log.Partition, transactionVersion2, cancellationToken).ConfigureAwait(false) is var verified and not ErrorCode.None)
             {
                 throw new KafkaProtocolException(verified, $"{log.Topic}-{log.Partition}: producer {first.ProducerId} (epoch {first.ProducerEpoch}) has no open transaction that includes this partition.");
             }

@@ -3,14 +3,18 @@
 //   the producer's transaction and applied only when it commits. v3+ carries the member and generation (or member
 //   epoch), checked as for OffsetCommit. v6 names topics by id (UNKNOWN_TOPIC_ID for an id no topic has). Per
 //   partition: UNKNOWN_TOPIC_OR_PARTITION, OFFSET_METADATA_TOO_LARGE; PRODUCER_FENCED for an old epoch.
+//   The group's __consumer_offsets partition must be in the producer's open transaction (added by AddOffsetsToTxn;
+//   INVALID_TXN_STATE otherwise, unless transaction.partition.verification.enable is off). v5+ is transaction
+//   version 2: the commit adds that partition itself.
 using Osprey.Broker.Groups;
+using Osprey.Broker.Transactions;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class TxnOffsetCommitHandler(GroupCoordinator groups, MetadataLog metadata) : RequestHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
+public sealed class TxnOffsetCommitHandler(GroupCoordinator groups, TransactionCoordinator transactions, MetadataLog metadata) : RequestHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
 {
     public override ApiKey ApiKey => ApiKey.TxnOffsetCommit;
 
@@ -26,6 +30,25 @@ public sealed class TxnOffsetCommitHandler(GroupCoordinator groups, MetadataLog 
             foreach (var topic in request.Topics)
             {
                 topic.Name = image.Topic(topic.TopicId)?.Name ?? "";
+            }
+        }
+
+        if (context.ApiVersion >= 5 || transactions.Options.VerifyPartitions)
+        {
+            var mode = context.ApiVersion >= 5 ? TxnAddMode.Implicit : TxnAddMode.VerifyOnly;
+            var added = await transactions.AddOffsetsAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId, mode, cancellationToken).ConfigureAwait(false);
+            if (added != ErrorCode.None)
+            {
+                var refused = AddPartitionsToTxnHandler.Compatible(added, context.ApiVersion >= 2 ? (short)2 : (short)0);
+                return new TxnOffsetCommitResponse
+                {
+                    Topics = request.Topics.Select(t => new TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic
+                    {
+                        Name = t.Name,
+                        TopicId = t.TopicId,
+                        Partitions = t.Partitions.Select(p => new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)refused }).ToList(),
+                    }).ToList(),
+                };
             }
         }
 

@@ -43,9 +43,8 @@ public sealed partial class TransactionCoordinator
 
             if (txn.IsOpen)
             {
-                // The new incarnation fences the old one: its open transaction is aborted under the new epoch.
-                BumpEpoch(txn);
-                await CompleteAsync(shard, txn, commit: false, cancellationToken).ConfigureAwait(false);
+                // The new incarnation fences the old one: its open transaction is aborted under a new epoch.
+                await FenceAndAbortAsync(shard, txn, cancellationToken).ConfigureAwait(false);
             }
 
             if (txn.ProducerEpoch >= short.MaxValue - 1)
@@ -56,13 +55,15 @@ public sealed partial class TransactionCoordinator
             }
             else
             {
-                BumpEpoch(txn);
+                txn.ProducerEpoch++;
             }
 
-            txn.State = TransactionState.Empty;
+            Transition(txn, TransactionState.Empty);
             txn.Partitions = [];
             txn.StartMs = -1;
             txn.TimeoutMs = timeoutMs;
+            txn.PreviousProducerId = -1;
+            txn.PreviousProducerEpoch = -1;
             await WriteAsync(shard, txn).ConfigureAwait(false);
             return (ErrorCode.None, txn.ProducerId, txn.ProducerEpoch);
         }
@@ -73,11 +74,14 @@ public sealed partial class TransactionCoordinator
     }
 
     /// <summary>
-    /// Adds partitions to the producer's transaction (opening it). With <paramref name="verifyOnly"/> nothing is
-    /// added: each partition is checked to be in the open transaction already (INVALID_TXN_STATE otherwise).
+    /// Adds partitions to the producer's transaction, opening one if none is open: sent by the producer
+    /// (<see cref="TxnAddMode.Explicit"/>) or, with transaction version 2, implied by its first transactional write
+    /// to a partition (<see cref="TxnAddMode.Implicit"/>, which also marks the transaction as version 2). With
+    /// <see cref="TxnAddMode.VerifyOnly"/> nothing is added: each partition is checked to be in the open transaction
+    /// already (INVALID_TXN_STATE otherwise).
     /// </summary>
     public async Task<Dictionary<(string Topic, int Partition), ErrorCode>> AddPartitionsAsync(
-        string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<(string Topic, int Partition)> partitions, bool verifyOnly, CancellationToken cancellationToken)
+        string transactionalId, long producerId, short producerEpoch, IReadOnlyCollection<(string Topic, int Partition)> partitions, TxnAddMode mode, CancellationToken cancellationToken)
     {
         Dictionary<(string, int), ErrorCode> All(ErrorCode error) => partitions.Distinct().ToDictionary(p => p, _ => error);
         var (shard, error) = await ShardAsync(transactionalId, cancellationToken).ConfigureAwait(false);
@@ -96,12 +100,12 @@ public sealed partial class TransactionCoordinator
                 return All(check);
             }
 
-            if (verifyOnly)
+            if (mode == TxnAddMode.VerifyOnly)
             {
                 return partitions.Distinct().ToDictionary(p => p, p => txn!.State == TransactionState.Ongoing && txn.Partitions.Contains(p) ? ErrorCode.None : ErrorCode.InvalidTxnState);
             }
 
-            if (txn!.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort)
+            if (txn!.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort or TransactionState.PrepareEpochFence)
             {
                 return All(ErrorCode.ConcurrentTransactions);
             }
@@ -120,8 +124,9 @@ public sealed partial class TransactionCoordinator
 
             if (txn.State != TransactionState.Ongoing)
             {
-                txn.State = TransactionState.Ongoing;
+                Transition(txn, TransactionState.Ongoing);
                 txn.StartMs = NowMs;
+                txn.ClientTransactionVersion = mode == TxnAddMode.Implicit ? TransactionVersion2 : (short)0;
             }
 
             txn.Partitions = txn.Partitions.Union(partitions);
@@ -134,8 +139,11 @@ public sealed partial class TransactionCoordinator
         }
     }
 
-    /// <summary>Adds the group's __consumer_offsets partition to the transaction, for TxnOffsetCommit.</summary>
-    public async Task<ErrorCode> AddOffsetsAsync(string transactionalId, long producerId, short producerEpoch, string groupId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Adds the group's __consumer_offsets partition to the transaction (AddOffsetsToTxn, or implied by a
+    /// transaction version 2 TxnOffsetCommit), or verifies that it is in it.
+    /// </summary>
+    public async Task<ErrorCode> AddOffsetsAsync(string transactionalId, long producerId, short producerEpoch, string groupId, TxnAddMode mode, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(groupId))
         {
@@ -148,49 +156,81 @@ public sealed partial class TransactionCoordinator
             return started;
         }
 
-        var result = await AddPartitionsAsync(transactionalId, producerId, producerEpoch, [(GroupCoordinator.TopicName, _groups.PartitionFor(groupId))], verifyOnly: false, cancellationToken).ConfigureAwait(false);
+        var result = await AddPartitionsAsync(transactionalId, producerId, producerEpoch, [(GroupCoordinator.TopicName, _groups.PartitionFor(groupId))], mode, cancellationToken).ConfigureAwait(false);
         return result.Values.Single();
     }
 
     /// <summary>
-    /// Commits or aborts the producer's transaction. A retry of the same decision after it completed is answered
-    /// as done; the opposite decision, or ending a transaction that is not open, is INVALID_TXN_STATE.
+    /// Commits or aborts the producer's transaction, answering with the producer id and epoch to use next.
+    /// <para>Transaction version 1 (EndTxn before v5): the epoch stays. A retry of the same decision after it
+    /// completed is answered as done; the opposite decision, or committing with no transaction open, is
+    /// INVALID_TXN_STATE; aborting with none open is done.</para>
+    /// <para>Transaction version 2 (EndTxn v5+, KIP-890): ending bumps the epoch (a new producer id at epoch 0 when
+    /// the epoch runs out) and the markers carry the bumped epoch, so a late write or EndTxn of the ended
+    /// transaction is fenced instead of joining the next one. A retry carries the previous epoch: the same decision
+    /// is answered as done with the current id and epoch, another is INVALID_TXN_STATE. An abort with no
+    /// transaction open also bumps the epoch (the producer may not know whether a write of its added a partition).</para>
     /// </summary>
-    public async Task<ErrorCode> EndTxnAsync(string transactionalId, long producerId, short producerEpoch, bool commit, CancellationToken cancellationToken)
+    public async Task<EndTxnResult> EndTxnAsync(string transactionalId, long producerId, short producerEpoch, bool commit, short transactionVersion, CancellationToken cancellationToken)
     {
         var (shard, error) = await ShardAsync(transactionalId, cancellationToken).ConfigureAwait(false);
         if (shard is null)
         {
-            return error;
+            return new(error, -1, -1);
         }
 
         await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             shard.Transactions.TryGetValue(transactionalId, out var txn);
-            var check = CheckProducer(txn, producerId, producerEpoch);
+            var v2 = transactionVersion >= TransactionVersion2;
+            var retryOfEnded = v2 && txn is not null && txn.PreviousProducerId == producerId && txn.PreviousProducerEpoch == producerEpoch
+                && (txn.ProducerId != producerId || txn.ProducerEpoch != producerEpoch)
+                && txn.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort or TransactionState.CompleteCommit or TransactionState.CompleteAbort;
+            var check = retryOfEnded ? ErrorCode.None : CheckProducer(txn, producerId, producerEpoch);
             if (check != ErrorCode.None)
             {
-                return check;
+                return new(check, -1, -1);
+            }
+
+            var decided = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
+            var done = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
+            if (retryOfEnded)
+            {
+                if (txn!.State == decided)
+                {
+                    await CompleteAsync(shard, txn, commit, bumpEpoch: false, cancellationToken).ConfigureAwait(false); // left unfinished by a failure
+                }
+
+                return new(txn.State == done ? ErrorCode.None : ErrorCode.InvalidTxnState, txn.ProducerId, txn.ProducerEpoch);
             }
 
             switch (txn!.State)
             {
-                case TransactionState.Ongoing or TransactionState.PrepareCommit or TransactionState.PrepareAbort:
-                    if ((txn.State == TransactionState.PrepareCommit && !commit) || (txn.State == TransactionState.PrepareAbort && commit))
+                case TransactionState.Ongoing:
+                    txn.ClientTransactionVersion = v2 ? TransactionVersion2 : (short)0;
+                    if (!v2)
                     {
-                        return ErrorCode.InvalidTxnState;
+                        txn.PreviousProducerId = -1;
+                        txn.PreviousProducerEpoch = -1;
                     }
 
-                    await CompleteAsync(shard, txn, commit, cancellationToken).ConfigureAwait(false);
-                    return ErrorCode.None;
-                case TransactionState.CompleteCommit when commit:
-                case TransactionState.CompleteAbort when !commit:
-                    return ErrorCode.None; // a retry of what is done
-                case TransactionState.Empty when !commit:
-                    return ErrorCode.None; // nothing was sent: nothing to abort
+                    await CompleteAsync(shard, txn, commit, bumpEpoch: v2, cancellationToken).ConfigureAwait(false);
+                    return new(ErrorCode.None, txn.ProducerId, txn.ProducerEpoch);
+                case TransactionState.PrepareCommit or TransactionState.PrepareAbort when !v2 && txn.State == decided:
+                    await CompleteAsync(shard, txn, commit, bumpEpoch: false, cancellationToken).ConfigureAwait(false); // left unfinished by a failure
+                    return new(ErrorCode.None, txn.ProducerId, txn.ProducerEpoch);
+                case TransactionState.CompleteCommit or TransactionState.CompleteAbort when !v2 && txn.State == done:
+                    return new(ErrorCode.None, txn.ProducerId, txn.ProducerEpoch); // a retry of what is done
+                case TransactionState.Empty when !v2 && !commit:
+                    return new(ErrorCode.None, txn.ProducerId, txn.ProducerEpoch); // nothing was sent: nothing to abort
+                case TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort when v2 && !commit:
+                    txn.ClientTransactionVersion = TransactionVersion2;
+                    txn.StartMs = -1;
+                    await CompleteAsync(shard, txn, commit: false, bumpEpoch: true, cancellationToken).ConfigureAwait(false);
+                    return new(ErrorCode.None, txn.ProducerId, txn.ProducerEpoch);
                 default:
-                    return ErrorCode.InvalidTxnState;
+                    return new(ErrorCode.InvalidTxnState, -1, -1);
             }
         }
         finally

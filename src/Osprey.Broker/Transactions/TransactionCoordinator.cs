@@ -40,6 +40,22 @@ public sealed record TransactionCoordinatorOptions
     };
 }
 
+/// <summary>How <see cref="TransactionCoordinator.AddPartitionsAsync"/> treats the partitions it is given.</summary>
+public enum TxnAddMode
+{
+    /// <summary>AddPartitionsToTxn or AddOffsetsToTxn from the producer (transaction version 1).</summary>
+    Explicit,
+
+    /// <summary>AddPartitionsToTxn v4+ with VerifyOnly, and a transaction version 1 write: the partitions must be in the open transaction.</summary>
+    VerifyOnly,
+
+    /// <summary>A transaction version 2 write (Produce v12+, TxnOffsetCommit v5+) adds its partition itself.</summary>
+    Implicit,
+}
+
+/// <summary>EndTxn's answer: the error, and the producer id and epoch the producer goes on with.</summary>
+public readonly record struct EndTxnResult(ErrorCode Error, long ProducerId, short ProducerEpoch);
+
 /// <summary>One __transaction_state partition: the transactional ids that hash to it. Changed under <see cref="Lock"/>.</summary>
 public sealed class TransactionShard(int partition) : InternalTopicShard(partition)
 {
@@ -57,6 +73,9 @@ public sealed class TransactionShard(int partition) : InternalTopicShard(partiti
 public sealed partial class TransactionCoordinator : InternalTopicCoordinator<TransactionShard>, IAsyncDisposable
 {
     public const string TopicName = "__transaction_state";
+
+    /// <summary>The transaction.version feature level of KIP-890 part 2 (epoch bump per transaction, implicit adds).</summary>
+    public const short TransactionVersion2 = 2;
 
     private readonly MetadataLog _metadata;
     private readonly LogManager _logs;
@@ -108,13 +127,24 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         ShardForAsync(transactionalId, ErrorCode.InvalidRequest, cancellationToken);
 
     /// <summary>
-    /// Whether a transactional batch from <paramref name="producerId"/> at <paramref name="epoch"/> may be written
-    /// to the partition: its transaction must be open and include it (KIP-890's verification), else
-    /// INVALID_TXN_STATE; an older epoch is fenced.
+    /// Test hooks: called at every state change (transaction, from, to), and after a decision is on disk but
+    /// before any marker is written (where a test stops the broker as if it crashed).
     /// </summary>
-    public ErrorCode VerifyTransactionalWrite(long producerId, short epoch, string topic, int partition)
+    internal Action<TransactionMetadata, TransactionState, TransactionState>? Transitioned { get; set; }
+
+    /// <inheritdoc cref="Transitioned"/>
+    internal Func<TransactionMetadata, Task>? BeforeMarkers { get; set; }
+
+    /// <summary>
+    /// Whether a transactional batch from <paramref name="producerId"/> at <paramref name="epoch"/> may be written
+    /// to the partition. With transaction version 1 its transaction must be open and include the partition
+    /// (KIP-890's verification; INVALID_TXN_STATE otherwise, skipped when transaction.partition.verification.enable
+    /// is off). With <paramref name="implicitAdd"/> (transaction version 2) the write adds the partition, opening a
+    /// transaction if none is. An older epoch is INVALID_PRODUCER_EPOCH, an unknown producer INVALID_PRODUCER_ID_MAPPING.
+    /// </summary>
+    public async ValueTask<ErrorCode> VerifyTransactionalWriteAsync(long producerId, short epoch, string topic, int partition, bool implicitAdd, CancellationToken cancellationToken)
     {
-        if (!Options.VerifyPartitions)
+        if (!Options.VerifyPartitions && !implicitAdd)
         {
             return ErrorCode.None;
         }
@@ -129,9 +159,14 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
             return ErrorCode.InvalidProducerEpoch;
         }
 
-        return txn.State == TransactionState.Ongoing && epoch == txn.ProducerEpoch && txn.Partitions.Contains((topic, partition))
-            ? ErrorCode.None
-            : ErrorCode.InvalidTxnState;
+        if (txn.State == TransactionState.Ongoing && epoch == txn.ProducerEpoch && txn.Partitions.Contains((topic, partition)))
+        {
+            return ErrorCode.None; // the common case, without the lock
+        }
+
+        var mode = implicitAdd ? TxnAddMode.Implicit : TxnAddMode.VerifyOnly;
+        var error = (await AddPartitionsAsync(txn.TransactionalId, producerId, epoch, [(topic, partition)], mode, cancellationToken).ConfigureAwait(false)).Values.Single();
+        return error == ErrorCode.ProducerFenced ? ErrorCode.InvalidProducerEpoch : error;
     }
 
     protected override async Task LoadAsync(TransactionShard shard)
@@ -151,7 +186,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         // A transaction the broker stopped in the middle of ending is ended now, as it was decided.
         foreach (var txn in shard.Transactions.Values.Where(t => t.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
         {
-            await CompleteAsync(shard, txn, txn.State == TransactionState.PrepareCommit, Stop.Token).ConfigureAwait(false);
+            await CompleteAsync(shard, txn, txn.State == TransactionState.PrepareCommit, bumpEpoch: false, Stop.Token).ConfigureAwait(false);
         }
     }
 
@@ -183,7 +218,13 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
             throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"The {TopicName} value of {id} is too short.");
         }
 
-        var v = MessageCodec.Deserialize(new TransactionLogValue(), value[2..].ToArray(), BinaryPrimitives.ReadInt16BigEndian(value));
+        var version = BinaryPrimitives.ReadInt16BigEndian(value);
+        if (version is < 0 or > 1)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"The {TopicName} value of {id} has unknown version {version}.");
+        }
+
+        var v = MessageCodec.Deserialize(new TransactionLogValue(), value[2..].ToArray(), version);
         if (!shard.Transactions.TryGetValue(id, out var txn))
         {
             txn = new TransactionMetadata(id);
@@ -202,6 +243,10 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         txn.Partitions = ImmutableHashSet.CreateRange((v.TransactionPartitions ?? []).SelectMany(p => p.PartitionIds.Select(i => (p.Topic, i))));
         txn.LastUpdateMs = v.TransactionLastUpdateTimestampMs;
         txn.StartMs = v.TransactionStartTimestampMs;
+        txn.ClientTransactionVersion = v.ClientTransactionVersion;
+        txn.PreviousProducerId = v.PreviousProducerId;
+        txn.PreviousProducerEpoch = v.PreviousProducerEpoch;
+        txn.NextProducerId = v.NextProducerId;
         _byProducerId[txn.ProducerId] = txn;
     }
 
@@ -223,30 +268,114 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
                     .ToList(),
                 TransactionLastUpdateTimestampMs = txn.LastUpdateMs,
                 TransactionStartTimestampMs = txn.StartMs,
+                ClientTransactionVersion = txn.ClientTransactionVersion,
+                PreviousProducerId = txn.PreviousProducerId,
+                PreviousProducerEpoch = txn.PreviousProducerEpoch,
+                NextProducerId = txn.NextProducerId,
             },
-            0);
+            1);
         builder.Append(txn.LastUpdateMs, key, value);
         await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
         _byProducerId[txn.ProducerId] = txn;
     }
 
     /// <summary>
-    /// Ends an open transaction as decided: records the decision (PrepareCommit/PrepareAbort), writes the markers
-    /// to every partition, then records it complete with no partitions.
+    /// Ends a transaction as decided: records the decision (PrepareCommit/PrepareAbort), writes the markers to every
+    /// partition, then records it complete with no partitions. With <paramref name="bumpEpoch"/> (transaction
+    /// version 2) the decision carries the next epoch, the markers are written with it, and when the epoch has run
+    /// out the producer id moves on to a new one at epoch 0 once the markers are written. A decision found on disk
+    /// (after a failure or a restart) is carried out as it was recorded.
     /// </summary>
-    private async Task CompleteAsync(TransactionShard shard, TransactionMetadata txn, bool commit, CancellationToken cancellationToken)
+    private async Task CompleteAsync(TransactionShard shard, TransactionMetadata txn, bool commit, bool bumpEpoch, CancellationToken cancellationToken)
     {
         if (txn.State is not (TransactionState.PrepareCommit or TransactionState.PrepareAbort))
         {
-            txn.State = commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort;
+            if (bumpEpoch)
+            {
+                txn.PreviousProducerId = txn.ProducerId;
+                txn.PreviousProducerEpoch = txn.ProducerEpoch;
+                await BumpEpochAsync(txn, cancellationToken).ConfigureAwait(false);
+            }
+
+            Transition(txn, commit ? TransactionState.PrepareCommit : TransactionState.PrepareAbort);
             await WriteAsync(shard, txn).ConfigureAwait(false);
         }
 
+        if (BeforeMarkers is { } hook)
+        {
+            await hook(txn).ConfigureAwait(false);
+        }
+
         await WriteMarkersAsync(txn.ProducerId, txn.ProducerEpoch, commit, txn.Partitions, cancellationToken).ConfigureAwait(false);
-        txn.State = commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort;
+        if (txn.NextProducerId >= 0)
+        {
+            _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
+            txn.ProducerId = txn.NextProducerId;
+            txn.ProducerEpoch = 0;
+            txn.NextProducerId = -1;
+        }
+
+        Transition(txn, commit ? TransactionState.CompleteCommit : TransactionState.CompleteAbort);
         txn.Partitions = [];
         txn.StartMs = -1;
         await WriteAsync(shard, txn).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Fences the producer of an open transaction (a new incarnation, or its timeout) and aborts the transaction:
+    /// PrepareEpochFence with the epoch bumped, then the abort under that epoch. A transaction version 2 producer
+    /// that then retries its abort with the old epoch is answered as done.
+    /// </summary>
+    private async Task FenceAndAbortAsync(TransactionShard shard, TransactionMetadata txn, CancellationToken cancellationToken)
+    {
+        if (txn.State == TransactionState.Ongoing)
+        {
+            Transition(txn, TransactionState.PrepareEpochFence);
+            txn.PreviousProducerId = txn.ProducerId;
+            txn.PreviousProducerEpoch = txn.ProducerEpoch;
+            await BumpEpochAsync(txn, cancellationToken).ConfigureAwait(false);
+        }
+
+        await CompleteAsync(shard, txn, commit: txn.State == TransactionState.PrepareCommit, bumpEpoch: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Moves the epoch on by one; when that reaches the last epoch, the producer id that follows is reserved (taken once the markers are written).</summary>
+    private async Task BumpEpochAsync(TransactionMetadata txn, CancellationToken cancellationToken)
+    {
+        if (txn.ProducerEpoch >= short.MaxValue - 1 && txn.NextProducerId < 0)
+        {
+            txn.NextProducerId = await _producerIds.NextAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (txn.ProducerEpoch < short.MaxValue)
+        {
+            txn.ProducerEpoch++;
+        }
+    }
+
+    /// <summary>Changes the transaction's state, refusing (as a bug) a change Kafka's state machine does not allow.</summary>
+    private void Transition(TransactionMetadata txn, TransactionState to)
+    {
+        var from = txn.State;
+        var allowed = to switch
+        {
+            TransactionState.Empty => from is TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort,
+            TransactionState.Ongoing => from is TransactionState.Ongoing or TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort,
+            TransactionState.PrepareCommit => from is TransactionState.Ongoing,
+            TransactionState.PrepareAbort => from is TransactionState.Ongoing or TransactionState.PrepareEpochFence
+                or TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort, // the last three: a version 2 abort with nothing open
+            TransactionState.CompleteCommit => from is TransactionState.PrepareCommit,
+            TransactionState.CompleteAbort => from is TransactionState.PrepareAbort,
+            TransactionState.PrepareEpochFence => from is TransactionState.Ongoing,
+            _ => from is TransactionState.Empty or TransactionState.CompleteCommit or TransactionState.CompleteAbort,
+        };
+        if (!allowed)
+        {
+            throw new InvalidOperationException($"Transaction {txn.TransactionalId}: {TransactionMetadata.StateName(from)} cannot become {TransactionMetadata.StateName(to)}.");
+        }
+
+        txn.State = to;
+        Transitioned?.Invoke(txn, from, to);
     }
 
     /// <summary>
@@ -295,8 +424,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
                 foreach (var txn in shard.Transactions.Values.Where(t => t.State == TransactionState.Ongoing && t.StartMs >= 0 && now - t.StartMs > t.TimeoutMs).ToList())
                 {
                     LogTimedOut(_logger, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.TimeoutMs);
-                    BumpEpoch(txn);
-                    await CompleteAsync(shard, txn, commit: false, Stop.Token).ConfigureAwait(false);
+                    await FenceAndAbortAsync(shard, txn, Stop.Token).ConfigureAwait(false);
                 }
 
                 // transactional.id.expiration.ms: an id with no transaction open and no activity for that long is
@@ -308,7 +436,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
                     await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
                     shard.Transactions.Remove(txn.TransactionalId);
                     _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
-                    txn.State = TransactionState.Dead;
+                    Transition(txn, TransactionState.Dead);
                 }
             }
             catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or OperationCanceledException)
@@ -321,8 +449,6 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
             }
         }
     }
-
-    private void BumpEpoch(TransactionMetadata txn) => txn.ProducerEpoch = (short)(txn.ProducerEpoch + 1);
 
     public async ValueTask DisposeAsync()
     {

@@ -36,6 +36,25 @@ public sealed class TransactionMetadata(string transactionalId)
 
     public long LastUpdateMs { get; set; }
 
+    /// <summary>
+    /// The transaction version the producer ends its transactions with: 2 (KIP-890 part 2) when it sends EndTxn
+    /// v5+, which bumps the epoch at the end of every transaction; 0 before.
+    /// </summary>
+    public short ClientTransactionVersion { get; set; }
+
+    /// <summary>
+    /// Transaction version 2: the producer id and epoch the last ended transaction was written with, which a retry
+    /// of its EndTxn carries (the epoch is one below the bumped one, or the id is the one before an epoch overflow);
+    /// else -1.
+    /// </summary>
+    public long PreviousProducerId { get; set; } = -1;
+
+    /// <inheritdoc cref="PreviousProducerId"/>
+    public short PreviousProducerEpoch { get; set; } = -1;
+
+    /// <summary>While a transaction version 2 transaction ends with its epoch exhausted: the producer id that follows; else -1.</summary>
+    public long NextProducerId { get; set; } = -1;
+
     public static string StateName(TransactionState state) => state switch
     {
         TransactionState.Empty => "Empty",
