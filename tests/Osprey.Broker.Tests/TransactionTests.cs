@@ -19,7 +19,7 @@ public class TransactionTests
                 .. settings]),
         });
 
-    private static async Task CreateAsync(TestBroker broker, string topic, int partitions)
+    internal static async Task CreateAsync(TestBroker broker, string topic, int partitions)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
         await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions }]);
@@ -29,7 +29,7 @@ public class TransactionTests
         new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap, TransactionalId = id, TransactionTimeoutMs = timeoutMs }).Build();
 
     /// <summary>Everything a consumer with the isolation level reads from the topic's start until it has been idle a while.</summary>
-    private static List<string> ReadAll(TestBroker broker, string topic, IsolationLevel isolation, int expected)
+    internal static List<string> ReadAll(TestBroker broker, string topic, IsolationLevel isolation, int expected)
     {
         using var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
         {
