@@ -405,7 +405,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     /// Aborts transactions open past their timeout, bumping the epoch so that the producer is fenced, and forgets
     /// transactional ids idle past transactional.id.expiration.ms.
     /// </summary>
-    private async Task AbortTimedOutAsync()
+    internal async Task AbortTimedOutAsync()
     {
         var now = NowMs;
         foreach (var shard in Shards.Where(s => s.Loaded))
