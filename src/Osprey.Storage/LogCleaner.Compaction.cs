@@ -122,6 +122,15 @@ public sealed partial class LogCleaner
                 return true;
             }
 
+            // The aborted transactions whose ABORT markers the cleaned segment keeps stay indexed.
+            foreach (var segment in group)
+            {
+                foreach (var entry in segment.TxnIndex.Entries.Where(e => !filter.RemovedMarkers.Contains(e.LastOffset)))
+                {
+                    cleaned.TxnIndex.Append(entry);
+                }
+            }
+
             cleaned.OnBecomeInactive();
             cleaned.Flush();
             cleaned.FlushIndexes();
@@ -384,8 +393,14 @@ public sealed partial class LogCleaner
     private sealed class BatchFilter(Dictionary<UInt128, long> map, TransactionScan transactions, long now, long deleteRetentionMs) : IDisposable
     {
         private readonly PooledBufferWriter _decompressed = new();
+
+        /// <summary>Producer ids with a batch of their current transaction seen in this pass (since their last marker).</summary>
+        private readonly HashSet<long> _observed = [];
         private readonly RecordBatchBuilder _builder = new();
         private bool[] _keep = new bool[64];
+
+        /// <summary>The offsets of the transaction markers this pass removed.</summary>
+        public HashSet<long> RemovedMarkers { get; } = [];
 
         /// <summary>Writes what is kept of the batch to <paramref name="output"/>; true when that is the batch unchanged.</summary>
         public bool Apply(ReadOnlySpan<byte> bytes, PooledBufferWriter output, CleanStats stats)
@@ -396,8 +411,18 @@ public sealed partial class LogCleaner
             stats.BytesRead += bytes.Length;
             stats.RecordsRead += header.RecordCount;
 
-            // Markers are kept, and so is the data of transactions that have not ended.
-            if (header.IsControlBatch || (header.IsTransactional && transactions.Open.Contains(header.BaseOffset)))
+            if (header.IsControlBatch)
+            {
+                return ApplyMarker(batch, bytes, output, stats);
+            }
+
+            if (header.IsTransactional && header.ProducerId >= 0)
+            {
+                _observed.Add(header.ProducerId);
+            }
+
+            // The data of transactions that have not ended is kept.
+            if (header.IsTransactional && transactions.Open.Contains(header.BaseOffset))
             {
                 stats.RecordsRetained += header.RecordCount;
                 Write(output, bytes);
@@ -475,6 +500,52 @@ public sealed partial class LogCleaner
             }
 
             _builder.WriteTo(output);
+            return false;
+        }
+
+        /// <summary>
+        /// Kafka's rule for a transaction marker: it stays while any batch of its transaction is still in the log
+        /// (seen in this pass, even one removed now), so that the transaction's end stays known. A pass that sees
+        /// none stamps it with a delete horizon (now + delete.retention.ms), so that a consumer reading meanwhile
+        /// still finds it; a pass after the horizon removes it, and with it its entry in the aborted-transaction
+        /// index. Control batches of other kinds stay.
+        /// </summary>
+        private bool ApplyMarker(RecordBatch batch, ReadOnlySpan<byte> bytes, PooledBufferWriter output, CleanStats stats)
+        {
+            var header = batch.Header;
+            var observed = header.ProducerId >= 0 && _observed.Remove(header.ProducerId);
+            ControlRecordType? type = null;
+            foreach (var record in batch.GetRecords(_decompressed))
+            {
+                type ??= ControlRecords.ParseKey(record).Type;
+            }
+
+            if (observed || type is not (ControlRecordType.Abort or ControlRecordType.Commit) || header.DeleteHorizonMs is { } horizon && now < horizon)
+            {
+                stats.RecordsRetained += header.RecordCount;
+                Write(output, bytes);
+                return true;
+            }
+
+            if (header.DeleteHorizonMs is not null)
+            {
+                RemovedMarkers.Add(header.BaseOffset);
+                return false;
+            }
+
+            _builder.ResetFor(header);
+            _builder.IsControlBatch = true;
+            _builder.Compression = header.Compression;
+            _builder.LogAppendTime = header.TimestampType == TimestampType.LogAppendTime ? header.MaxTimestamp : null;
+            _builder.DeleteHorizonMs = SaturatingAdd(now, deleteRetentionMs);
+            _builder.LastOffsetDelta = header.LastOffsetDelta;
+            foreach (var record in batch.GetRecords(_decompressed))
+            {
+                _builder.Append(record);
+            }
+
+            _builder.WriteTo(output);
+            stats.RecordsRetained += header.RecordCount;
             return false;
         }
 

@@ -82,7 +82,9 @@ public sealed record CleanResult(
 /// that was not compacted before). A tombstone (null value) stays until its batch's delete horizon: the first
 /// cleaning that keeps it stamps the batch with now + delete.retention.ms (KIP-534), and a cleaning after that
 /// time removes it.</item>
-/// <item>Transactions: control batches (markers) are always kept. Data of aborted transactions is removed and never
+/// <item>Transactions: a marker stays while any batch of its transaction is in the log; once none is, it is stamped
+/// with a delete horizon and removed by a pass after it (with its .txnindex entry), as Kafka does. The cleaned
+/// segment keeps the aborted-transaction entries of the markers it keeps. Data of aborted transactions is removed and never
 /// enters the map; committed transactional data is compacted as usual. A transaction with no marker yet stops
 /// the cleanable range at the segment holding its first batch, as Kafka's last stable offset does.</item>
 /// <item>Producers: a batch whose records are all removed is dropped, unless it is the last data batch of its

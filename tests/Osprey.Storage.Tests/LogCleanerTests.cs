@@ -709,6 +709,64 @@ public class LogCleanerTests
         Assert.Equal(["committed", "open-2", "plain", "active", "active-2"], values);
     }
 
+    [Fact]
+    public void MarkersOutliveTheirTransactionsDataByTheDeleteRetentionAndKeepTheirAbortedIndexEntryMeanwhile()
+    {
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider();
+        using var log = Open(dir, time, Compacted with { DeleteRetentionMs = 60_000 });
+        log.Append(ProducerBatch(7, 0, 0, true, ("K1", "aborted")));                                   // 0
+        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Abort, 3), 7, 0, time.NowMs), AppendOrigin.Coordinator);   // 1
+        log.Append(ProducerBatch(8, 0, 0, true, ("K2", "committed")));                                 // 2
+        log.Append(ControlRecords.CreateEndTransactionMarkerBatch(new(ControlRecordType.Commit, 3), 8, 0, time.NowMs), AppendOrigin.Coordinator);  // 3
+        log.Append(ProducerBatch(7, 0, 1, false, ("K9", "later")));                                    // 4: producers 7 and 8 write
+        log.Append(ProducerBatch(8, 0, 1, false, ("K2", "newer")));                                    // 5  again, non-transactionally
+        log.Roll();
+        Append(log, time, Kv("K8", "active"));                                                         // 6
+        var cleaner = new LogCleaner(() => [log], time);
+        (long, long, long)[] Aborted() => [.. log.AbortedTransactions(0, log.LogEndOffset).Select(a => (a.ProducerId, a.FirstOffset, a.LastOffset))];
+        List<(long Offset, long? Horizon)> Markers() => [.. ReadBatches(log).Where(b => b.Header.IsControlBatch).Select(b => (b.Header.BaseOffset, b.Header.DeleteHorizonMs))];
+        var pass = 0;
+        void Clean()
+        {
+            // Each pass needs something dirty: a newer value of K8 in a closed segment.
+            Append(log, time, Kv("K8", $"active-{++pass}"));
+            log.Roll();
+            cleaner.Clean(log, Ct);
+        }
+
+        // Pass 1 removes the aborted record and the overwritten committed one; their markers stay, and so does the
+        // aborted transaction's index entry in the cleaned segment.
+        Clean();
+        Assert.Equal([(1L, (long?)null), (3L, null)], Markers());
+        Assert.DoesNotContain(ReadBatches(log), b => b.Header.BaseOffset is 0 or 2);
+        Assert.Equal([(7L, 0L, 1L)], Aborted());
+
+        // Pass 2 finds no batch of either transaction: the markers get a delete horizon.
+        Clean();
+        var horizon = time.NowMs + 60_000;
+        Assert.Equal([(1L, (long?)horizon), (3L, horizon)], Markers());
+        Assert.Equal([(7L, 0L, 1L)], Aborted());
+        var marker = ReadBatches(log)[0].Header;
+        Assert.Equal((1L, 7L, (short)0, true), (marker.BaseOffset, marker.ProducerId, marker.ProducerEpoch, marker.IsTransactional));
+
+        // Before the horizon they stay; after it they go, and the index entry with them.
+        time.Advance(59_999);
+        Clean();
+        Assert.Equal(2, Markers().Count);
+        time.Advance(1);
+        Clean();
+        Assert.Empty(Markers());
+        Assert.Empty(Aborted());
+
+        // All of it holds after the log is reopened.
+        log.Dispose();
+        using var reopened = Open(dir, time, Compacted with { DeleteRetentionMs = 60_000 });
+        Assert.Empty(reopened.AbortedTransactions(0, reopened.LogEndOffset));
+        Assert.Equal(reopened.LogEndOffset, reopened.LastStableOffset);
+        Assert.Equal([(4L, "K9", "later"), (5L, "K2", "newer"), (10L, "K8", "active-4")], Records(reopened));
+    }
+
     private static int BatchSize(string key, string value)
     {
         using var builder = new RecordBatchBuilder();
