@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
+using Microsoft.Extensions.DependencyInjection;
 using Osprey.Broker.Config;
 
 namespace Osprey.Broker.Tests;
@@ -135,6 +136,69 @@ public class TransactionTests
         var e = Assert.ThrowsAny<KafkaException>(() => zombie.CommitTransaction(TimeSpan.FromSeconds(30)));
         Assert.True(e.Error.IsFatal || e.Error.Code is ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch, e.Error.ToString());
         Assert.Equal(["successor"], ReadAll(broker, "fenced", IsolationLevel.ReadCommitted, 1));
+    }
+
+    [Fact]
+    public async Task ATransactionOpenPastItsTimeoutIsAbortedAndItsProducerFenced()
+    {
+        await using var broker = await StartAsync(("transaction.abort.timed.out.transaction.cleanup.interval.ms", "100"));
+        await CreateAsync(broker, "stalled", 1);
+        using var stalled = Transactional(broker, "stalled-tx", timeoutMs: 1_000);
+        stalled.InitTransactions(TimeSpan.FromSeconds(30));
+        stalled.BeginTransaction();
+        await stalled.ProduceAsync("stalled", new Message<string, string> { Key = "k", Value = "never committed" }, Ct);
+
+        // The coordinator aborts the transaction once it is open past its timeout: the last stable offset moves
+        // past it without the producer doing anything.
+        var log = broker.Server.Services.GetRequiredService<Osprey.Storage.LogManager>().Get("stalled", 0)!;
+        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => log.LastStableOffset == log.LogEndOffset && log.LogEndOffset == 2);
+        Assert.Single(log.AbortedTransactions(0, log.LogEndOffset));
+
+        // The producer learns it was fenced when it tries to commit; nothing of it is ever read committed.
+        var e = Assert.ThrowsAny<KafkaException>(() => stalled.CommitTransaction(TimeSpan.FromSeconds(30)));
+        Assert.True(e.Error.IsFatal || e.Error.Code is ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch or ErrorCode.InvalidTxnState, e.Error.ToString());
+        using var next = Transactional(broker, "stalled-tx");
+        next.InitTransactions(TimeSpan.FromSeconds(30));
+        next.BeginTransaction();
+        await next.ProduceAsync("stalled", new Message<string, string> { Key = "k", Value = "in time" }, Ct);
+        next.CommitTransaction(TimeSpan.FromSeconds(30));
+        Assert.Equal(["in time"], ReadAll(broker, "stalled", IsolationLevel.ReadCommitted, 1));
+        Assert.Equal(["never committed", "in time"], ReadAll(broker, "stalled", IsolationLevel.ReadUncommitted, 2));
+    }
+
+    [Fact]
+    public async Task ATransactionOpenAcrossABrokerRestartCommitsAndItsMarkersSurviveTheNextOne()
+    {
+        var settings = BrokerConfig.From(("offsets.topic.num.partitions", "3"), ("transaction.state.log.num.partitions", "3"), ("group.initial.rebalance.delay.ms", "0"));
+        var first = await TestBroker.StartAsync(o => o with { Config = settings });
+        await using var _ = first;
+        var endpoint = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, first.Server.Port);
+        var data = first.Server.Options.DataDirectory;
+        await CreateAsync(first, "restarted", 2);
+        using var producer = Transactional(first, "restart-tx");
+        producer.InitTransactions(TimeSpan.FromSeconds(30));
+        producer.BeginTransaction();
+        for (var i = 0; i < 4; i++)
+        {
+            await producer.ProduceAsync(new TopicPartition("restarted", i % 2), new Message<string, string> { Key = "k", Value = $"before-{i}" }, Ct);
+        }
+
+        // The broker stops with the transaction open and comes back on the same address; the producer goes on.
+        await first.Server.DisposeAsync();
+        var second = await TestBroker.StartAsync(o => o with { Listener = endpoint, DataDirectory = data, Config = settings });
+        for (var i = 0; i < 2; i++)
+        {
+            await producer.ProduceAsync(new TopicPartition("restarted", i % 2), new Message<string, string> { Key = "k", Value = $"after-{i}" }, Ct);
+        }
+
+        producer.CommitTransaction(TimeSpan.FromSeconds(30));
+        string[] all = ["after-0", "after-1", "before-0", "before-1", "before-2", "before-3"];
+        Assert.Equal(all, ReadAll(second, "restarted", IsolationLevel.ReadCommitted, 6).Order());
+
+        // The COMMIT markers were written to disk: after another restart the records are still read committed.
+        await second.Server.DisposeAsync();
+        await using var third = await TestBroker.StartAsync(o => o with { Listener = endpoint, DataDirectory = data, Config = settings });
+        Assert.Equal(all, ReadAll(third, "restarted", IsolationLevel.ReadCommitted, 6).Order());
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Osprey.Protocol;
 
@@ -11,9 +12,11 @@ namespace Osprey.Broker.Network;
 /// One Kafka client connection on Kestrel. Requests are read as they arrive and handled concurrently (a producer's
 /// in-flight requests wait for their fsync together), while responses are written strictly in request order. At
 /// most <see cref="BrokerOptions.MaxInFlightRequestsPerConnection"/> requests are in progress; beyond that the
-/// connection is not read (back-pressure). A malformed or oversized frame closes this connection only.
+/// connection is not read (back-pressure). A malformed or oversized frame closes this connection only. When the
+/// broker stops, connections stop reading, answer what they already read, and close, so that a stop never waits for
+/// idle clients.
 /// </summary>
-public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, ILogger<KafkaConnectionHandler> logger)
+public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, IHostApplicationLifetime lifetime, ILogger<KafkaConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -21,6 +24,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         var input = connection.Transport.Input;
         var output = connection.Transport.Output;
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(closing.Token, lifetime.ApplicationStopping);
         var inFlight = Channel.CreateBounded<Task<byte[]?>>(new BoundedChannelOptions(options.MaxInFlightRequestsPerConnection)
         {
             SingleReader = true,
@@ -30,11 +34,11 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         var idleTimeout = TimeSpan.FromMilliseconds(options.ConnectionsMaxIdleMs);
         try
         {
-            while (!closing.IsCancellationRequested)
+            while (!reading.IsCancellationRequested)
             {
                 // connections.max.idle.ms: a read that waits longer than that closes the connection.
                 using var idle = new CancellationTokenSource(idleTimeout, options.Time);
-                using var readCancel = CancellationTokenSource.CreateLinkedTokenSource(closing.Token, idle.Token);
+                using var readCancel = CancellationTokenSource.CreateLinkedTokenSource(reading.Token, idle.Token);
                 ReadResult result;
                 try
                 {
@@ -52,7 +56,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
                     while (FrameReader.TryReadFrame(ref buffer, options.SocketRequestMaxBytes, out var frame))
                     {
                         var task = HandleAsync(frame, connection, closing.Token);
-                        await inFlight.Writer.WriteAsync(task, closing.Token).ConfigureAwait(false);
+                        await inFlight.Writer.WriteAsync(task, reading.Token).ConfigureAwait(false);
                     }
                 }
                 finally
@@ -143,7 +147,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
                     var flush = await output.WriteAsync(response, closing.Token).ConfigureAwait(false);
                     if (flush.IsCompleted)
                     {
-                                                break;
+                        break;
                     }
                 }
             }
