@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Confluent.Kafka;
+
+namespace Osprey.Load;
+
+/// <summary>
+/// osprey-load: a load tool for any Kafka-compatible broker, on Confluent.Kafka (librdkafka). Modes produce,
+/// consume and e2e; each run prints one summary line, --runs repeats and prints the medians, --mock runs the same
+/// produce load against librdkafka's mock cluster in the same invocation as the client's own ceiling, --json writes every
+/// run's figures.
+/// </summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("Load tool for Kafka-compatible brokers (Confluent.Kafka / librdkafka " + Library.VersionString + ").");
+        root.Subcommands.Add(Mode("produce", "Produce records as fast as allowed (or at --rate) and report records/s and MB/s.", Workloads.ProduceAsync, defaults: s => s));
+        root.Subcommands.Add(Mode("consume", "Consume --records records from the topic's start (filled first if it holds fewer) and report records/s and MB/s.", Workloads.ConsumeAsync, defaults: s => s));
+        root.Subcommands.Add(Mode("e2e", "End-to-end latency at a fixed --rate: percentiles from each record's due send time to its arrival.", Workloads.EndToEndAsync, defaults: s => s with { Acks = Acks.All, LingerMs = 0, Partitions = 1, Rate = 2000 }));
+        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+    }
+
+    private static Command Mode(string name, string description, Func<Target, LoadSettings, Task<RunResult>> run, Func<LoadSettings, LoadSettings> defaults)
+    {
+        var d = defaults(new LoadSettings());
+        var bootstrap = new Option<string>("--bootstrap", "-b") { Description = "The broker to load.", DefaultValueFactory = _ => d.Bootstrap };
+        var topic = new Option<string?>("--topic") { Description = "Topic (default: osprey-load-<mode>-<size>b-<partitions>p)." };
+        var records = new Option<long>("--records", "-n") { Description = "Records to produce or consume.", DefaultValueFactory = _ => d.Records };
+        var size = new Option<int>("--record-size", "-s") { Description = "Record value size in bytes.", DefaultValueFactory = _ => d.RecordSize };
+        var partitions = new Option<int>("--partitions", "-p") { Description = "Partitions of the topic when it is created.", DefaultValueFactory = _ => d.Partitions };
+        var acks = new Option<string>("--acks") { Description = "0, 1 or all.", DefaultValueFactory = _ => d.Acks == Acks.All ? "all" : ((int)d.Acks).ToString(CultureInfo.InvariantCulture) };
+        var linger = new Option<double>("--linger-ms") { Description = "linger.ms.", DefaultValueFactory = _ => d.LingerMs };
+        var batch = new Option<int>("--batch-size") { Description = "batch.size in bytes.", DefaultValueFactory = _ => d.BatchSize };
+        var compression = new Option<string>("--compression") { Description = "none, gzip, snappy, lz4 or zstd.", DefaultValueFactory = _ => "none" };
+        var rate = new Option<double>("--rate") { Description = "Records per second over all producers (0: as fast as possible).", DefaultValueFactory = _ => d.Rate };
+        var producers = new Option<int>("--producers") { Description = "Producer instances (each on its own thread).", DefaultValueFactory = _ => d.Producers };
+        var consumers = new Option<int>("--consumers") { Description = "Consumer instances (each on its own thread).", DefaultValueFactory = _ => d.Consumers };
+        var duration = new Option<double>("--duration") { Description = "e2e: seconds measured after the warm-up.", DefaultValueFactory = _ => d.DurationSeconds };
+        var warmup = new Option<double>("--warmup") { Description = "e2e: seconds sent before measuring.", DefaultValueFactory = _ => d.WarmupSeconds };
+        var runs = new Option<int>("--runs") { Description = "Runs; with more than one, the medians are printed too.", DefaultValueFactory = _ => 1 };
+        var mock = new Option<bool>("--mock") { Description = "Also run against librdkafka's mock cluster (the client's ceiling), alternating with the broker." };
+        var mockOnly = new Option<bool>("--mock-only") { Description = "Run against the mock cluster only." };
+        var json = new Option<string?>("--json") { Description = "Write every run's figures to this file as JSON." };
+        var extra = new Option<string[]>("--set", "-X") { Description = "Extra librdkafka setting for every client (key=value).", AllowMultipleArgumentsPerToken = false };
+        var command = new Command(name, description)
+        {
+            bootstrap, topic, records, size, partitions, acks, linger, batch, compression, rate, producers, consumers, duration, warmup, runs, mock, mockOnly, json, extra,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            var settings = d with
+            {
+                Bootstrap = result.GetValue(bootstrap)!,
+                Records = result.GetValue(records),
+                RecordSize = result.GetValue(size),
+                Partitions = result.GetValue(partitions),
+                Acks = result.GetValue(acks) switch
+                {
+                    "all" or "-1" => Acks.All,
+                    "1" => Acks.Leader,
+                    "0" => Acks.None,
+                    var other => throw new ArgumentException($"--acks must be 0, 1 or all, not {other}."),
+                },
+                LingerMs = result.GetValue(linger),
+                BatchSize = result.GetValue(batch),
+                Compression = Enum.Parse<CompressionType>(result.GetValue(compression)!, ignoreCase: true),
+                Rate = result.GetValue(rate),
+                Producers = Math.Max(1, result.GetValue(producers)),
+                Consumers = Math.Max(1, result.GetValue(consumers)),
+                DurationSeconds = result.GetValue(duration),
+                WarmupSeconds = result.GetValue(warmup),
+                Extra = [.. (result.GetValue(extra) ?? []).Select(Split)],
+            };
+            settings = settings with { Topic = result.GetValue(topic) ?? $"osprey-load-{name}-{settings.RecordSize}b-{settings.Partitions}p" };
+            return await RunAsync(name, run, settings, Math.Max(1, result.GetValue(runs)), result.GetValue(mock), result.GetValue(mockOnly), result.GetValue(json)).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string mode, Func<Target, LoadSettings, Task<RunResult>> run, LoadSettings settings, int runs, bool mock, bool mockOnly, string? json)
+    {
+        Console.WriteLine($"# {mode}: {Describe(mode, settings)}; librdkafka {Library.VersionString}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        var results = new List<RunResult>();
+        for (var i = 0; i < runs; i++)
+        {
+            if (!mockOnly)
+            {
+                using var broker = Target.Broker(settings.Bootstrap);
+                results.Add(Report(i, await run(broker, settings).ConfigureAwait(false)));
+            }
+
+            if ((mock || mockOnly) && mode != "produce")
+            {
+                // The mock cluster answers a fetch only when fetch.wait.max.ms runs out and keeps only the last
+                // ~180,000 records of a partition: neither latency nor backlog reads say anything about the client.
+                Console.WriteLine($"(no mock reference for {mode}: the mock cluster does not wake waiting fetches and keeps few records)");
+                mock = mockOnly = false;
+            }
+
+            if (mock || mockOnly)
+            {
+                using var reference = Target.Mock();
+                results.Add(Report(i, await run(reference, settings).ConfigureAwait(false)));
+            }
+        }
+
+        if (runs > 1)
+        {
+            foreach (var group in results.GroupBy(r => r.Target))
+            {
+                Console.WriteLine($"median of {runs}  {Line(Median(group.ToList()))}");
+            }
+        }
+
+        if (results.Any(r => r.Target == "broker") && results.Any(r => r.Target == "mock") && mode != "e2e")
+        {
+            var broker = Median(results.Where(r => r.Target == "broker").ToList());
+            var reference = Median(results.Where(r => r.Target == "mock").ToList());
+            Console.WriteLine($"broker / mock: {broker.RecordsPerSecond / reference.RecordsPerSecond:F2}");
+        }
+
+        if (json is not null)
+        {
+            await File.WriteAllTextAsync(json, JsonSerializer.Serialize(results.Select(ToJson), new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
+        }
+
+        return results.Any(r => r.Errors > 0) ? 1 : 0;
+    }
+
+    private static RunResult Report(int run, RunResult result)
+    {
+        Console.WriteLine($"run {run + 1}  {Line(result)}");
+        return result;
+    }
+
+    private static string Describe(string mode, LoadSettings s) =>
+        $"topic {s.Topic}, {s.Records:N0} records × {s.RecordSize} B, {s.Partitions} partitions, acks={(s.Acks == Acks.All ? "all" : ((int)s.Acks).ToString(CultureInfo.InvariantCulture))}, " +
+        $"linger.ms={s.LingerMs}, batch.size={s.BatchSize}, compression={s.Compression.ToString().ToLowerInvariant()}, " +
+        (mode == "e2e" ? $"rate {s.Rate:N0}/s for {s.WarmupSeconds}+{s.DurationSeconds} s" : $"{s.Producers} producer(s), {s.Consumers} consumer(s){(s.Rate > 0 ? $", rate {s.Rate:N0}/s" : "")}");
+
+    private static string Line(RunResult r) => r.Latency is { } h
+        ? $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms  ({r.Errors} errors)"
+        : $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  {r.RecordsPerSecond,12:N0} records/s  {r.MegabytesPerSecond,8:F1} MB/s  in {r.Seconds:F2} s  ({r.Errors} errors)";
+
+    private static string Ms(long micros) => (micros / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
+
+    /// <summary>The run with the median throughput (or, for e2e, the median p99).</summary>
+    private static RunResult Median(List<RunResult> runs)
+    {
+        var ordered = runs[0].Latency is null ? runs.OrderBy(r => r.RecordsPerSecond).ToList() : runs.OrderBy(r => r.Latency!.Percentile(99)).ToList();
+        return ordered[ordered.Count / 2];
+    }
+
+    private static object ToJson(RunResult r) => new
+    {
+        mode = r.Mode,
+        target = r.Target,
+        records = r.Records,
+        bytes = r.Bytes,
+        seconds = r.Seconds,
+        recordsPerSecond = r.RecordsPerSecond,
+        megabytesPerSecond = r.MegabytesPerSecond,
+        errors = r.Errors,
+        latencyMs = r.Latency is { } h
+            ? new { p50 = h.Percentile(50) / 1000.0, p95 = h.Percentile(95) / 1000.0, p99 = h.Percentile(99) / 1000.0, p999 = h.Percentile(99.9) / 1000.0, max = h.Max / 1000.0, mean = h.Mean / 1000.0 }
+            : null,
+    };
+
+    private static KeyValuePair<string, string> Split(string setting)
+    {
+        var at = setting.IndexOf('=', StringComparison.Ordinal);
+        return at > 0 ? new(setting[..at], setting[(at + 1)..]) : throw new ArgumentException($"--set takes key=value, not {setting}.");
+    }
+}

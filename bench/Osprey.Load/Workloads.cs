@@ -1,0 +1,265 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using Confluent.Kafka;
+using Osprey.Client;
+
+namespace Osprey.Load;
+
+/// <summary>What one run measured.</summary>
+internal sealed record RunResult(string Mode, string Target, long Records, long Bytes, double Seconds, long Errors, LatencyHistogram? Latency = null)
+{
+    public double RecordsPerSecond => Seconds > 0 ? Records / Seconds : 0;
+
+    public double MegabytesPerSecond => Seconds > 0 ? Bytes / Seconds / 1_000_000 : 0;
+}
+
+/// <summary>The three loads: produce as fast as allowed, consume a backlog, and end-to-end latency at a fixed rate.</summary>
+internal static class Workloads
+{
+    /// <summary>
+    /// Produces <see cref="LoadSettings.Records"/> records of <see cref="LoadSettings.RecordSize"/> bytes (no key,
+    /// so librdkafka's sticky partitioner spreads them) from several producers, each on its own thread, at the
+    /// target rate if one is given; the time runs from the first send to the last delivery report.
+    /// </summary>
+    public static async Task<RunResult> ProduceAsync(Target target, LoadSettings settings)
+    {
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        var payload = Payload(settings.RecordSize);
+        long delivered = 0, errors = 0;
+        var config = settings.ProducerConfig(target.Bootstrap);
+        var producers = Enumerable.Range(0, settings.Producers).Select(_ => new ProducerBuilder<byte[], byte[]>(config).Build()).ToList();
+        try
+        {
+            // Connections and metadata first, so the timed part is the load alone.
+            foreach (var producer in producers)
+            {
+                producer.Produce(settings.Topic, new Message<byte[], byte[]> { Value = payload });
+                producer.Flush(TimeSpan.FromSeconds(30));
+            }
+
+            var clock = Stopwatch.StartNew();
+            var threads = producers.Select((producer, index) =>
+            {
+                var count = (settings.Records / settings.Producers) + (index < settings.Records % settings.Producers ? 1 : 0);
+                return Task.Factory.StartNew(
+                    () =>
+                    {
+                        var message = new Message<byte[], byte[]> { Value = payload };
+                        void Report(DeliveryReport<byte[], byte[]> report)
+                        {
+                            if (report.Error.IsError)
+                            {
+                                Interlocked.Increment(ref errors);
+                            }
+                            else
+                            {
+                                Interlocked.Increment(ref delivered);
+                            }
+                        }
+
+                        var pacer = settings.Rate > 0 ? new Pacer(settings.Rate / settings.Producers) : null;
+                        for (long i = 0; i < count; i++)
+                        {
+                            pacer?.WaitFor(i);
+                            while (true)
+                            {
+                                try
+                                {
+                                    producer.Produce(settings.Topic, message, Report);
+                                    break;
+                                }
+                                catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                                {
+                                    producer.Poll(TimeSpan.FromMilliseconds(1));
+                                }
+                            }
+                        }
+
+                        producer.Flush(Timeout.InfiniteTimeSpan);
+                    },
+                    TaskCreationOptions.LongRunning);
+            }).ToArray();
+            await Task.WhenAll(threads).ConfigureAwait(false);
+            clock.Stop();
+            return new RunResult("produce", target.Name, delivered, delivered * settings.RecordSize, clock.Elapsed.TotalSeconds, errors);
+        }
+        finally
+        {
+            foreach (var producer in producers)
+            {
+                producer.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads <see cref="LoadSettings.Records"/> records from the start of the topic, which is first filled to that
+    /// many if it holds fewer; the partitions are split over several consumers (assigned, no group), each on its
+    /// own thread. The time runs from the assignment to the last record.
+    /// </summary>
+    public static async Task<RunResult> ConsumeAsync(Target target, LoadSettings settings)
+    {
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        var (partitions, held) = target.Backlog(settings.Topic);
+        if (held < settings.Records)
+        {
+            await ProduceAsync(target, settings with { Records = settings.Records - held, Rate = 0, Acks = Acks.Leader }).ConfigureAwait(false);
+        }
+
+        long consumed = 0, bytes = 0;
+        var clock = Stopwatch.StartNew();
+        var threads = Enumerable.Range(0, settings.Consumers).Select(index => Task.Factory.StartNew(
+            () =>
+            {
+                var mine = partitions.Where((_, i) => i % settings.Consumers == index).Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList();
+                if (mine.Count == 0)
+                {
+                    return;
+                }
+
+                using var consumer = new ConsumerBuilder<Ignore, byte[]>(settings.ConsumerConfig(target.Bootstrap, $"osprey-load-{Guid.NewGuid():N}")).Build();
+                consumer.Assign(mine);
+                long local = 0, localBytes = 0;
+                var idleSince = Stopwatch.GetTimestamp();
+                while (Interlocked.Read(ref consumed) + local < settings.Records && Stopwatch.GetElapsedTime(idleSince) < TimeSpan.FromSeconds(15))
+                {
+                    if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } result)
+                    {
+                        idleSince = Stopwatch.GetTimestamp();
+                        local++;
+                        localBytes += result.Message.Value?.Length ?? 0;
+                        if (local == 10_000)
+                        {
+                            Interlocked.Add(ref consumed, local);
+                            Interlocked.Add(ref bytes, localBytes);
+                            local = localBytes = 0;
+                        }
+                    }
+                }
+
+                Interlocked.Add(ref consumed, local);
+                Interlocked.Add(ref bytes, localBytes);
+                consumer.Close();
+            },
+            TaskCreationOptions.LongRunning)).ToArray();
+        await Task.WhenAll(threads).ConfigureAwait(false);
+        clock.Stop();
+        return new RunResult("consume", target.Name, consumed, bytes, clock.Elapsed.TotalSeconds, Math.Max(0, settings.Records - consumed));
+    }
+
+    /// <summary>
+    /// End-to-end latency at a fixed rate: a producer sends at <see cref="LoadSettings.Rate"/> records per second,
+    /// each stamped with the time it was due to be sent, and a consumer in this process records, for each, the time
+    /// from that due time to its arrival. Measuring from the schedule rather than the actual send keeps stalls of
+    /// the sender in the figures (no coordinated omission). The first <see cref="LoadSettings.WarmupSeconds"/> are
+    /// not counted.
+    /// </summary>
+    public static async Task<RunResult> EndToEndAsync(Target target, LoadSettings settings)
+    {
+        if (settings.Rate <= 0)
+        {
+            throw new ArgumentException("e2e needs --rate.");
+        }
+
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        var (partitions, _) = target.Backlog(settings.Topic);
+        var size = Math.Max(settings.RecordSize, sizeof(long));
+        var total = (long)(settings.Rate * (settings.WarmupSeconds + settings.DurationSeconds));
+        var histogram = new LatencyHistogram();
+        using var consumer = new ConsumerBuilder<Ignore, byte[]>(settings.ConsumerConfig(target.Bootstrap, $"osprey-load-{Guid.NewGuid():N}")).Build();
+        consumer.Assign(partitions.Select(p => new TopicPartitionOffset(p, consumer.QueryWatermarkOffsets(p, TimeSpan.FromSeconds(10)).High)));
+
+        using var producer = new ProducerBuilder<byte[], byte[]>(settings.ProducerConfig(target.Bootstrap)).Build();
+        long errors = 0;
+        var start = Stopwatch.GetTimestamp();
+        var warmupEnd = start + (long)(settings.WarmupSeconds * Stopwatch.Frequency);
+        var sender = Task.Factory.StartNew(
+            () =>
+            {
+                var pacer = new Pacer(settings.Rate, start);
+                for (long i = 0; i < total; i++)
+                {
+                    var due = pacer.WaitFor(i);
+                    var value = Payload(size);
+                    BinaryPrimitives.WriteInt64LittleEndian(value, due);
+                    producer.Produce(settings.Topic, new Message<byte[], byte[]> { Value = value }, r =>
+                    {
+                        if (r.Error.IsError)
+                        {
+                            Interlocked.Increment(ref errors);
+                        }
+                    });
+                }
+
+                producer.Flush(Timeout.InfiniteTimeSpan);
+            },
+            TaskCreationOptions.LongRunning);
+
+        long received = 0;
+        var idleSince = Stopwatch.GetTimestamp();
+        while (received < total - Interlocked.Read(ref errors) && Stopwatch.GetElapsedTime(idleSince) < TimeSpan.FromSeconds(30))
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(50)) is not { } result)
+            {
+                continue;
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            idleSince = now;
+            received++;
+            var due = BinaryPrimitives.ReadInt64LittleEndian(result.Message.Value);
+            if (due >= warmupEnd)
+            {
+                histogram.Record((now - due) * 1_000_000 / Stopwatch.Frequency);
+            }
+        }
+
+        await sender.ConfigureAwait(false);
+        consumer.Close();
+        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return new RunResult("e2e", target.Name, received, received * size, seconds, errors + (total - received), histogram);
+    }
+
+    /// <summary>Random upper-case letters, as Kafka's producer performance tool sends.</summary>
+    private static byte[] Payload(int size)
+    {
+        var bytes = new byte[size];
+        var random = new Random(size);
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)('A' + random.Next(26));
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Paces sends at a rate: record i is due at start + i / rate.</summary>
+    private sealed class Pacer(double rate, long? start = null)
+    {
+        private readonly long _start = start ?? Stopwatch.GetTimestamp();
+        private readonly double _ticksPerRecord = Stopwatch.Frequency / rate;
+
+        /// <summary>Waits until record <paramref name="index"/> is due and returns its due time (Stopwatch ticks).</summary>
+        public long WaitFor(long index)
+        {
+            var due = _start + (long)(index * _ticksPerRecord);
+            while (true)
+            {
+                var left = due - Stopwatch.GetTimestamp();
+                if (left <= 0)
+                {
+                    return due;
+                }
+
+                if (left > Stopwatch.Frequency / 500)
+                {
+                    Thread.Sleep(1);
+                }
+                else
+                {
+                    Thread.SpinWait(50);
+                }
+            }
+        }
+    }
+}
