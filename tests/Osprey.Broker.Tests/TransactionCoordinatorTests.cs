@@ -39,7 +39,7 @@ public class TransactionCoordinatorTests
         return (broker, transactions, broker.Server.Services.GetRequiredService<LogManager>());
     }
 
-    private static async Task CreateTopicAsync(TestBroker broker, string name)
+    internal static async Task CreateTopicAsync(TestBroker broker, string name)
     {
         var result = new CreateTopicsResponse.CreatableTopicResult { Name = name };
         await broker.Server.Services.GetRequiredService<TopicCreator>().CreateAsync(new CreateTopicsRequest.CreatableTopic { Name = name, NumPartitions = 1, ReplicationFactor = 1 }, result, validateOnly: false, Ct);

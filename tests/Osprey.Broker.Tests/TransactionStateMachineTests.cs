@@ -1,10 +1,8 @@
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Osprey.Broker.Config;
-using Osprey.Broker.Topics;
 using Osprey.Broker.Transactions;
 using Osprey.Protocol;
-using Osprey.Protocol.Messages;
 using Osprey.Protocol.Records;
 using Osprey.Storage;
 using Osprey.Storage.Tests;
@@ -103,9 +101,7 @@ public class TransactionStateMachineTests
             {
                 foreach (var topic in Topics)
                 {
-                    var result = new CreateTopicsResponse.CreatableTopicResult { Name = topic };
-                    await broker.Server.Services.GetRequiredService<TopicCreator>().CreateAsync(new CreateTopicsRequest.CreatableTopic { Name = topic, NumPartitions = 1, ReplicationFactor = 1 }, result, validateOnly: false, Ct);
-                    Assert.Equal(0, result.ErrorCode);
+                    await TransactionCoordinatorTests.CreateTopicAsync(broker, topic);
                 }
             }
         }

@@ -36,13 +36,7 @@ public class TransactionVersion2Tests
 
         public async Task InitAsync()
         {
-            InitProducerIdResponse response;
-            while ((response = await IdempotenceTests.CallAsync<InitProducerIdResponse>(connection, new InitProducerIdRequest { TransactionalId = transactionalId, TransactionTimeoutMs = 60_000 }, 5)).ErrorCode
-                is (short)ErrorCode.CoordinatorLoadInProgress or (short)ErrorCode.CoordinatorNotAvailable)
-            {
-                await Task.Delay(50, Ct); // as a client does: the coordinator is creating or loading __transaction_state
-            }
-
+            var response = await CoordinatorCallAsync<InitProducerIdResponse>(new InitProducerIdRequest { TransactionalId = transactionalId, TransactionTimeoutMs = 60_000 }, 5, r => r.ErrorCode);
             Assert.Equal(0, response.ErrorCode);
             (ProducerId, Epoch) = (response.ProducerId, response.ProducerEpoch);
         }
@@ -86,16 +80,24 @@ public class TransactionVersion2Tests
         /// <summary>EndTxn v5 with the given identity; adopts the answer's producer id and epoch when <paramref name="adopt"/>.</summary>
         public async Task<EndTxnResponse> EndAsync(bool commit, long? producerId = null, short? epoch = null, bool adopt = true)
         {
-            var response = await IdempotenceTests.CallAsync<EndTxnResponse>(connection, new EndTxnRequest
-            {
-                TransactionalId = transactionalId,
-                ProducerId = producerId ?? ProducerId,
-                ProducerEpoch = epoch ?? Epoch,
-                Committed = commit,
-            }, 5);
+            var response = await CoordinatorCallAsync<EndTxnResponse>(
+                new EndTxnRequest { TransactionalId = transactionalId, ProducerId = producerId ?? ProducerId, ProducerEpoch = epoch ?? Epoch, Committed = commit }, 5, r => r.ErrorCode);
             if (adopt && response.ErrorCode == 0)
             {
                 (ProducerId, Epoch) = (response.ProducerId, response.ProducerEpoch);
+            }
+
+            return response;
+        }
+
+        /// <summary>A call to the transaction coordinator, retried as a client does while it creates or loads __transaction_state.</summary>
+        private async Task<T> CoordinatorCallAsync<T>(Osprey.Protocol.IApiMessage request, short version, Func<T, short> error)
+            where T : Osprey.Protocol.IApiMessage, new()
+        {
+            T response;
+            while (error(response = await IdempotenceTests.CallAsync<T>(connection, request, version)) is (short)ErrorCode.CoordinatorLoadInProgress or (short)ErrorCode.CoordinatorNotAvailable)
+            {
+                await Task.Delay(50, Ct);
             }
 
             return response;

@@ -317,51 +317,45 @@ public sealed partial class GroupCoordinator
     /// Removes the offsets of groups that have been empty for offsets.retention.minutes (and such groups
     /// themselves once they hold nothing).
     /// </summary>
-    private async Task ExpireOffsetsAsync()
+    private async Task ExpireOffsetsAsync(CoordinatorShard shard)
     {
-        foreach (var shard in Shards.Where(s => s.Loaded))
+        var now = NowMs;
+        var records = new List<(byte[], byte[]?)>();
+        var expired = shard.Groups.Values.Where(g => g.State == GroupState.Empty && now - g.StateTimestamp >= Options.OffsetsRetentionMs).ToList();
+        foreach (var group in expired)
         {
-            await RunLockedAsync(shard, async () =>
+            foreach (var (topic, partition) in shard.Offsets.GetValueOrDefault(group.GroupId)?.Keys ?? Enumerable.Empty<(string, int)>())
             {
-                var now = NowMs;
-                var records = new List<(byte[], byte[]?)>();
-                var expired = shard.Groups.Values.Where(g => g.State == GroupState.Empty && now - g.StateTimestamp >= Options.OffsetsRetentionMs).ToList();
-                foreach (var group in expired)
-                {
-                    foreach (var (topic, partition) in shard.Offsets.GetValueOrDefault(group.GroupId)?.Keys ?? Enumerable.Empty<(string, int)>())
-                    {
-                        records.Add((GroupRecords.OffsetKey(group.GroupId, topic, partition), null));
-                    }
+                records.Add((GroupRecords.OffsetKey(group.GroupId, topic, partition), null));
+            }
 
-                    records.Add((GroupRecords.GroupKey(group.GroupId), null));
-                }
+            records.Add((GroupRecords.GroupKey(group.GroupId), null));
+        }
 
-                var expiredConsumerGroups = shard.ConsumerGroups.Values.Where(g => g.Members.Count == 0 && now - g.EmptySinceMs >= Options.OffsetsRetentionMs).ToList();
-                foreach (var group in expiredConsumerGroups)
-                {
-                    foreach (var (topic, partition) in shard.Offsets.GetValueOrDefault(group.GroupId)?.Keys ?? Enumerable.Empty<(string, int)>())
-                    {
-                        records.Add((GroupRecords.OffsetKey(group.GroupId, topic, partition), null));
-                    }
+        var expiredConsumerGroups = shard.ConsumerGroups.Values.Where(g => g.Members.Count == 0 && now - g.EmptySinceMs >= Options.OffsetsRetentionMs).ToList();
+        foreach (var group in expiredConsumerGroups)
+        {
+            foreach (var (topic, partition) in shard.Offsets.GetValueOrDefault(group.GroupId)?.Keys ?? Enumerable.Empty<(string, int)>())
+            {
+                records.Add((GroupRecords.OffsetKey(group.GroupId, topic, partition), null));
+            }
 
-                    records.Add((GroupRecords.TargetEpochKey(group.GroupId), null));
-                    records.Add((GroupRecords.ConsumerGroupKey(group.GroupId), null));
-                }
+            records.Add((GroupRecords.TargetEpochKey(group.GroupId), null));
+            records.Add((GroupRecords.ConsumerGroupKey(group.GroupId), null));
+        }
 
-                await WriteAsync(shard, records).ConfigureAwait(false);
-                foreach (var group in expired)
-                {
-                    shard.Offsets.Remove(group.GroupId);
-                    shard.Groups.Remove(group.GroupId);
-                }
+        await WriteAsync(shard, records).ConfigureAwait(false);
+        foreach (var group in expired)
+        {
+            shard.Offsets.Remove(group.GroupId);
+            shard.Groups.Remove(group.GroupId);
+        }
 
-                foreach (var group in expiredConsumerGroups)
-                {
-                    group.Deleted = true;
-                    shard.Offsets.Remove(group.GroupId);
-                    shard.ConsumerGroups.Remove(group.GroupId);
-                }
-            }).ConfigureAwait(false);
+        foreach (var group in expiredConsumerGroups)
+        {
+            group.Deleted = true;
+            shard.Offsets.Remove(group.GroupId);
+            shard.ConsumerGroups.Remove(group.GroupId);
         }
     }
 }

@@ -16,6 +16,12 @@ public sealed partial class GroupCoordinator
     {
         var entries = request.Topics.SelectMany(t => t.Partitions.Select(p => new OffsetToCommit(t.Name, p.PartitionIndex, p.CommittedOffset, p.CommittedLeaderEpoch, p.CommittedMetadata))).ToList();
         var errors = await CommitAsync(request.GroupId, entries, partitionExists, shard => AdmitTxnCommit(shard, request), (request.ProducerId, request.ProducerEpoch), cancellationToken).ConfigureAwait(false);
+        return TxnCommitResponse(request, errors);
+    }
+
+    /// <summary>The response to a TxnOffsetCommit: one error per partition, in the request's order.</summary>
+    public static TxnOffsetCommitResponse TxnCommitResponse(TxnOffsetCommitRequest request, IReadOnlyList<ErrorCode> errors)
+    {
         var i = 0;
         return new TxnOffsetCommitResponse
         {

@@ -111,7 +111,6 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
     private readonly LogManager _logs;
     private readonly TimeProvider _time;
     private readonly ILogger<GroupCoordinator> _logger;
-    private ITimer? _expiry;
 
     public GroupCoordinator(MetadataLog metadata, LogManager logs, TopicCreator creator, BrokerOptions options, ILogger<GroupCoordinator> logger)
         : this(metadata, logs, creator, options, GroupCoordinatorOptions.From(options.Config), logger)
@@ -147,8 +146,9 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
         return Task.CompletedTask;
     }
 
-    protected override void OnLoaded() =>
-        _expiry = _time.CreateTimer(_ => _ = ExpireOffsetsAsync(), null, TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs), TimeSpan.FromMilliseconds(Options.RetentionCheckIntervalMs));
+    protected override void OnLoaded() => StartPeriodic(_time, Options.RetentionCheckIntervalMs, ExpireOffsetsAsync);
+
+    protected override void OnTimerFailed(Exception exception) => LogTimerFailed(_logger, exception);
 
     protected override void OnCreateFailed(string message) => LogCreateFailed(_logger, message);
 
@@ -295,39 +295,8 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
             TimeSpan.FromMilliseconds(Math.Max(0, delayMs)),
             Timeout.InfiniteTimeSpan);
 
-    private async Task RunLockedAsync(CoordinatorShard shard, Func<Task> action)
-    {
-        try
-        {
-            await shard.Lock.WaitAsync(Stop.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return;
-        }
-
-        try
-        {
-            await action().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or ObjectDisposedException or InvalidOperationException)
-        {
-            LogTimerFailed(_logger, e);
-        }
-        finally
-        {
-            shard.Lock.Release();
-        }
-    }
-
     public async ValueTask DisposeAsync()
     {
-        await Stop.CancelAsync().ConfigureAwait(false);
-        if (_expiry is not null)
-        {
-            await _expiry.DisposeAsync().ConfigureAwait(false);
-        }
-
         // Timer work (session expiry, rebalance completion, offsets expiry) runs under a shard's lock: stopping
         // waits for what is running, and nothing new starts after the cancellation.
         await StopShardsAsync().ConfigureAwait(false);

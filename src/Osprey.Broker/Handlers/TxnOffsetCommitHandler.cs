@@ -39,16 +39,8 @@ public sealed class TxnOffsetCommitHandler(GroupCoordinator groups, TransactionC
             var added = await transactions.AddOffsetsAsync(request.TransactionalId, request.ProducerId, request.ProducerEpoch, request.GroupId, mode, cancellationToken).ConfigureAwait(false);
             if (added != ErrorCode.None)
             {
-                var refused = AddPartitionsToTxnHandler.Compatible(added, context.ApiVersion >= 2 ? (short)2 : (short)0);
-                return new TxnOffsetCommitResponse
-                {
-                    Topics = request.Topics.Select(t => new TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic
-                    {
-                        Name = t.Name,
-                        TopicId = t.TopicId,
-                        Partitions = t.Partitions.Select(p => new TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition { PartitionIndex = p.PartitionIndex, ErrorCode = (short)refused }).ToList(),
-                    }).ToList(),
-                };
+                var refused = AddPartitionsToTxnHandler.Compatible(added, context.ApiVersion);
+                return GroupCoordinator.TxnCommitResponse(request, [.. request.Topics.SelectMany(t => t.Partitions).Select(_ => refused)]);
             }
         }
 

@@ -32,6 +32,7 @@ public abstract class InternalTopicCoordinator<TShard>
     private readonly TopicCreator _creator;
     private readonly int _segmentBytes;
     private readonly SemaphoreSlim _startLock = new(1, 1);
+    private ITimer? _periodic;
 
     protected InternalTopicCoordinator(string topic, MetadataLog metadata, LogManager logs, TopicCreator creator, int partitions, int segmentBytes, Func<int, TShard> newShard)
     {
@@ -152,6 +153,54 @@ public abstract class InternalTopicCoordinator<TShard>
 
     protected abstract void OnCreateFailed(string message);
 
+    /// <summary>Timer work failed (logged; the timer goes on).</summary>
+    protected abstract void OnTimerFailed(Exception exception);
+
+    /// <summary>Runs <paramref name="work"/> on every loaded shard, each under its lock, every <paramref name="intervalMs"/> (until the stop).</summary>
+    protected void StartPeriodic(TimeProvider time, long intervalMs, Func<TShard, Task> work)
+    {
+        var interval = TimeSpan.FromMilliseconds(intervalMs);
+        _periodic = time.CreateTimer(_ => _ = ForEachLoadedShardAsync(work), null, interval, interval);
+    }
+
+    /// <summary>Runs <paramref name="work"/> on every loaded shard in turn, each under its lock.</summary>
+    protected async Task ForEachLoadedShardAsync(Func<TShard, Task> work)
+    {
+        foreach (var shard in Shards.Where(s => s.Loaded))
+        {
+            await RunLockedAsync(shard, () => work(shard)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Runs timer work under the shard's lock. Nothing starts after the stop; a failure is reported to
+    /// <see cref="OnTimerFailed"/> and does not stop later work.
+    /// </summary>
+    protected async Task RunLockedAsync(TShard shard, Func<Task> action)
+    {
+        try
+        {
+            await shard.Lock.WaitAsync(Stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            await action().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
+        {
+            OnTimerFailed(e);
+        }
+        finally
+        {
+            shard.Lock.Release();
+        }
+    }
+
     /// <summary>
     /// Stops: nothing new starts after the cancellation, work running under a shard's lock is waited for (by taking
     /// every lock), and so is the load.
@@ -159,6 +208,11 @@ public abstract class InternalTopicCoordinator<TShard>
     protected async Task StopShardsAsync()
     {
         await Stop.CancelAsync().ConfigureAwait(false);
+        if (_periodic is not null)
+        {
+            await _periodic.DisposeAsync().ConfigureAwait(false);
+        }
+
         foreach (var shard in Shards)
         {
             await shard.Lock.WaitAsync().ConfigureAwait(false);

@@ -87,7 +87,6 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
 
     /// <summary>Producer id → its transactional id's metadata, for the produce path's verification (read without locks).</summary>
     private readonly ConcurrentDictionary<long, TransactionMetadata> _byProducerId = new();
-    private ITimer? _timeouts;
 
     public TransactionCoordinator(
         MetadataLog metadata, LogManager logs, TopicCreator creator, ProducerIdManager producerIds, GroupCoordinator groups, AppendNotifier notifier, BrokerOptions options, ILogger<TransactionCoordinator> logger)
@@ -190,8 +189,9 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         }
     }
 
-    protected override void OnLoaded() =>
-        _timeouts = _time.CreateTimer(_ => _ = AbortTimedOutAsync(), null, TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs), TimeSpan.FromMilliseconds(Options.TimeoutCheckIntervalMs));
+    protected override void OnLoaded() => StartPeriodic(_time, Options.TimeoutCheckIntervalMs, AbortTimedOutAsync);
+
+    protected override void OnTimerFailed(Exception exception) => LogTimeoutFailed(_logger, exception);
 
     protected override void OnCreateFailed(string message) => LogCreateFailed(_logger, message);
 
@@ -403,63 +403,33 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
 
     /// <summary>
     /// Aborts transactions open past their timeout, bumping the epoch so that the producer is fenced, and forgets
-    /// transactional ids idle past transactional.id.expiration.ms.
+    /// transactional ids idle past transactional.id.expiration.ms (every loaded shard, each under its lock).
     /// </summary>
-    internal async Task AbortTimedOutAsync()
+    internal Task AbortTimedOutAsync() => ForEachLoadedShardAsync(AbortTimedOutAsync);
+
+    private async Task AbortTimedOutAsync(TransactionShard shard)
     {
         var now = NowMs;
-        foreach (var shard in Shards.Where(s => s.Loaded))
+        foreach (var txn in shard.Transactions.Values.Where(t => t.State == TransactionState.Ongoing && t.StartMs >= 0 && now - t.StartMs > t.TimeoutMs).ToList())
         {
-            try
-            {
-                await shard.Lock.WaitAsync(Stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            LogTimedOut(_logger, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.TimeoutMs);
+            await FenceAndAbortAsync(shard, txn, Stop.Token).ConfigureAwait(false);
+        }
 
-            try
-            {
-                foreach (var txn in shard.Transactions.Values.Where(t => t.State == TransactionState.Ongoing && t.StartMs >= 0 && now - t.StartMs > t.TimeoutMs).ToList())
-                {
-                    LogTimedOut(_logger, txn.TransactionalId, txn.ProducerId, txn.ProducerEpoch, txn.TimeoutMs);
-                    await FenceAndAbortAsync(shard, txn, Stop.Token).ConfigureAwait(false);
-                }
-
-                // transactional.id.expiration.ms: an id with no transaction open and no activity for that long is
-                // forgotten (a tombstone in __transaction_state); its next InitProducerId starts afresh.
-                foreach (var txn in shard.Transactions.Values.Where(t => !t.IsOpen && now - t.LastUpdateMs >= Options.IdExpirationMs).ToList())
-                {
-                    using var builder = new RecordBatchBuilder();
-                    builder.Append(now, MessageCodec.SerializeVersioned(new TransactionLogKey { TransactionalId = txn.TransactionalId }, 0), null);
-                    await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
-                    shard.Transactions.Remove(txn.TransactionalId);
-                    _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
-                    Transition(txn, TransactionState.Dead);
-                }
-            }
-            catch (Exception e) when (e is KafkaStorageException or KafkaProtocolException or OperationCanceledException)
-            {
-                LogTimeoutFailed(_logger, e);
-            }
-            finally
-            {
-                shard.Lock.Release();
-            }
+        // transactional.id.expiration.ms: an id with no transaction open and no activity for that long is
+        // forgotten (a tombstone in __transaction_state); its next InitProducerId starts afresh.
+        foreach (var txn in shard.Transactions.Values.Where(t => !t.IsOpen && now - t.LastUpdateMs >= Options.IdExpirationMs).ToList())
+        {
+            using var builder = new RecordBatchBuilder();
+            builder.Append(now, MessageCodec.SerializeVersioned(new TransactionLogKey { TransactionalId = txn.TransactionalId }, 0), null);
+            await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
+            shard.Transactions.Remove(txn.TransactionalId);
+            _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
+            Transition(txn, TransactionState.Dead);
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await Stop.CancelAsync().ConfigureAwait(false);
-        if (_timeouts is not null)
-        {
-            await _timeouts.DisposeAsync().ConfigureAwait(false);
-        }
-
-        await StopShardsAsync().ConfigureAwait(false);
-    }
+    public async ValueTask DisposeAsync() => await StopShardsAsync().ConfigureAwait(false);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cannot create __transaction_state: {Message}")]
     private static partial void LogCreateFailed(ILogger logger, string message);
