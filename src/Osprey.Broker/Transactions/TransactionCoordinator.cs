@@ -139,7 +139,8 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     /// to the partition. With transaction version 1 its transaction must be open and include the partition
     /// (KIP-890's verification; INVALID_TXN_STATE otherwise, skipped when transaction.partition.verification.enable
     /// is off). With <paramref name="implicitAdd"/> (transaction version 2) the write adds the partition, opening a
-    /// transaction if none is. An older epoch is INVALID_PRODUCER_EPOCH, an unknown producer INVALID_PRODUCER_ID_MAPPING.
+    /// transaction if none is. An older epoch is INVALID_PRODUCER_EPOCH, an unknown producer INVALID_PRODUCER_ID_MAPPING
+    /// (NOT_ENOUGH_REPLICAS, retriable, while __transaction_state is still loading).
     /// </summary>
     public async ValueTask<ErrorCode> VerifyTransactionalWriteAsync(long producerId, short epoch, string topic, int partition, bool implicitAdd, CancellationToken cancellationToken)
     {
@@ -150,7 +151,9 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
 
         if (!_byProducerId.TryGetValue(producerId, out var txn) || txn.ProducerId != producerId)
         {
-            return ErrorCode.InvalidProducerIdMapping;
+            // While __transaction_state is still loading the producer may be one it does not know yet: a retriable
+            // error (Kafka answers NOT_ENOUGH_REPLICAS when it cannot verify), not a fatal one.
+            return Loading is not null && !AllLoaded ? ErrorCode.NotEnoughReplicas : ErrorCode.InvalidProducerIdMapping;
         }
 
         if (epoch < txn.ProducerEpoch)
