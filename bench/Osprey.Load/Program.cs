@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Confluent.Kafka;
+using Osprey.Client;
 
 namespace Osprey.Load;
 
@@ -141,8 +142,13 @@ public static class Program
         (mode == "e2e" ? $"rate {s.Rate:N0}/s for {s.WarmupSeconds}+{s.DurationSeconds} s" : $"{s.Producers} producer(s), {s.Consumers} consumer(s){(s.Rate > 0 ? $", rate {s.Rate:N0}/s" : "")}");
 
     private static string Line(RunResult r) => r.Latency is { } h
-        ? $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms  ({r.Errors} errors)"
+        ? $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms  ({r.Errors} errors){Acked(r.AckLatency)}"
         : $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  {r.RecordsPerSecond,12:N0} records/s  {r.MegabytesPerSecond,8:F1} MB/s  in {r.Seconds:F2} s  ({r.Errors} errors)";
+
+    // Delivery-report latency (send to acknowledgement) beside the end-to-end figures: it tells the broker's
+    // write path from its fetch wake-up.
+    private static string Acked(LatencyHistogram? h) =>
+        h is null || h.Count == 0 ? "" : $"; acked p50 {Ms(h.Percentile(50))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))} ms";
 
     private static string Ms(long micros) => (micros / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
 
@@ -165,6 +171,9 @@ public static class Program
         errors = r.Errors,
         latencyMs = r.Latency is { } h
             ? new { p50 = h.Percentile(50) / 1000.0, p95 = h.Percentile(95) / 1000.0, p99 = h.Percentile(99) / 1000.0, p999 = h.Percentile(99.9) / 1000.0, max = h.Max / 1000.0, mean = h.Mean / 1000.0 }
+            : null,
+        ackLatencyMs = r.AckLatency is { Count: > 0 } a
+            ? new { p50 = a.Percentile(50) / 1000.0, p99 = a.Percentile(99) / 1000.0, p999 = a.Percentile(99.9) / 1000.0, max = a.Max / 1000.0 }
             : null,
     };
 

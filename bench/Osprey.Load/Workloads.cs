@@ -6,7 +6,7 @@ using Osprey.Client;
 namespace Osprey.Load;
 
 /// <summary>What one run measured.</summary>
-internal sealed record RunResult(string Mode, string Target, long Records, long Bytes, double Seconds, long Errors, LatencyHistogram? Latency = null)
+internal sealed record RunResult(string Mode, string Target, long Records, long Bytes, double Seconds, long Errors, LatencyHistogram? Latency = null, LatencyHistogram? AckLatency = null)
 {
     public double RecordsPerSecond => Seconds > 0 ? Records / Seconds : 0;
 
@@ -57,7 +57,7 @@ internal static class Workloads
                             }
                         }
 
-                        var pacer = settings.Rate > 0 ? new Pacer(settings.Rate / settings.Producers) : null;
+                        var pacer = settings.Rate > 0 ? new RatePacer(settings.Rate / settings.Producers) : null;
                         for (long i = 0; i < count; i++)
                         {
                             pacer?.WaitFor(i);
@@ -166,6 +166,7 @@ internal static class Workloads
         var size = Math.Max(settings.RecordSize, sizeof(long));
         var total = (long)(settings.Rate * (settings.WarmupSeconds + settings.DurationSeconds));
         var histogram = new LatencyHistogram();
+        var acks = new LatencyHistogram();
         using var consumer = new ConsumerBuilder<Ignore, byte[]>(settings.ConsumerConfig(target.Bootstrap, $"osprey-load-{Guid.NewGuid():N}")).Build();
         consumer.Assign(partitions.Select(p => new TopicPartitionOffset(p, consumer.QueryWatermarkOffsets(p, TimeSpan.FromSeconds(10)).High)));
 
@@ -176,7 +177,7 @@ internal static class Workloads
         var sender = Task.Factory.StartNew(
             () =>
             {
-                var pacer = new Pacer(settings.Rate, start);
+                var pacer = new RatePacer(settings.Rate, start);
                 for (long i = 0; i < total; i++)
                 {
                     var due = pacer.WaitFor(i);
@@ -187,6 +188,10 @@ internal static class Workloads
                         if (r.Error.IsError)
                         {
                             Interlocked.Increment(ref errors);
+                        }
+                        else if (due >= warmupEnd)
+                        {
+                            acks.Record((Stopwatch.GetTimestamp() - due) * 1_000_000 / Stopwatch.Frequency);
                         }
                     });
                 }
@@ -217,7 +222,7 @@ internal static class Workloads
         await sender.ConfigureAwait(false);
         consumer.Close();
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new RunResult("e2e", target.Name, received, received * size, seconds, errors + (total - received), histogram);
+        return new RunResult("e2e", target.Name, received, received * size, seconds, errors + (total - received), histogram, acks);
     }
 
     /// <summary>Random upper-case letters, as Kafka's producer performance tool sends.</summary>
@@ -234,32 +239,4 @@ internal static class Workloads
     }
 
     /// <summary>Paces sends at a rate: record i is due at start + i / rate.</summary>
-    private sealed class Pacer(double rate, long? start = null)
-    {
-        private readonly long _start = start ?? Stopwatch.GetTimestamp();
-        private readonly double _ticksPerRecord = Stopwatch.Frequency / rate;
-
-        /// <summary>Waits until record <paramref name="index"/> is due and returns its due time (Stopwatch ticks).</summary>
-        public long WaitFor(long index)
-        {
-            var due = _start + (long)(index * _ticksPerRecord);
-            while (true)
-            {
-                var left = due - Stopwatch.GetTimestamp();
-                if (left <= 0)
-                {
-                    return due;
-                }
-
-                if (left > Stopwatch.Frequency / 500)
-                {
-                    Thread.Sleep(1);
-                }
-                else
-                {
-                    Thread.SpinWait(50);
-                }
-            }
-        }
-    }
 }

@@ -19,6 +19,7 @@ public static class Program
             GroupsCommand.Create(),
             TransactionsCommand.Create(),
             ClusterCommand.Create(),
+            BenchCommand.Create(),
         };
         return root.Parse(args).InvokeAsync().GetAwaiter().GetResult();
     }

@@ -68,6 +68,24 @@ public static class MessageCodec
     public static byte[] FrameResponse(IApiMessage response, short version, int correlationId) =>
         Frame(new Messages.ResponseHeader { CorrelationId = correlationId }, ApiMessages.ResponseHeaderVersion(response.ApiKey, version), response, version);
 
+    /// <summary>
+    /// Writes a whole response frame straight into <paramref name="output"/> (a socket's pipe, say) in one
+    /// contiguous span, so the response is never staged in an array of its own. Returns the bytes written.
+    /// </summary>
+    public static int WriteResponseFrame(IApiMessage response, short version, int correlationId, IBufferWriter<byte> output)
+    {
+        var header = new Messages.ResponseHeader { CorrelationId = correlationId };
+        var headerVersion = ApiMessages.ResponseHeaderVersion(response.ApiKey, version);
+        var size = header.Size(headerVersion) + response.Size(version);
+        var span = output.GetSpan(4 + size)[..(4 + size)];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(span, size);
+        var writer = new KafkaWriter(span[4..]);
+        header.Write(ref writer, headerVersion);
+        response.Write(ref writer, version);
+        output.Advance(4 + size);
+        return 4 + size;
+    }
+
     private static byte[] Frame(IKafkaStruct header, short headerVersion, IKafkaStruct body, short version)
     {
         var size = header.Size(headerVersion) + body.Size(version);

@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using System.Diagnostics;
 
 namespace Osprey.Storage;
 
@@ -9,11 +9,15 @@ namespace Osprey.Storage;
 /// partitions, which is what makes durable-by-default cheap. On Linux, a round touching several logs uses one
 /// syncfs instead of one fsync per log: each fsync of a growing file is a journal commit of its own, while syncfs
 /// is a single commit for all of them (measured here: 8 appending files cost ~4.5 ms by fsync, ~2-3 ms by syncfs).
+/// The loop runs on a thread of its own: an fsync blocks for a millisecond or more, and on a small machine a
+/// thread-pool thread blocked that long delays every request behind it (seen as a multi-millisecond tail in
+/// end-to-end latency). Completions run their continuations on the pool, never on this thread.
 /// </summary>
 public sealed class LogFlusher : IAsyncDisposable
 {
-    private readonly Channel<Request> _requests = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _loop;
+    private readonly List<Request> _queue = [];
+    private readonly Thread _loop;
+    private bool _completed;
     private long _rounds;
     private long _flushes;
 
@@ -21,7 +25,8 @@ public sealed class LogFlusher : IAsyncDisposable
     {
         MaxParallelFlushes = Math.Max(1, maxParallelFlushes);
         SyncFileSystemThreshold = syncFileSystemThreshold;
-        _loop = Task.Run(RunAsync);
+        _loop = new Thread(Run) { IsBackground = true, Name = "osprey-flusher" };
+        _loop.Start();
     }
 
     public int MaxParallelFlushes { get; }
@@ -44,58 +49,83 @@ public sealed class LogFlusher : IAsyncDisposable
         }
 
         var request = new Request(log, offset, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_requests.Writer.TryWrite(request))
+        lock (_queue)
         {
-            return Task.FromException(new ObjectDisposedException(nameof(LogFlusher)));
+            if (_completed)
+            {
+                return Task.FromException(new ObjectDisposedException(nameof(LogFlusher)));
+            }
+
+            _queue.Add(request);
+            if (_queue.Count == 1)
+            {
+                Monitor.Pulse(_queue);
+            }
         }
 
         return request.Done.Task;
     }
 
-    private async Task RunAsync()
+    private void Run()
     {
         var batch = new List<Request>();
-        while (await _requests.Reader.WaitToReadAsync().ConfigureAwait(false))
+        while (true)
         {
-            batch.Clear();
-            while (_requests.Reader.TryRead(out var request))
+            lock (_queue)
             {
-                batch.Add(request);
+                while (_queue.Count == 0 && !_completed)
+                {
+                    Monitor.Wait(_queue);
+                }
+
+                if (_queue.Count == 0)
+                {
+                    return;
+                }
+
+                // Everything that arrived while the previous round was on disk goes into this one.
+                batch.Clear();
+                batch.AddRange(_queue);
+                _queue.Clear();
             }
 
+            var started = Stopwatch.GetTimestamp();
             var byLog = batch.GroupBy(r => r.Log).Select(g => (Log: g.Key, Offset: g.Max(r => r.Offset), Requests: g.ToList())).ToList();
             if (NativeFileSystem.IsSupported && SyncFileSystemThreshold > 0 && byLog.Count >= SyncFileSystemThreshold)
             {
                 SyncAll(byLog);
-                Interlocked.Increment(ref _rounds);
-                continue;
+            }
+            else if (byLog.Count == 1)
+            {
+                FlushOne(byLog[0]);
+            }
+            else
+            {
+                Parallel.ForEach(byLog, new ParallelOptions { MaxDegreeOfParallelism = MaxParallelFlushes }, FlushOne);
             }
 
-            await Parallel.ForEachAsync(
-                byLog,
-                new ParallelOptions { MaxDegreeOfParallelism = MaxParallelFlushes },
-                (group, _) =>
-                {
-                    try
-                    {
-                        group.Log.Flush(group.Offset);
-                        Interlocked.Increment(ref _flushes);
-                        foreach (var request in group.Requests)
-                        {
-                            request.Done.TrySetResult();
-                        }
-                    }
-                    catch (Exception e)
-                    {
-                        foreach (var request in group.Requests)
-                        {
-                            request.Done.TrySetException(e);
-                        }
-                    }
-
-                    return ValueTask.CompletedTask;
-                }).ConfigureAwait(false);
             Interlocked.Increment(ref _rounds);
+            StorageMetrics.FlushRound(batch.Count, byLog.Count, started, Stopwatch.GetTimestamp());
+        }
+    }
+
+    private void FlushOne((PartitionLog Log, long Offset, List<Request> Requests) group)
+    {
+        try
+        {
+            group.Log.Flush(group.Offset);
+            Interlocked.Increment(ref _flushes);
+            foreach (var request in group.Requests)
+            {
+                request.Done.TrySetResult();
+            }
+        }
+        catch (Exception e)
+        {
+            foreach (var request in group.Requests)
+            {
+                request.Done.TrySetException(e);
+            }
         }
     }
 
@@ -131,8 +161,14 @@ public sealed class LogFlusher : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        _requests.Writer.TryComplete();
-        await _loop.ConfigureAwait(false);
+        lock (_queue)
+        {
+            _completed = true;
+            Monitor.Pulse(_queue);
+        }
+
+        // The flush thread finishes the requests already queued, then ends.
+        await Task.Run(_loop.Join).ConfigureAwait(false);
     }
 
     private sealed record Request(PartitionLog Log, long Offset, TaskCompletionSource Done);

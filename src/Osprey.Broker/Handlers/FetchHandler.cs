@@ -8,6 +8,8 @@
 //   names vs ids differing from the session's: FETCH_SESSION_TOPIC_ID_ERROR. Partitions that returned data move
 //   to the back of the session, so a busy partition cannot starve the others.
 //   Long poll: when less than MinBytes is available, the fetch waits up to MaxWaitMs, woken by appends.
+//   Records are read from the segment files into pooled buffers, which the connection returns to the pool once
+//   the response has been encoded into its output pipe.
 //   Byte limits: PartitionMaxBytes per partition, MaxBytes (v3+) in all; the first batch is returned even when it
 //   is larger, so a consumer always makes progress. Records are never null (an empty set instead).
 //   v13+ names topics by id (UNKNOWN_TOPIC_ID); v12+ flexible. High watermark = log end offset on a single node;
@@ -67,7 +69,7 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
 
         if (session is null)
         {
-            return await FetchAsync(Requested(request, byId), request, null, incremental: false, cancellationToken).ConfigureAwait(false);
+            return await FetchAsync(context, Requested(request, byId), request, null, incremental: false, cancellationToken).ConfigureAwait(false);
         }
 
         await session.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -107,7 +109,7 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
             }
 
             var partitions = session.Partitions.Select(p => (p.Key, p.Value.FetchOffset, p.Value.MaxBytes)).ToList();
-            var response = await FetchAsync(partitions, request, session, incremental, cancellationToken).ConfigureAwait(false);
+            var response = await FetchAsync(context, partitions, request, session, incremental, cancellationToken).ConfigureAwait(false);
             session.NextEpoch = request.SessionEpoch == int.MaxValue ? 1 : request.SessionEpoch + 1;
             session.LastUsedMs = sessions.NowMs;
             response.SessionId = session.Id;
@@ -123,6 +125,7 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
         [.. request.Topics.SelectMany(t => t.Partitions.Select(p => (new FetchKey(byId ? t.TopicId : Guid.Empty, byId ? "" : t.Topic, p.Partition), p.FetchOffset, p.PartitionMaxBytes)))];
 
     private async Task<FetchResponse> FetchAsync(
+        RequestContext context,
         List<(FetchKey Key, long Offset, int MaxBytes)> partitions, FetchRequest request, FetchSession? session, bool incremental, CancellationToken cancellationToken)
     {
         using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(Math.Max(0, request.MaxWaitMs)));
@@ -131,11 +134,14 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
         {
             // Take the wake-up before reading, so an append between the read and the wait is not missed.
             var appended = notifier.NextAppend;
-            var (results, bytes) = Read(partitions, request);
+            var (results, bytes) = Read(context, partitions, request);
             if (bytes >= request.MinBytes || request.MaxWaitMs <= 0 || linked.IsCancellationRequested || (incremental && results.Any(r => Changed(session!, r.Key, r.Data))))
             {
                 return Respond(results, session, incremental);
             }
+
+            // Not enough yet: this read's records are dropped, and their buffers go back to the pool.
+            context.ReleaseResponseBuffers();
 
             try
             {
@@ -143,7 +149,7 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
-                return Respond(Read(partitions, request).Results, session, incremental);
+                return Respond(Read(context, partitions, request).Results, session, incremental);
             }
         }
     }
@@ -200,7 +206,7 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
         return response;
     }
 
-    private (List<(FetchKey Key, FetchResponse.PartitionData Data)> Results, long Bytes) Read(List<(FetchKey Key, long Offset, int MaxBytes)> partitions, FetchRequest request)
+    private (List<(FetchKey Key, FetchResponse.PartitionData Data)> Results, long Bytes) Read(RequestContext context, List<(FetchKey Key, long Offset, int MaxBytes)> partitions, FetchRequest request)
     {
         var image = metadata.Image;
         var results = new List<(FetchKey, FetchResponse.PartitionData)>(partitions.Count);
@@ -241,7 +247,11 @@ public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNo
                 var read = log.Read(offset, limit, readCommitted ? lastStable : highWatermark, minOneBatch: total == 0);
                 if (read.Region is { } region)
                 {
-                    result.Records = region.ToArray();
+                    // Into a pooled buffer that lives until the response is in the socket's pipe: no array per
+                    // fetch (large ones would be collected from the large-object heap by full GCs).
+                    var buffer = context.RentResponseBuffer(region.Length);
+                    region.CopyTo(buffer);
+                    result.Records = buffer.AsMemory(0, region.Length);
                     total += region.Length;
                     budget -= region.Length;
                     if (readCommitted)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -7,7 +8,38 @@ namespace Osprey.Broker.Handlers;
 /// <summary>What a handler knows about the request it answers.</summary>
 public sealed record RequestContext(RequestHeader Header, ApiKey ApiKey, short ApiVersion, EndPoint? RemoteEndPoint)
 {
+    private readonly List<byte[]> _rented = [];
+
     public string? ClientId => Header.ClientId;
+
+    /// <summary>
+    /// A pooled buffer of at least <paramref name="minimumLength"/> bytes for the response to point into (fetched
+    /// records, say). It goes back to the pool once the response has been written to the connection.
+    /// </summary>
+    public byte[] RentResponseBuffer(int minimumLength)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(minimumLength);
+        lock (_rented)
+        {
+            _rented.Add(buffer);
+        }
+
+        return buffer;
+    }
+
+    /// <summary>Returns the buffers rented for the response; called once it has been written (or dropped).</summary>
+    public void ReleaseResponseBuffers()
+    {
+        lock (_rented)
+        {
+            foreach (var buffer in _rented)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            _rented.Clear();
+        }
+    }
 }
 
 /// <summary>One Kafka API, at the versions this broker implements (which ApiVersions advertises).</summary>

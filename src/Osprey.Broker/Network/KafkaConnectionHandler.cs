@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
@@ -25,7 +27,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         var output = connection.Transport.Output;
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(closing.Token, lifetime.ApplicationStopping);
-        var inFlight = Channel.CreateBounded<Task<byte[]?>>(new BoundedChannelOptions(options.MaxInFlightRequestsPerConnection)
+        var inFlight = Channel.CreateBounded<InFlight>(new BoundedChannelOptions(options.MaxInFlightRequestsPerConnection)
         {
             SingleReader = true,
             SingleWriter = true,
@@ -55,8 +57,10 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
                 {
                     while (FrameReader.TryReadFrame(ref buffer, options.SocketRequestMaxBytes, out var frame))
                     {
+                        var started = Stopwatch.GetTimestamp();
+                        var apiKey = frame.Length >= 2 ? ApiKeyOf(frame) : (short)-1;
                         var task = HandleAsync(frame, connection, closing.Token);
-                        await inFlight.Writer.WriteAsync(task, reading.Token).ConfigureAwait(false);
+                        await inFlight.Writer.WriteAsync(new InFlight(task, apiKey, started), reading.Token).ConfigureAwait(false);
                     }
                 }
                 finally
@@ -90,7 +94,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
             {
                 try
                 {
-                    await orphan.ConfigureAwait(false);
+                    (await orphan.Response.ConfigureAwait(false))?.Release();
                 }
                 catch (Exception e) when (e is OperationCanceledException or KafkaProtocolException)
                 {
@@ -104,7 +108,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
     }
 
     /// <summary>Copies the frame out of the pipe (it is released before the handler finishes) and dispatches it.</summary>
-    private async Task<byte[]?> HandleAsync(ReadOnlySequence<byte> frame, ConnectionContext connection, CancellationToken cancellationToken)
+    private async Task<PendingResponse?> HandleAsync(ReadOnlySequence<byte> frame, ConnectionContext connection, CancellationToken cancellationToken)
     {
         var length = (int)frame.Length;
         var buffer = ArrayPool<byte>.Shared.Rent(length);
@@ -119,38 +123,64 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         }
     }
 
-    /// <summary>Writes responses in request order; a request that failed closes the connection after those before it.</summary>
-    private async Task WriteResponsesAsync(ChannelReader<Task<byte[]?>> responses, PipeWriter output, CancellationTokenSource closing)
+    /// <summary>
+    /// Writes responses in request order; a request that failed closes the connection after those before it.
+    /// Each response is encoded straight into the output pipe, and the pipe is flushed (one send) only when the
+    /// next response is not ready yet, so answers that complete together (a group-commit round, say) leave in one
+    /// write.
+    /// </summary>
+    private async Task WriteResponsesAsync(ChannelReader<InFlight> responses, PipeWriter output, CancellationTokenSource closing)
     {
         try
         {
-            await foreach (var pending in responses.ReadAllAsync().ConfigureAwait(false))
+            var open = true;
+            while (open && await responses.WaitToReadAsync().ConfigureAwait(false))
             {
-                byte[]? response;
-                try
+                while (open && responses.TryRead(out var pending))
                 {
-                    response = await pending.ConfigureAwait(false);
-                }
-                catch (KafkaProtocolException e)
-                {
-                    LogBadRequest(logger, e.ErrorCode, e.Message);
-                    break;
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    LogHandlerFailed(logger, e);
-                    break;
-                }
-
-                if (response is not null)
-                {
-                    var flush = await output.WriteAsync(response, closing.Token).ConfigureAwait(false);
-                    if (flush.IsCompleted)
+                    PendingResponse? response;
+                    try
                     {
+                        response = await pending.Response.ConfigureAwait(false);
+                    }
+                    catch (KafkaProtocolException e)
+                    {
+                        LogBadRequest(logger, e.ErrorCode, e.Message);
+                        open = false;
                         break;
                     }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        LogHandlerFailed(logger, e);
+                        open = false;
+                        break;
+                    }
+
+                    if (response is not null)
+                    {
+                        try
+                        {
+                            response.WriteTo(output);
+                        }
+                        finally
+                        {
+                            response.Release();
+                        }
+                    }
+
+                    BrokerMetrics.RequestCompleted(pending.ApiKey, pending.Started, Stopwatch.GetTimestamp());
+                    if (responses.TryPeek(out var next) && next.Response.IsCompleted)
+                    {
+                        continue;
+                    }
+
+                    var flush = await output.FlushAsync(closing.Token).ConfigureAwait(false);
+                    open = !flush.IsCompleted;
                 }
             }
+
+            // What was written before a failure still goes out.
+            await output.FlushAsync(closing.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or ConnectionResetException or IOException)
         {
@@ -161,6 +191,13 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
             await closing.CancelAsync().ConfigureAwait(false);
             await output.CompleteAsync().ConfigureAwait(false);
         }
+    }
+
+    private static short ApiKeyOf(ReadOnlySequence<byte> frame)
+    {
+        Span<byte> key = stackalloc byte[2];
+        frame.Slice(0, 2).CopyTo(key);
+        return BinaryPrimitives.ReadInt16BigEndian(key);
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Connection {ConnectionId} closed: {Reason}")]
@@ -177,4 +214,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
 
     [LoggerMessage(Level = LogLevel.Error, Message = "A request handler failed; closing the connection")]
     private static partial void LogHandlerFailed(ILogger logger, Exception exception);
+
+    /// <summary>A request being handled: its response to come, its API and when it arrived.</summary>
+    private readonly record struct InFlight(Task<PendingResponse?> Response, short ApiKey, long Started);
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Frozen;
 using System.Net;
@@ -28,7 +29,7 @@ public sealed class RequestDispatcher
     /// no response (produce with acks=0). Throws <see cref="KafkaProtocolException"/> when the connection must be
     /// closed: an unknown API, an unsupported version of anything but ApiVersions, a malformed request.
     /// </summary>
-    public async ValueTask<byte[]?> DispatchAsync(ReadOnlyMemory<byte> frame, EndPoint? remote, CancellationToken cancellationToken)
+    public async ValueTask<PendingResponse?> DispatchAsync(ReadOnlyMemory<byte> frame, EndPoint? remote, CancellationToken cancellationToken)
     {
         if (frame.Length < 8)
         {
@@ -48,7 +49,7 @@ public sealed class RequestDispatcher
             {
                 // Answer in the v0 shape so a client that asked too high can read the ranges and retry.
                 var correlationId = BinaryPrimitives.ReadInt32BigEndian(frame.Span[4..]);
-                return Encode(correlationId, ApiKey.ApiVersions, 0, ApiVersionsHandler.Build(_handlers.Values, ErrorCode.UnsupportedVersion));
+                return new PendingResponse(ApiVersionsHandler.Build(_handlers.Values, ErrorCode.UnsupportedVersion), 0, correlationId, null);
             }
 
             throw new KafkaProtocolException(
@@ -67,16 +68,41 @@ public sealed class RequestDispatcher
         // null followed by three zero bytes it never looks at.
 
         var context = new RequestContext(header, key, version, remote);
-        var response = await handler.HandleAsync(context, request, cancellationToken).ConfigureAwait(false);
+        IApiMessage response;
+        try
+        {
+            response = await handler.HandleAsync(context, request, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            context.ReleaseResponseBuffers();
+            throw;
+        }
+
         if (key == ApiKey.Produce && request is ProduceRequest { Acks: 0 })
         {
+            context.ReleaseResponseBuffers();
             return null;
         }
 
-        return Encode(header.CorrelationId, key, version, response);
+        return new PendingResponse(response, version, header.CorrelationId, context);
     }
+}
 
-    /// <summary>Size prefix, response header (v0 or v1) and body.</summary>
-    public static byte[] Encode(int correlationId, ApiKey key, short version, IApiMessage response) =>
-        MessageCodec.FrameResponse(response, version, correlationId);
+/// <summary>
+/// A handled request's answer, encoded only when its turn to be written comes: straight into the connection's
+/// output pipe, after which the pooled buffers it points into go back to the pool.
+/// </summary>
+public sealed class PendingResponse(IApiMessage body, short version, int correlationId, RequestContext? context)
+{
+    public IApiMessage Body => body;
+
+    /// <summary>Writes the frame (size prefix, header, body) into <paramref name="output"/>; returns its size.</summary>
+    public int WriteTo(IBufferWriter<byte> output) => MessageCodec.WriteResponseFrame(body, version, correlationId, output);
+
+    /// <summary>The whole frame as an array (tests, and callers without a pipe).</summary>
+    public byte[] ToArray() => MessageCodec.FrameResponse(body, version, correlationId);
+
+    /// <summary>Returns the response's pooled buffers; the response must not be written after this.</summary>
+    public void Release() => context?.ReleaseResponseBuffers();
 }

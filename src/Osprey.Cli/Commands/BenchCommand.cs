@@ -1,0 +1,215 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Osprey.Client;
+using Osprey.Protocol.Records;
+
+namespace Osprey.Cli.Commands;
+
+/// <summary>
+/// <c>osprey bench produce|consume|e2e</c>: load a Kafka-compatible cluster with Osprey.Client and report records/s,
+/// MB/s or latency percentiles, with a live progress line on stderr, one summary line per run, the median of several
+/// runs, and the broker's resident memory when it runs on this machine. For comparisons with other brokers on the
+/// reference client, bench/Osprey.Load does the same on librdkafka.
+/// </summary>
+internal static class BenchCommand
+{
+    private delegate Task<BenchResult> Workload(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken);
+
+    public static Command Create() => new("bench", "Measure a cluster: produce, consume and end-to-end latency.")
+    {
+        Mode("produce", "Produce records as fast as allowed (or at --rate); report records/s and MB/s.", BenchWorkloads.ProduceAsync, new BenchSettings { Topic = "" }),
+        Mode("consume", "Consume --records records from the topic's start (filled first when it holds fewer); report records/s and MB/s.", BenchWorkloads.ConsumeAsync, new BenchSettings { Topic = "" }),
+        Mode("e2e", "End-to-end latency at a fixed --rate: percentiles from each record's due send time to its arrival.", BenchWorkloads.EndToEndAsync, new BenchSettings { Topic = "", Acks = -1, Partitions = 1, Rate = 2000 }),
+    };
+
+    private static Command Mode(string name, string description, Workload workload, BenchSettings d)
+    {
+        var bootstrap = ClientCommand.Bootstrap();
+        var topic = new Option<string?>("--topic", "-t") { Description = "Topic (default osprey-bench-<mode>-<size>b-<partitions>p), created when missing." };
+        var records = new Option<long>("--records", "-n") { Description = "Records to produce or consume.", DefaultValueFactory = _ => d.Records };
+        var size = new Option<int>("--record-size", "-s") { Description = "Record value size in bytes.", DefaultValueFactory = _ => d.RecordSize };
+        var partitions = new Option<int>("--partitions", "-p") { Description = "Partitions of the topic when it is created.", DefaultValueFactory = _ => d.Partitions };
+        var acks = new Option<string>("--acks") { Description = "all, 1 or 0.", DefaultValueFactory = _ => d.Acks == -1 ? "all" : d.Acks.ToString(CultureInfo.InvariantCulture) };
+        acks.AcceptOnlyFromAmong("all", "-1", "1", "0");
+        var batch = new Option<int>("--batch-bytes") { Description = "Most record bytes in one batch.", DefaultValueFactory = _ => d.BatchBytes };
+        var inFlight = new Option<int>("--max-in-flight") { Description = "Produce requests in flight per producer.", DefaultValueFactory = _ => d.MaxInFlight };
+        var compression = new Option<string>("--compression", "-z") { Description = "none, gzip, snappy, lz4 or zstd.", DefaultValueFactory = _ => "none" };
+        compression.AcceptOnlyFromAmong("none", "gzip", "snappy", "lz4", "zstd");
+        var rate = new Option<double>("--rate") { Description = "Records per second over all producers (0: as fast as possible).", DefaultValueFactory = _ => d.Rate };
+        var producers = new Option<int>("--producers") { Description = "Concurrent producers.", DefaultValueFactory = _ => d.Producers };
+        var consumers = new Option<int>("--consumers") { Description = "Concurrent consumers (partitions split between them).", DefaultValueFactory = _ => d.Consumers };
+        var duration = new Option<double>("--duration") { Description = "e2e: seconds measured after the warm-up.", DefaultValueFactory = _ => d.DurationSeconds };
+        var warmup = new Option<double>("--warmup") { Description = "e2e: seconds sent before measuring.", DefaultValueFactory = _ => d.WarmupSeconds };
+        var runs = new Option<int>("--runs") { Description = "Runs; with more than one, the median is printed too.", DefaultValueFactory = _ => 1 };
+        var json = new Option<string?>("--json") { Description = "Write every run's figures to this file as JSON." };
+        var command = new Command(name, description) { bootstrap, topic, records, size, partitions, acks, batch, inFlight, compression, rate, producers, consumers, duration, warmup, runs, json };
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        {
+            var settings = d with
+            {
+                Records = Positive(result.GetValue(records), "--records"),
+                RecordSize = (int)Positive(result.GetValue(size), "--record-size"),
+                Partitions = (int)Positive(result.GetValue(partitions), "--partitions"),
+                Acks = result.GetValue(acks) switch { "0" => (short)0, "1" => (short)1, _ => (short)-1 },
+                BatchBytes = (int)Positive(result.GetValue(batch), "--batch-bytes"),
+                MaxInFlight = (int)Positive(result.GetValue(inFlight), "--max-in-flight"),
+                Compression = result.GetValue(compression) switch
+                {
+                    "gzip" => CompressionType.Gzip,
+                    "snappy" => CompressionType.Snappy,
+                    "lz4" => CompressionType.Lz4,
+                    "zstd" => CompressionType.Zstd,
+                    _ => CompressionType.None,
+                },
+                Rate = result.GetValue(rate) >= 0 ? result.GetValue(rate) : throw new ArgumentException("--rate must not be negative."),
+                Producers = (int)Positive(result.GetValue(producers), "--producers"),
+                Consumers = (int)Positive(result.GetValue(consumers), "--consumers"),
+                DurationSeconds = result.GetValue(duration) > 0 ? result.GetValue(duration) : throw new ArgumentException("--duration must be above 0."),
+                WarmupSeconds = result.GetValue(warmup) >= 0 ? result.GetValue(warmup) : throw new ArgumentException("--warmup must not be negative."),
+                Topic = "",
+            };
+            settings = settings with { Topic = result.GetValue(topic) ?? $"osprey-bench-{name}-{settings.RecordSize}b-{settings.Partitions}p" };
+            return await RunAsync(client, name, workload, settings, result.GetValue(bootstrap)!, (int)Positive(result.GetValue(runs), "--runs"), result.GetValue(json), cancellationToken);
+        }));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(KafkaClient client, string mode, Workload workload, BenchSettings settings, string bootstrap, int runs, string? json, CancellationToken cancellationToken)
+    {
+        var brokerPid = LocalBroker(bootstrap);
+        Console.WriteLine(
+            $"# {mode}: topic {settings.Topic}, {(mode == "e2e" ? $"rate {settings.Rate:N0}/s for {settings.WarmupSeconds}+{settings.DurationSeconds} s" : $"{settings.Records:N0} records")} × {settings.RecordSize} B, " +
+            $"{settings.Partitions} partitions, acks={(settings.Acks == -1 ? "all" : settings.Acks.ToString(CultureInfo.InvariantCulture))}, {settings.Producers} producer(s), {settings.Consumers} consumer(s); " +
+            $"{Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(brokerPid is { } pid ? $", broker pid {pid}" : "")}");
+        var results = new List<(BenchResult Result, long? Rss)>();
+        for (var run = 0; run < runs; run++)
+        {
+            var progress = new BenchProgress();
+            long? peakRss = null;
+            using var ticking = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var ticker = TickAsync(progress, brokerPid, rss => peakRss = Math.Max(peakRss ?? 0, rss), ticking.Token);
+            BenchResult result;
+            try
+            {
+                result = await workload(client, settings, progress, cancellationToken);
+            }
+            finally
+            {
+                await ticking.CancelAsync();
+                await ticker;
+            }
+
+            if (brokerPid is { } broker && BrokerProcess.ResidentBytes(broker) is { } last)
+            {
+                peakRss = Math.Max(peakRss ?? 0, last);
+            }
+
+            results.Add((result, peakRss));
+            Console.WriteLine($"run {run + 1}  {Line(result, peakRss)}");
+        }
+
+        if (runs > 1)
+        {
+            var median = Median(results);
+            Console.WriteLine($"median of {runs}  {Line(median.Result, median.Rss)}");
+        }
+
+        if (json is not null)
+        {
+            await File.WriteAllTextAsync(json, JsonSerializer.Serialize(results.Select(r => ToJson(r.Result, r.Rss)), ClientCommand.Json), cancellationToken);
+        }
+
+        return results.Any(r => r.Result.Errors > 0) ? 1 : 0;
+    }
+
+    /// <summary>The live progress line (stderr, rewritten in place on a terminal) and the broker's RSS samples.</summary>
+    private static async Task TickAsync(BenchProgress progress, int? brokerPid, Action<long> rss, CancellationToken cancellationToken)
+    {
+        var interactive = !Console.IsErrorRedirected;
+        var started = DateTime.UtcNow;
+        var (lastRecords, lastBytes, lastTime) = (0L, 0L, started);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                var now = DateTime.UtcNow;
+                var (records, bytes) = (progress.Records, progress.Bytes);
+                var seconds = (now - lastTime).TotalSeconds;
+                long? resident = brokerPid is { } pid ? BrokerProcess.ResidentBytes(pid) : null;
+                if (resident is { } r)
+                {
+                    rss(r);
+                }
+
+                if (interactive)
+                {
+                    var line = $"  {(now - started).TotalSeconds,5:F0} s  {records,14:N0} records  {(records - lastRecords) / seconds,12:N0} records/s  {(bytes - lastBytes) / seconds / 1_000_000,8:F1} MB/s" +
+                        (resident is { } m ? $"  broker RSS {m / 1_048_576:N0} MB" : "");
+                    Console.Error.Write("\r" + line.PadRight(100));
+                }
+
+                (lastRecords, lastBytes, lastTime) = (records, bytes, now);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (interactive)
+        {
+            Console.Error.Write("\r" + new string(' ', 100) + "\r");
+        }
+    }
+
+    private static string Line(BenchResult r, long? rss)
+    {
+        var memory = rss is { } bytes ? $"  broker RSS {bytes / 1_048_576:N0} MB" : "";
+        return r.Latency is { } h
+            ? $"{r.Mode,-7} {r.Records,12:N0} records  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms" +
+              (r.Acked is { Count: > 0 } a ? $"; acked p50 {Ms(a.Percentile(50))}  p99 {Ms(a.Percentile(99))} ms" : "") + $"  ({r.Errors} errors){memory}"
+            : $"{r.Mode,-7} {r.Records,12:N0} records  {r.RecordsPerSecond,12:N0} records/s  {r.MegabytesPerSecond,8:F1} MB/s  in {r.Seconds:F2} s  ({r.Errors} errors){memory}";
+    }
+
+    private static string Ms(long micros) => (micros / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
+
+    /// <summary>The run with the median throughput (or, for e2e, the median p99).</summary>
+    private static (BenchResult Result, long? Rss) Median(List<(BenchResult Result, long? Rss)> runs)
+    {
+        var ordered = runs[0].Result.Latency is null
+            ? runs.OrderBy(r => r.Result.RecordsPerSecond).ToList()
+            : runs.OrderBy(r => r.Result.Latency!.Percentile(99)).ToList();
+        return ordered[ordered.Count / 2];
+    }
+
+    private static object ToJson(BenchResult r, long? rss) => new
+    {
+        mode = r.Mode,
+        records = r.Records,
+        bytes = r.Bytes,
+        seconds = r.Seconds,
+        recordsPerSecond = r.RecordsPerSecond,
+        megabytesPerSecond = r.MegabytesPerSecond,
+        errors = r.Errors,
+        brokerRssBytes = rss,
+        latencyMs = r.Latency is { } h
+            ? new { p50 = h.Percentile(50) / 1000.0, p95 = h.Percentile(95) / 1000.0, p99 = h.Percentile(99) / 1000.0, p999 = h.Percentile(99.9) / 1000.0, max = h.Max / 1000.0 }
+            : null,
+        ackLatencyMs = r.Acked is { Count: > 0 } a ? new { p50 = a.Percentile(50) / 1000.0, p99 = a.Percentile(99) / 1000.0 } : null,
+    };
+
+    /// <summary>The broker's process when the first bootstrap server is on this machine.</summary>
+    private static int? LocalBroker(string bootstrap)
+    {
+        var first = bootstrap.Split(',')[0].Trim();
+        var colon = first.LastIndexOf(':');
+        var host = colon > 0 ? first[..colon] : first;
+        return host is "127.0.0.1" or "localhost" or "::1" or "[::1]" && colon > 0 && int.TryParse(first[(colon + 1)..], out var port)
+            ? BrokerProcess.FindListener(port)
+            : null;
+    }
+
+    private static long Positive(long value, string option) =>
+        value > 0 ? value : throw new ArgumentException($"{option} must be above 0, not {value}.");
+}
