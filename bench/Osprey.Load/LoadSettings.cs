@@ -49,6 +49,9 @@ internal sealed record LoadSettings
         EnableIdempotence = false,
     });
 
+    // librdkafka's defaults stop fetching for fetch.queue.backoff.ms (1 s) whenever 100,000 records wait in its
+    // queue; a .NET loop drains that faster than a second, so a backlog read with them measures the back-off, not
+    // the broker. Larger queues and a short back-off keep the client fetching (same settings for every broker).
     public ConsumerConfig ConsumerConfig(string bootstrap, string group) => With(new ConsumerConfig
     {
         BootstrapServers = bootstrap,
@@ -56,6 +59,9 @@ internal sealed record LoadSettings
         EnableAutoCommit = false,
         AutoOffsetReset = AutoOffsetReset.Earliest,
         EnablePartitionEof = false,
+        QueuedMinMessages = 1_000_000,
+        QueuedMaxMessagesKbytes = 1_000_000,
+        FetchQueueBackoffMs = 5,
     });
 
     private T With<T>(T config)

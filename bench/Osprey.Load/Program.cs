@@ -89,7 +89,7 @@ public static class Program
             if (!mockOnly)
             {
                 using var broker = Target.Broker(settings.Bootstrap);
-                results.Add(Report(i, await run(broker, settings).ConfigureAwait(false)));
+                results.Add(Report(i, await WithRssAsync(BrokerProcess.FromBootstrap(settings.Bootstrap), () => run(broker, settings)).ConfigureAwait(false)));
             }
 
             if ((mock || mockOnly) && mode != "produce")
@@ -130,6 +130,38 @@ public static class Program
         return results.Any(r => r.Errors > 0) ? 1 : 0;
     }
 
+    /// <summary>Runs one load while sampling the local broker's resident memory every 200 ms; keeps the peak.</summary>
+    private static async Task<RunResult> WithRssAsync(int? pid, Func<Task<RunResult>> run)
+    {
+        if (pid is not { } broker)
+        {
+            return await run().ConfigureAwait(false);
+        }
+
+        long peak = 0;
+        using var stop = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(200));
+            do
+            {
+                peak = Math.Max(peak, BrokerProcess.ResidentBytes(broker) ?? 0);
+            }
+            while (await timer.WaitForNextTickAsync(stop.Token).ConfigureAwait(false));
+        });
+        var result = await run().ConfigureAwait(false);
+        await stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await sampler.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return result with { BrokerRss = Math.Max(peak, BrokerProcess.ResidentBytes(broker) ?? 0) };
+    }
+
     private static RunResult Report(int run, RunResult result)
     {
         Console.WriteLine($"run {run + 1}  {Line(result)}");
@@ -141,9 +173,10 @@ public static class Program
         $"linger.ms={s.LingerMs}, batch.size={s.BatchSize}, compression={s.Compression.ToString().ToLowerInvariant()}, " +
         (mode == "e2e" ? $"rate {s.Rate:N0}/s for {s.WarmupSeconds}+{s.DurationSeconds} s" : $"{s.Producers} producer(s), {s.Consumers} consumer(s){(s.Rate > 0 ? $", rate {s.Rate:N0}/s" : "")}");
 
-    private static string Line(RunResult r) => r.Latency is { } h
+    private static string Line(RunResult r) => (r.Latency is { } h
         ? $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms  ({r.Errors} errors){Acked(r.AckLatency)}"
-        : $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  {r.RecordsPerSecond,12:N0} records/s  {r.MegabytesPerSecond,8:F1} MB/s  in {r.Seconds:F2} s  ({r.Errors} errors)";
+        : $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  {r.RecordsPerSecond,12:N0} records/s  {r.MegabytesPerSecond,8:F1} MB/s  in {r.Seconds:F2} s  ({r.Errors} errors)")
+        + (r.BrokerRss is { } rss ? $"  broker RSS {rss / 1_048_576:N0} MB" : "");
 
     // Delivery-report latency (send to acknowledgement) beside the end-to-end figures: it tells the broker's
     // write path from its fetch wake-up.
@@ -169,6 +202,7 @@ public static class Program
         recordsPerSecond = r.RecordsPerSecond,
         megabytesPerSecond = r.MegabytesPerSecond,
         errors = r.Errors,
+        brokerRssBytes = r.BrokerRss,
         latencyMs = r.Latency is { } h
             ? new { p50 = h.Percentile(50) / 1000.0, p95 = h.Percentile(95) / 1000.0, p99 = h.Percentile(99) / 1000.0, p999 = h.Percentile(99.9) / 1000.0, max = h.Max / 1000.0, mean = h.Mean / 1000.0 }
             : null,

@@ -8,6 +8,9 @@ namespace Osprey.Load;
 /// <summary>What one run measured.</summary>
 internal sealed record RunResult(string Mode, string Target, long Records, long Bytes, double Seconds, long Errors, LatencyHistogram? Latency = null, LatencyHistogram? AckLatency = null)
 {
+    /// <summary>The broker's peak resident memory during the run, when it runs on this machine.</summary>
+    public long? BrokerRss { get; init; }
+
     public double RecordsPerSecond => Seconds > 0 ? Records / Seconds : 0;
 
     public double MegabytesPerSecond => Seconds > 0 ? Bytes / Seconds / 1_000_000 : 0;
@@ -237,6 +240,4 @@ internal static class Workloads
 
         return bytes;
     }
-
-    /// <summary>Paces sends at a rate: record i is due at start + i / rate.</summary>
 }

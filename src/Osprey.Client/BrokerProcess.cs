@@ -9,6 +9,19 @@ namespace Osprey.Client;
 /// </summary>
 public static class BrokerProcess
 {
+    /// <summary>
+    /// The broker's process when the first of <paramref name="bootstrapServers"/> is on this machine (loopback),
+    /// or null.
+    /// </summary>
+    public static int? FromBootstrap(string bootstrapServers)
+    {
+        var first = bootstrapServers.Split(',')[0].Trim();
+        var colon = first.LastIndexOf(':');
+        return colon > 0 && first[..colon] is "127.0.0.1" or "localhost" or "[::1]" && int.TryParse(first[(colon + 1)..], out var port)
+            ? FindListener(port)
+            : null;
+    }
+
     /// <summary>The id of the process listening on <paramref name="port"/>, or null.</summary>
     public static int? FindListener(int port)
     {

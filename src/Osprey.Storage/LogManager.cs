@@ -21,6 +21,9 @@ public sealed record LogManagerOptions
     /// <summary>Whether acks=all appends wait for fsync (Osprey's default: yes).</summary>
     public bool DurableAppends { get; init; } = true;
 
+    /// <summary>osprey.group.commit.interval.us: the least time between the starts of two group-commit rounds.</summary>
+    public TimeSpan GroupCommitInterval { get; init; }
+
     /// <summary>The log cleaner's settings (log.cleaner.*).</summary>
     public LogCleanerOptions Cleaner { get; init; } = new();
 }
@@ -54,7 +57,7 @@ public sealed class LogManager : IAsyncDisposable
         _recoveryPoints = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.RecoveryPointFile));
         _logStartOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.LogStartOffsetFile));
         _cleanerOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.CleanerOffsetFile));
-        Flusher = new LogFlusher();
+        Flusher = new LogFlusher(minRoundInterval: options.GroupCommitInterval);
         Cleaner = new LogCleaner(() => _logs.Values, time, options.Cleaner) { Cleaned = _ => WriteCleanerCheckpoint() };
 
         // From here on a crash is an unclean stop.
@@ -125,13 +128,17 @@ public sealed class LogManager : IAsyncDisposable
     public async ValueTask<AppendResult> AppendAsync(PartitionLog log, ReadOnlyMemory<byte> records, bool durable, int leaderEpoch = -1, AppendOrigin origin = AppendOrigin.Client)
     {
         var result = log.Append(records.Span, origin, leaderEpoch);
-        if (durable && Options.DurableAppends)
-        {
-            await Flusher.FlushAsync(log, result.LastOffset + 1).ConfigureAwait(false);
-        }
-
+        await WhenDurable(log, result, durable).ConfigureAwait(false);
         return result;
     }
+
+    /// <summary>
+    /// Completes once what <paramref name="appended"/> wrote is on disk (by the group-commit flusher), or at once
+    /// when <paramref name="durable"/> is false or durable appends are turned off. Split from the append so that a
+    /// caller can act between the two (the produce path wakes waiting fetches as soon as the records are in the log).
+    /// </summary>
+    public Task WhenDurable(PartitionLog log, AppendResult appended, bool durable) =>
+        durable && Options.DurableAppends ? Flusher.FlushAsync(log, appended.LastOffset + 1) : Task.CompletedTask;
 
     /// <summary>Closes and deletes a partition's log and directory.</summary>
     public void Delete(string topic, int partition)

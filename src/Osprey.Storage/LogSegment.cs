@@ -28,6 +28,11 @@ public sealed class LogSegment : IDisposable
     private readonly SafeFileHandle _log;
     private readonly int _indexIntervalBytes;
     private long _size;
+
+    // Where the batch starting at an offset is: set by the last append and the last read, so that a consumer at
+    // the tail (it asks for the offset after what it read last) finds its batch without scanning headers from the
+    // last index entry, one read each.
+    private ReadCursor? _cursor;
     private int _bytesSinceLastIndexEntry;
     private long _firstBatchTimestamp = long.MinValue;
 
@@ -315,6 +320,7 @@ public sealed class LogSegment : IDisposable
         }
 
         Interlocked.Exchange(ref _size, position);
+        Volatile.Write(ref _cursor, null);
         return truncated;
     }
 
@@ -337,6 +343,7 @@ public sealed class LogSegment : IDisposable
 
         _bytesSinceLastIndexEntry += batch.TotalSize;
         NextOffset = batch.NextOffset;
+        Volatile.Write(ref _cursor, new ReadCursor(batch.BaseOffset, position));
     }
 
     /// <summary>
@@ -396,6 +403,11 @@ public sealed class LogSegment : IDisposable
     {
         var (_, position) = OffsetIndex.Lookup(offset);
         long pos = position;
+        if (Volatile.Read(ref _cursor) is { } cursor && cursor.Offset <= offset && cursor.Position > pos && cursor.Position < maxPosition)
+        {
+            pos = cursor.Position; // a batch starts there, and the one holding offset is not before it
+        }
+
         Span<byte> buffer = stackalloc byte[RecordBatchHeader.Size];
         while (pos < maxPosition)
         {
@@ -462,6 +474,7 @@ public sealed class LogSegment : IDisposable
             }
 
             end = batchEnd;
+            Volatile.Write(ref _cursor, new ReadCursor(header.NextOffset, end));
             var next = ReadHeader(end, buffer);
             if (next is null)
             {
@@ -512,6 +525,7 @@ public sealed class LogSegment : IDisposable
 
         RandomAccess.SetLength(_log, position);
         Interlocked.Exchange(ref _size, position);
+        Volatile.Write(ref _cursor, null);
         OffsetIndex.TruncateToPosition((int)position);
         TimeIndex.TruncateTo(offset);
         TxnIndex.TruncateTo(offset);
@@ -535,7 +549,9 @@ public sealed class LogSegment : IDisposable
 
     public void Flush()
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         RandomAccess.FlushToDisk(_log);
+        StorageMetrics.Fsync(started, System.Diagnostics.Stopwatch.GetTimestamp());
         TxnIndex.Flush(); // an ABORT marker on disk has its index entry on disk
     }
 
@@ -584,6 +600,9 @@ public sealed class LogSegment : IDisposable
         TimeIndex.Dispose();
         TxnIndex.Dispose();
     }
+
+    /// <summary>A batch that starts with <paramref name="Offset"/> at <paramref name="Position"/>.</summary>
+    private sealed record ReadCursor(long Offset, long Position);
 }
 
 /// <summary>

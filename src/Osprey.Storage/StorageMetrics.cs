@@ -22,6 +22,17 @@ public static class StorageMetrics
     private static readonly Histogram<int> FlushLogs = Meter.CreateHistogram<int>(
         "osprey.flush.logs", unit: "{log}", description: "Logs one group-commit round makes durable.");
 
+    private static readonly Histogram<double> FsyncDuration = Meter.CreateHistogram<double>(
+        "osprey.fsync.duration", unit: "ms", description: "Time one fsync of a segment file takes.");
+
+    internal static void Fsync(long startedTimestamp, long endedTimestamp)
+    {
+        if (FsyncDuration.Enabled)
+        {
+            FsyncDuration.Record((endedTimestamp - startedTimestamp) * 1000.0 / Stopwatch.Frequency);
+        }
+    }
+
     internal static void FlushRound(int appends, int logs, long startedTimestamp, long endedTimestamp)
     {
         if (FlushDuration.Enabled)

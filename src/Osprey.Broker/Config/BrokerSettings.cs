@@ -12,6 +12,12 @@ public static class BrokerSettings
     /// <summary>Osprey's own setting: whether acks=all waits until the batch is fsynced (default true).</summary>
     public const string AcksAllFsync = "osprey.acks.all.fsync";
 
+    /// <summary>
+    /// Osprey's own setting: the least time, in microseconds, between the starts of two group-commit rounds (one
+    /// fsync for every append that waits). 0 flushes as soon as the previous round ends.
+    /// </summary>
+    public const string GroupCommitIntervalUs = "osprey.group.commit.interval.us";
+
     /// <summary>Coarser-unit settings consulted when the finer one is not set, with the factor to milliseconds.</summary>
     public static IReadOnlyDictionary<string, (string Name, long Factor)[]> Fallbacks { get; } = new Dictionary<string, (string, long)[]>(StringComparer.Ordinal)
     {
@@ -66,6 +72,7 @@ public static class BrokerSettings
             new("transaction.remove.expired.transaction.cleanup.interval.ms", ConfigType.Int, "3600000") { Min = 1 },
             new("transaction.partition.verification.enable", ConfigType.Boolean, "true"),
             new(AcksAllFsync, ConfigType.Boolean, "true"),
+            new(GroupCommitIntervalUs, ConfigType.Long, "2000") { Min = 0, Max = 1_000_000 },
 
             // The group coordinator. offsets.topic.replication.factor is capped at the brokers there are.
             new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000") { Min = 0 },

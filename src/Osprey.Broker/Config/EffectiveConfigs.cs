@@ -92,6 +92,7 @@ public sealed class EffectiveConfigs(BrokerOptions options)
         FlushCheckIntervalMs = options.Config.GetLong("log.flush.scheduler.interval.ms"),
         CheckpointIntervalMs = options.Config.GetInt("log.flush.offset.checkpoint.interval.ms"),
         DurableAppends = options.Config.GetBool(BrokerSettings.AcksAllFsync),
+        GroupCommitInterval = TimeSpan.FromMicroseconds(options.Config.GetLong(BrokerSettings.GroupCommitIntervalUs)),
         ProducerIdExpirationMs = options.Config.GetInt("producer.id.expiration.ms"),
         Cleaner = new LogCleanerOptions
         {

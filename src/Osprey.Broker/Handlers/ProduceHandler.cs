@@ -1,7 +1,9 @@
 // Produce (key 0), versions 3-13.
 //   acks must be -1 (all: answered once the batches are fsynced, unless durability is turned off), 0 (no
 //   response) or 1 (after the append); anything else is INVALID_REQUIRED_ACKS for every partition.
-//   Partitions of one request are appended concurrently, so their fsyncs share group-commit rounds.
+//   Partitions of one request are appended concurrently, so their fsyncs share group-commit rounds. Waiting
+//   fetches are woken once all of the request's partitions are appended, before the fsync (records are readable
+//   up to the log end at once, as on a single Kafka replica); only the producer's answer waits for the disk.
 //   Each partition carries exactly one record batch (as Kafka requires from v3; more is INVALID_RECORD).
 //   A topic whose compression.type is a codec (not "producer") stores batches re-compressed with it.
 //   Idempotent batches (producer id and sequence set) are checked against the partition's producer state: a retry
@@ -38,6 +40,19 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
         var byId = context.ApiVersion >= 13;
         var response = new ProduceResponse();
         var appends = new List<Task>();
+
+        // Waiting fetches are woken once, as soon as every partition of the request has been appended (or
+        // refused), not after the fsync: like Kafka's high watermark on a single replica, appended records are
+        // readable at once, and acks=all only holds the producer's answer back until they are durable.
+        var pending = request.TopicData.Sum(t => t.PartitionData.Count);
+        void Appended()
+        {
+            if (Interlocked.Decrement(ref pending) == 0)
+            {
+                notifier.Notify();
+            }
+        }
+
         foreach (var topicData in request.TopicData)
         {
             var topic = byId ? image.Topic(topicData.TopicId) : image.Topic(topicData.Name);
@@ -50,6 +65,7 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
                 if (request.Acks is not (-1 or 0 or 1))
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
+                    Appended();
                     continue;
                 }
 
@@ -57,6 +73,7 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
                 {
                     result.ErrorCode = (short)ErrorCode.InvalidTopicException;
                     result.ErrorMessage = $"Cannot produce to the internal topic {topic.Name}.";
+                    Appended();
                     continue;
                 }
 
@@ -64,26 +81,23 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
                 if (log is null)
                 {
                     result.ErrorCode = (short)(byId && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
+                    Appended();
                     continue;
                 }
 
                 var epoch = topic!.Partitions.TryGetValue(partitionData.Index, out var partition) ? partition.LeaderEpoch : -1;
-                appends.Add(AppendAsync(log, partitionData.Records, request.Acks == -1, epoch, context.ApiVersion >= 12, result, cancellationToken));
+                appends.Add(AppendAsync(log, partitionData.Records, request.Acks == -1, epoch, context.ApiVersion >= 12, result, Appended, cancellationToken));
             }
         }
 
         await Task.WhenAll(appends).ConfigureAwait(false);
-        if (appends.Count > 0)
-        {
-            notifier.Notify();
-        }
-
         return response;
     }
 
     private async Task AppendAsync(
-        PartitionLog log, ReadOnlyMemory<byte>? records, bool durable, int leaderEpoch, bool transactionVersion2, ProduceResponse.PartitionProduceResponse result, CancellationToken cancellationToken)
+        PartitionLog log, ReadOnlyMemory<byte>? records, bool durable, int leaderEpoch, bool transactionVersion2, ProduceResponse.PartitionProduceResponse result, Action appended, CancellationToken cancellationToken)
     {
+        var signalled = false;
         try
         {
             if (records is not { Length: > 0 } bytes)
@@ -122,10 +136,13 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
                 bytes = RecordBatchRecompression.Recompress(bytes.Span, codec);
             }
 
-            var appended = await logs.AppendAsync(log, bytes, durable, leaderEpoch).ConfigureAwait(false);
-            result.BaseOffset = appended.FirstOffset;
-            result.LogAppendTimeMs = appended.LogAppendTime;
-            result.LogStartOffset = appended.LogStartOffset;
+            var written = log.Append(bytes.Span, AppendOrigin.Client, leaderEpoch);
+            signalled = true;
+            appended();
+            await logs.WhenDurable(log, written, durable).ConfigureAwait(false);
+            result.BaseOffset = written.FirstOffset;
+            result.LogAppendTimeMs = written.LogAppendTime;
+            result.LogStartOffset = written.LogStartOffset;
         }
         catch (KafkaProtocolException e)
         {
@@ -136,6 +153,13 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
         {
             result.ErrorCode = (short)e.ErrorCode;
             result.ErrorMessage = e.Message;
+        }
+        finally
+        {
+            if (!signalled)
+            {
+                appended();
+            }
         }
     }
 }

@@ -77,7 +77,7 @@ internal static class BenchCommand
 
     private static async Task<int> RunAsync(KafkaClient client, string mode, Workload workload, BenchSettings settings, string bootstrap, int runs, string? json, CancellationToken cancellationToken)
     {
-        var brokerPid = LocalBroker(bootstrap);
+        var brokerPid = BrokerProcess.FromBootstrap(bootstrap);
         Console.WriteLine(
             $"# {mode}: topic {settings.Topic}, {(mode == "e2e" ? $"rate {settings.Rate:N0}/s for {settings.WarmupSeconds}+{settings.DurationSeconds} s" : $"{settings.Records:N0} records")} × {settings.RecordSize} B, " +
             $"{settings.Partitions} partitions, acks={(settings.Acks == -1 ? "all" : settings.Acks.ToString(CultureInfo.InvariantCulture))}, {settings.Producers} producer(s), {settings.Consumers} consumer(s); " +
@@ -198,17 +198,6 @@ internal static class BenchCommand
             : null,
         ackLatencyMs = r.Acked is { Count: > 0 } a ? new { p50 = a.Percentile(50) / 1000.0, p99 = a.Percentile(99) / 1000.0 } : null,
     };
-
-    /// <summary>The broker's process when the first bootstrap server is on this machine.</summary>
-    private static int? LocalBroker(string bootstrap)
-    {
-        var first = bootstrap.Split(',')[0].Trim();
-        var colon = first.LastIndexOf(':');
-        var host = colon > 0 ? first[..colon] : first;
-        return host is "127.0.0.1" or "localhost" or "::1" or "[::1]" && colon > 0 && int.TryParse(first[(colon + 1)..], out var port)
-            ? BrokerProcess.FindListener(port)
-            : null;
-    }
 
     private static long Positive(long value, string option) =>
         value > 0 ? value : throw new ArgumentException($"{option} must be above 0, not {value}.");
