@@ -40,6 +40,12 @@ public sealed record BrokerOptions
     /// <summary>socket.request.max.bytes: larger frames are refused before any buffer is allocated.</summary>
     public int SocketRequestMaxBytes => Config.GetInt("socket.request.max.bytes");
 
+    /// <summary>queued.max.request.bytes: request bytes read but not yet handled, over all connections (≤ 0: no limit).</summary>
+    public long QueuedMaxRequestBytes => Config.GetLong("queued.max.request.bytes");
+
+    /// <summary>max.connections: connections beyond it are closed at once.</summary>
+    public int MaxConnections => Config.GetInt("max.connections");
+
     /// <summary>connections.max.idle.ms.</summary>
     public long ConnectionsMaxIdleMs => Config.GetLong("connections.max.idle.ms");
 

@@ -166,11 +166,17 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, ConsumerGroupDescribeHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeTopicPartitionsHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
+        builder.Services.AddSingleton(new RequestMemoryPool(options.QueuedMaxRequestBytes));
 
         ListenOptions? listen = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            if (options.MaxConnections < int.MaxValue)
+            {
+                kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+            }
+
             kestrel.Listen(options.Listener, l =>
             {
                 listen = l;

@@ -50,6 +50,10 @@ public static class BrokerSettings
             new("num.partitions", ConfigType.Int, "1") { Min = 1 },
             new("default.replication.factor", ConfigType.Int, "1") { Min = 1 },
             new("socket.request.max.bytes", ConfigType.Int, "104857600") { Min = 1 },
+
+            // Kafka's default is -1 (no limit); Osprey bounds the bytes of requests read but not yet handled.
+            new("queued.max.request.bytes", ConfigType.Long, "268435456"),
+            new("max.connections", ConfigType.Int, "2147483647") { Min = 0 },
             new("connections.max.idle.ms", ConfigType.Long, "600000"),
             new("log.retention.check.interval.ms", ConfigType.Long, "300000") { Min = 1 },
 

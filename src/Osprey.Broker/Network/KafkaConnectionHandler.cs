@@ -18,7 +18,7 @@ namespace Osprey.Broker.Network;
 /// broker stops, connections stop reading, answer what they already read, and close, so that a stop never waits for
 /// idle clients.
 /// </summary>
-public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, IHostApplicationLifetime lifetime, ILogger<KafkaConnectionHandler> logger)
+public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, RequestMemoryPool memory, IHostApplicationLifetime lifetime, ILogger<KafkaConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -57,6 +57,8 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
                 {
                     while (FrameReader.TryReadFrame(ref buffer, options.SocketRequestMaxBytes, out var frame))
                     {
+                        // queued.max.request.bytes: wait (not reading this connection) until the frame fits.
+                        await memory.AcquireAsync((int)frame.Length, reading.Token).ConfigureAwait(false);
                         var started = Stopwatch.GetTimestamp();
                         var apiKey = frame.Length >= 2 ? ApiKeyOf(frame) : (short)-1;
                         var task = HandleAsync(frame, connection, closing.Token);
@@ -120,6 +122,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+            memory.Release(length);
         }
     }
 
