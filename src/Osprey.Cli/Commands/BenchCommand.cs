@@ -68,6 +68,7 @@ internal static class BenchCommand
                 DurationSeconds = result.GetValue(duration) > 0 ? result.GetValue(duration) : throw new ArgumentException("--duration must be above 0."),
                 WarmupSeconds = result.GetValue(warmup) >= 0 ? result.GetValue(warmup) : throw new ArgumentException("--warmup must not be negative."),
                 Topic = "",
+                Bootstrap = result.GetValue(bootstrap)!,
             };
             settings = settings with { Topic = result.GetValue(topic) ?? $"osprey-bench-{name}-{settings.RecordSize}b-{settings.Partitions}p" };
             return await RunAsync(client, name, workload, settings, result.GetValue(bootstrap)!, (int)Positive(result.GetValue(runs), "--runs"), result.GetValue(json), cancellationToken);

@@ -10,6 +10,9 @@ internal sealed record BenchSettings
 {
     public required string Topic { get; init; }
 
+    /// <summary>The bootstrap servers (e2e consumes through a client of its own).</summary>
+    public string Bootstrap { get; init; } = "127.0.0.1:9092";
+
     public long Records { get; init; } = 1_000_000;
 
     public int RecordSize { get; init; } = 100;
@@ -220,7 +223,10 @@ internal static class BenchWorkloads
             offsets[partition] = await client.ListOffsetAsync(topic.Name, partition, -1, cancellationToken);
         }
 
-        var leader = await client.LeaderAsync(topic.Name, partitions[0], cancellationToken);
+        // The consumer has a client (so connections) of its own, as in an application: on a shared connection
+        // its fetch answers would queue behind produce answers that wait for the fsync.
+        await using var consuming = new KafkaClient(settings.Bootstrap, "osprey-bench-consumer");
+        var leader = await consuming.LeaderAsync(topic.Name, partitions[0], cancellationToken);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         long errors = 0, received = 0;
         var start = Stopwatch.GetTimestamp();
@@ -230,7 +236,7 @@ internal static class BenchWorkloads
             {
                 while (Interlocked.Read(ref received) < total - Interlocked.Read(ref errors) && !stop.IsCancellationRequested)
                 {
-                    var fetched = await client.FetchAsync(leader, topic.Name, offsets, 500, FetchMaxBytes, PartitionMaxBytes, stop.Token);
+                    var fetched = await consuming.FetchAsync(leader, topic.Name, offsets, 500, FetchMaxBytes, PartitionMaxBytes, stop.Token);
                     var now = Stopwatch.GetTimestamp();
                     foreach (var (partition, (records, _)) in fetched)
                     {
