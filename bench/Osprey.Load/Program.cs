@@ -23,7 +23,7 @@ public static class Program
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
 
-    private static Command Mode(string name, string description, Func<Target, LoadSettings, Task<RunResult>> run, Func<LoadSettings, LoadSettings> defaults)
+    private static Command Mode(string name, string description, Func<Target, LoadSettings, Task<LoadRunResult>> run, Func<LoadSettings, LoadSettings> defaults)
     {
         var d = defaults(new LoadSettings());
         var bootstrap = new Option<string>("--bootstrap", "-b") { Description = "The broker to load.", DefaultValueFactory = _ => d.Bootstrap };
@@ -80,10 +80,10 @@ public static class Program
         return command;
     }
 
-    private static async Task<int> RunAsync(string mode, Func<Target, LoadSettings, Task<RunResult>> run, LoadSettings settings, int runs, bool mock, bool mockOnly, string? json)
+    private static async Task<int> RunAsync(string mode, Func<Target, LoadSettings, Task<LoadRunResult>> run, LoadSettings settings, int runs, bool mock, bool mockOnly, string? json)
     {
         Console.WriteLine($"# {mode}: {Describe(mode, settings)}; librdkafka {Library.VersionString}, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
-        var results = new List<RunResult>();
+        var results = new List<LoadRunResult>();
         for (var i = 0; i < runs; i++)
         {
             if (!mockOnly)
@@ -111,27 +111,27 @@ public static class Program
         {
             foreach (var group in results.GroupBy(r => r.Target))
             {
-                Console.WriteLine($"median of {runs}  {Line(Median(group.ToList()))}");
+                Console.WriteLine($"median of {runs}  {LoadRunResult.Median(group.ToList()).Line()}");
             }
         }
 
         if (results.Any(r => r.Target == "broker") && results.Any(r => r.Target == "mock") && mode != "e2e")
         {
-            var broker = Median(results.Where(r => r.Target == "broker").ToList());
-            var reference = Median(results.Where(r => r.Target == "mock").ToList());
+            var broker = LoadRunResult.Median(results.Where(r => r.Target == "broker").ToList());
+            var reference = LoadRunResult.Median(results.Where(r => r.Target == "mock").ToList());
             Console.WriteLine($"broker / mock: {broker.RecordsPerSecond / reference.RecordsPerSecond:F2}");
         }
 
         if (json is not null)
         {
-            await File.WriteAllTextAsync(json, JsonSerializer.Serialize(results.Select(ToJson), new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
+            await File.WriteAllTextAsync(json, JsonSerializer.Serialize(results.Select(r => r.ToJson()), new JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
         }
 
         return results.Any(r => r.Errors > 0) ? 1 : 0;
     }
 
     /// <summary>Runs one load while sampling the local broker's resident memory every 200 ms; keeps the peak.</summary>
-    private static async Task<RunResult> WithRssAsync(int? pid, Func<Task<RunResult>> run)
+    private static async Task<LoadRunResult> WithRssAsync(int? pid, Func<Task<LoadRunResult>> run)
     {
         if (pid is not { } broker)
         {
@@ -162,9 +162,9 @@ public static class Program
         return result with { BrokerRss = Math.Max(peak, BrokerProcess.ResidentBytes(broker) ?? 0) };
     }
 
-    private static RunResult Report(int run, RunResult result)
+    private static LoadRunResult Report(int run, LoadRunResult result)
     {
-        Console.WriteLine($"run {run + 1}  {Line(result)}");
+        Console.WriteLine($"run {run + 1}  {result.Line()}");
         return result;
     }
 
@@ -172,44 +172,6 @@ public static class Program
         $"topic {s.Topic}, {s.Records:N0} records × {s.RecordSize} B, {s.Partitions} partitions, acks={(s.Acks == Acks.All ? "all" : ((int)s.Acks).ToString(CultureInfo.InvariantCulture))}, " +
         $"linger.ms={s.LingerMs}, batch.size={s.BatchSize}, compression={s.Compression.ToString().ToLowerInvariant()}, " +
         (mode == "e2e" ? $"rate {s.Rate:N0}/s for {s.WarmupSeconds}+{s.DurationSeconds} s" : $"{s.Producers} producer(s), {s.Consumers} consumer(s){(s.Rate > 0 ? $", rate {s.Rate:N0}/s" : "")}");
-
-    private static string Line(RunResult r) => (r.Latency is { } h
-        ? $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms  ({r.Errors} errors){Acked(r.AckLatency)}"
-        : $"{r.Mode,-7} {r.Target,-6} {r.Records,12:N0} records  {r.RecordsPerSecond,12:N0} records/s  {r.MegabytesPerSecond,8:F1} MB/s  in {r.Seconds:F2} s  ({r.Errors} errors)")
-        + (r.BrokerRss is { } rss ? $"  broker RSS {rss / 1_048_576:N0} MB" : "");
-
-    // Delivery-report latency (send to acknowledgement) beside the end-to-end figures: it tells the broker's
-    // write path from its fetch wake-up.
-    private static string Acked(LatencyHistogram? h) =>
-        h is null || h.Count == 0 ? "" : $"; acked p50 {Ms(h.Percentile(50))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))} ms";
-
-    private static string Ms(long micros) => (micros / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
-
-    /// <summary>The run with the median throughput (or, for e2e, the median p99).</summary>
-    private static RunResult Median(List<RunResult> runs)
-    {
-        var ordered = runs[0].Latency is null ? runs.OrderBy(r => r.RecordsPerSecond).ToList() : runs.OrderBy(r => r.Latency!.Percentile(99)).ToList();
-        return ordered[ordered.Count / 2];
-    }
-
-    private static object ToJson(RunResult r) => new
-    {
-        mode = r.Mode,
-        target = r.Target,
-        records = r.Records,
-        bytes = r.Bytes,
-        seconds = r.Seconds,
-        recordsPerSecond = r.RecordsPerSecond,
-        megabytesPerSecond = r.MegabytesPerSecond,
-        errors = r.Errors,
-        brokerRssBytes = r.BrokerRss,
-        latencyMs = r.Latency is { } h
-            ? new { p50 = h.Percentile(50) / 1000.0, p95 = h.Percentile(95) / 1000.0, p99 = h.Percentile(99) / 1000.0, p999 = h.Percentile(99.9) / 1000.0, max = h.Max / 1000.0, mean = h.Mean / 1000.0 }
-            : null,
-        ackLatencyMs = r.AckLatency is { Count: > 0 } a
-            ? new { p50 = a.Percentile(50) / 1000.0, p99 = a.Percentile(99) / 1000.0, p999 = a.Percentile(99.9) / 1000.0, max = a.Max / 1000.0 }
-            : null,
-    };
 
     private static KeyValuePair<string, string> Split(string setting)
     {

@@ -5,17 +5,6 @@ using Osprey.Client;
 
 namespace Osprey.Load;
 
-/// <summary>What one run measured.</summary>
-internal sealed record RunResult(string Mode, string Target, long Records, long Bytes, double Seconds, long Errors, LatencyHistogram? Latency = null, LatencyHistogram? AckLatency = null)
-{
-    /// <summary>The broker's peak resident memory during the run, when it runs on this machine.</summary>
-    public long? BrokerRss { get; init; }
-
-    public double RecordsPerSecond => Seconds > 0 ? Records / Seconds : 0;
-
-    public double MegabytesPerSecond => Seconds > 0 ? Bytes / Seconds / 1_000_000 : 0;
-}
-
 /// <summary>The three loads: produce as fast as allowed, consume a backlog, and end-to-end latency at a fixed rate.</summary>
 internal static class Workloads
 {
@@ -24,7 +13,7 @@ internal static class Workloads
     /// so librdkafka's sticky partitioner spreads them) from several producers, each on its own thread, at the
     /// target rate if one is given; the time runs from the first send to the last delivery report.
     /// </summary>
-    public static async Task<RunResult> ProduceAsync(Target target, LoadSettings settings)
+    public static async Task<LoadRunResult> ProduceAsync(Target target, LoadSettings settings)
     {
         await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
         var payload = Payload(settings.RecordSize);
@@ -84,7 +73,7 @@ internal static class Workloads
             }).ToArray();
             await Task.WhenAll(threads).ConfigureAwait(false);
             clock.Stop();
-            return new RunResult("produce", target.Name, delivered, delivered * settings.RecordSize, clock.Elapsed.TotalSeconds, errors);
+            return new LoadRunResult("produce", target.Name, delivered, delivered * settings.RecordSize, clock.Elapsed.TotalSeconds, errors);
         }
         finally
         {
@@ -100,7 +89,7 @@ internal static class Workloads
     /// many if it holds fewer; the partitions are split over several consumers (assigned, no group), each on its
     /// own thread. The time runs from the assignment to the last record.
     /// </summary>
-    public static async Task<RunResult> ConsumeAsync(Target target, LoadSettings settings)
+    public static async Task<LoadRunResult> ConsumeAsync(Target target, LoadSettings settings)
     {
         await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
         var (partitions, held) = target.Backlog(settings.Topic);
@@ -147,7 +136,7 @@ internal static class Workloads
             TaskCreationOptions.LongRunning)).ToArray();
         await Task.WhenAll(threads).ConfigureAwait(false);
         clock.Stop();
-        return new RunResult("consume", target.Name, consumed, bytes, clock.Elapsed.TotalSeconds, Math.Max(0, settings.Records - consumed));
+        return new LoadRunResult("consume", target.Name, consumed, bytes, clock.Elapsed.TotalSeconds, Math.Max(0, settings.Records - consumed));
     }
 
     /// <summary>
@@ -157,7 +146,7 @@ internal static class Workloads
     /// the sender in the figures (no coordinated omission). The first <see cref="LoadSettings.WarmupSeconds"/> are
     /// not counted.
     /// </summary>
-    public static async Task<RunResult> EndToEndAsync(Target target, LoadSettings settings)
+    public static async Task<LoadRunResult> EndToEndAsync(Target target, LoadSettings settings)
     {
         if (settings.Rate <= 0)
         {
@@ -225,7 +214,7 @@ internal static class Workloads
         await sender.ConfigureAwait(false);
         consumer.Close();
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new RunResult("e2e", target.Name, received, received * size, seconds, errors + (total - received), histogram, acks);
+        return new LoadRunResult("e2e", target.Name, received, received * size, seconds, errors + (total - received), histogram, acks);
     }
 
     /// <summary>Random upper-case letters, as Kafka's producer performance tool sends.</summary>

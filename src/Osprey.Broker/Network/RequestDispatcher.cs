@@ -95,13 +95,8 @@ public sealed class RequestDispatcher
 /// </summary>
 public sealed class PendingResponse(IApiMessage body, short version, int correlationId, RequestContext? context)
 {
-    public IApiMessage Body => body;
-
     /// <summary>Writes the frame (size prefix, header, body) into <paramref name="output"/>; returns its size.</summary>
     public int WriteTo(IBufferWriter<byte> output) => MessageCodec.WriteResponseFrame(body, version, correlationId, output);
-
-    /// <summary>The whole frame as an array (tests, and callers without a pipe).</summary>
-    public byte[] ToArray() => MessageCodec.FrameResponse(body, version, correlationId);
 
     /// <summary>Returns the response's pooled buffers; the response must not be written after this.</summary>
     public void Release() => context?.ReleaseResponseBuffers();

@@ -14,7 +14,7 @@ namespace Osprey.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    private delegate Task<BenchResult> Workload(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken);
+    private delegate Task<LoadRunResult> Workload(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken);
 
     public static Command Create() => new("bench", "Measure a cluster: produce, consume and end-to-end latency.")
     {
@@ -83,14 +83,14 @@ internal static class BenchCommand
             $"# {mode}: topic {settings.Topic}, {(mode == "e2e" ? $"rate {settings.Rate:N0}/s for {settings.WarmupSeconds}+{settings.DurationSeconds} s" : $"{settings.Records:N0} records")} × {settings.RecordSize} B, " +
             $"{settings.Partitions} partitions, acks={(settings.Acks == -1 ? "all" : settings.Acks.ToString(CultureInfo.InvariantCulture))}, {settings.Producers} producer(s), {settings.Consumers} consumer(s); " +
             $"{Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC{(brokerPid is { } pid ? $", broker pid {pid}" : "")}");
-        var results = new List<(BenchResult Result, long? Rss)>();
+        var results = new List<LoadRunResult>();
         for (var run = 0; run < runs; run++)
         {
             var progress = new BenchProgress();
             long? peakRss = null;
             using var ticking = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var ticker = TickAsync(progress, brokerPid, rss => peakRss = Math.Max(peakRss ?? 0, rss), ticking.Token);
-            BenchResult result;
+            LoadRunResult result;
             try
             {
                 result = await workload(client, settings, progress, cancellationToken);
@@ -106,22 +106,22 @@ internal static class BenchCommand
                 peakRss = Math.Max(peakRss ?? 0, last);
             }
 
-            results.Add((result, peakRss));
-            Console.WriteLine($"run {run + 1}  {Line(result, peakRss)}");
+            result = result with { BrokerRss = peakRss };
+            results.Add(result);
+            Console.WriteLine($"run {run + 1}  {result.Line()}");
         }
 
         if (runs > 1)
         {
-            var median = Median(results);
-            Console.WriteLine($"median of {runs}  {Line(median.Result, median.Rss)}");
+            Console.WriteLine($"median of {runs}  {LoadRunResult.Median(results).Line()}");
         }
 
         if (json is not null)
         {
-            await File.WriteAllTextAsync(json, JsonSerializer.Serialize(results.Select(r => ToJson(r.Result, r.Rss)), ClientCommand.Json), cancellationToken);
+            await File.WriteAllTextAsync(json, JsonSerializer.Serialize(results.Select(r => r.ToJson()), ClientCommand.Json), cancellationToken);
         }
 
-        return results.Any(r => r.Result.Errors > 0) ? 1 : 0;
+        return results.Any(r => r.Errors > 0) ? 1 : 0;
     }
 
     /// <summary>The live progress line (stderr, rewritten in place on a terminal) and the broker's RSS samples.</summary>
@@ -163,42 +163,6 @@ internal static class BenchCommand
             Console.Error.Write("\r" + new string(' ', 100) + "\r");
         }
     }
-
-    private static string Line(BenchResult r, long? rss)
-    {
-        var memory = rss is { } bytes ? $"  broker RSS {bytes / 1_048_576:N0} MB" : "";
-        return r.Latency is { } h
-            ? $"{r.Mode,-7} {r.Records,12:N0} records  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms" +
-              (r.Acked is { Count: > 0 } a ? $"; acked p50 {Ms(a.Percentile(50))}  p99 {Ms(a.Percentile(99))} ms" : "") + $"  ({r.Errors} errors){memory}"
-            : $"{r.Mode,-7} {r.Records,12:N0} records  {r.RecordsPerSecond,12:N0} records/s  {r.MegabytesPerSecond,8:F1} MB/s  in {r.Seconds:F2} s  ({r.Errors} errors){memory}";
-    }
-
-    private static string Ms(long micros) => (micros / 1000.0).ToString("F2", CultureInfo.InvariantCulture);
-
-    /// <summary>The run with the median throughput (or, for e2e, the median p99).</summary>
-    private static (BenchResult Result, long? Rss) Median(List<(BenchResult Result, long? Rss)> runs)
-    {
-        var ordered = runs[0].Result.Latency is null
-            ? runs.OrderBy(r => r.Result.RecordsPerSecond).ToList()
-            : runs.OrderBy(r => r.Result.Latency!.Percentile(99)).ToList();
-        return ordered[ordered.Count / 2];
-    }
-
-    private static object ToJson(BenchResult r, long? rss) => new
-    {
-        mode = r.Mode,
-        records = r.Records,
-        bytes = r.Bytes,
-        seconds = r.Seconds,
-        recordsPerSecond = r.RecordsPerSecond,
-        megabytesPerSecond = r.MegabytesPerSecond,
-        errors = r.Errors,
-        brokerRssBytes = rss,
-        latencyMs = r.Latency is { } h
-            ? new { p50 = h.Percentile(50) / 1000.0, p95 = h.Percentile(95) / 1000.0, p99 = h.Percentile(99) / 1000.0, p999 = h.Percentile(99.9) / 1000.0, max = h.Max / 1000.0 }
-            : null,
-        ackLatencyMs = r.Acked is { Count: > 0 } a ? new { p50 = a.Percentile(50) / 1000.0, p99 = a.Percentile(99) / 1000.0 } : null,
-    };
 
     private static long Positive(long value, string option) =>
         value > 0 ? value : throw new ArgumentException($"{option} must be above 0, not {value}.");

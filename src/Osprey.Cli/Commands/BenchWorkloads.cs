@@ -42,14 +42,6 @@ internal sealed record BenchSettings
     public double DurationSeconds { get; init; } = 30;
 }
 
-/// <summary>What one run measured; <see cref="Latency"/> and <see cref="Acked"/> only for e2e.</summary>
-internal sealed record BenchResult(string Mode, long Records, long Bytes, double Seconds, long Errors, LatencyHistogram? Latency = null, LatencyHistogram? Acked = null)
-{
-    public double RecordsPerSecond => Seconds > 0 ? Records / Seconds : 0;
-
-    public double MegabytesPerSecond => Seconds > 0 ? Bytes / Seconds / 1_000_000 : 0;
-}
-
 /// <summary>Counters the live progress line reads while a run goes on.</summary>
 internal sealed class BenchProgress
 {
@@ -77,7 +69,7 @@ internal static class BenchWorkloads
     private const int FetchMaxBytes = 50 * 1024 * 1024;
     private const int PartitionMaxBytes = 1024 * 1024;
 
-    public static async Task<BenchResult> ProduceAsync(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken)
+    public static async Task<LoadRunResult> ProduceAsync(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken)
     {
         var topic = await EnsureTopicAsync(client, settings, cancellationToken);
         var partitions = topic.Partitions.Count;
@@ -142,10 +134,10 @@ internal static class BenchWorkloads
             cancellationToken)).ToArray();
         await Task.WhenAll(producers);
         clock.Stop();
-        return new BenchResult("produce", progress.Records, progress.Bytes, clock.Elapsed.TotalSeconds, errors);
+        return new LoadRunResult("produce", "", progress.Records, progress.Bytes, clock.Elapsed.TotalSeconds, errors);
     }
 
-    public static async Task<BenchResult> ConsumeAsync(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken)
+    public static async Task<LoadRunResult> ConsumeAsync(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken)
     {
         var topic = await EnsureTopicAsync(client, settings, cancellationToken);
         var starts = new Dictionary<int, long>();
@@ -201,10 +193,10 @@ internal static class BenchWorkloads
             cancellationToken)).ToArray();
         await Task.WhenAll(consumers);
         clock.Stop();
-        return new BenchResult("consume", progress.Records, progress.Bytes, clock.Elapsed.TotalSeconds, 0);
+        return new LoadRunResult("consume", "", progress.Records, progress.Bytes, clock.Elapsed.TotalSeconds, 0);
     }
 
-    public static async Task<BenchResult> EndToEndAsync(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken)
+    public static async Task<LoadRunResult> EndToEndAsync(KafkaClient client, BenchSettings settings, BenchProgress progress, CancellationToken cancellationToken)
     {
         if (settings.Rate <= 0)
         {
@@ -299,7 +291,7 @@ internal static class BenchWorkloads
         }
 
         var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new BenchResult("e2e", received, received * size, seconds, errors + Math.Max(0, total - errors - received), latency, acked);
+        return new LoadRunResult("e2e", "", received, received * size, seconds, errors + Math.Max(0, total - errors - received), latency, acked);
 
         async Task SendAsync(RecordBatchBuilder batch, int partition, long due)
         {
