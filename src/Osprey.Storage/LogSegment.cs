@@ -34,6 +34,7 @@ public sealed class LogSegment : IDisposable
     // last index entry, one read each.
     private ReadCursor? _cursor;
     private int _bytesSinceLastIndexEntry;
+    private bool _indexesUnsynced;
     private long _firstBatchTimestamp = long.MinValue;
 
     private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long created)
@@ -190,6 +191,8 @@ public sealed class LogSegment : IDisposable
             {
                 truncatedBytes = segment.Recover(config.MaxMessageBytes);
                 segment.TxnIndex.TruncateTo(segment.NextOffset);
+                segment.OffsetIndex.WritePending();
+                segment.TimeIndex.WritePending();
             }
             else
             {
@@ -529,6 +532,7 @@ public sealed class LogSegment : IDisposable
         OffsetIndex.TruncateToPosition((int)position);
         TimeIndex.TruncateTo(offset);
         TxnIndex.TruncateTo(offset);
+        Volatile.Write(ref _indexesUnsynced, false); // the last segment left: active again, rescanned after a crash
         // Recompute the tail state from what is left.
         Interlocked.Exchange(ref _firstBatchTimestamp, long.MinValue);
         NextOffset = BaseOffset;
@@ -538,14 +542,25 @@ public sealed class LogSegment : IDisposable
         LoadTail();
     }
 
-    /// <summary>Called when the segment stops being the active one: records its final max timestamp.</summary>
+    /// <summary>
+    /// Called when the segment stops being the active one: records its final max timestamp and writes its index
+    /// entries to their files. The next <see cref="Flush"/> syncs them, before the recovery point can pass the
+    /// segment's end (from then on an unclean open trusts them).
+    /// </summary>
     public void OnBecomeInactive()
     {
         if (MaxTimestamp >= 0)
         {
             TimeIndex.MaybeAppend(MaxTimestamp, OffsetOfMaxTimestamp);
         }
+
+        OffsetIndex.WritePending();
+        TimeIndex.WritePending();
+        Volatile.Write(ref _indexesUnsynced, true);
     }
+
+    /// <summary>Whether the segment rolled and its index files still have to be synced.</summary>
+    public bool HasUnsyncedIndexes => Volatile.Read(ref _indexesUnsynced);
 
     public void Flush()
     {
@@ -553,6 +568,12 @@ public sealed class LogSegment : IDisposable
         RandomAccess.FlushToDisk(_log);
         StorageMetrics.Fsync(started, System.Diagnostics.Stopwatch.GetTimestamp());
         TxnIndex.Flush(); // an ABORT marker on disk has its index entry on disk
+        if (HasUnsyncedIndexes)
+        {
+            OffsetIndex.Flush();
+            TimeIndex.Flush();
+            Volatile.Write(ref _indexesUnsynced, false);
+        }
     }
 
     public void FlushIndexes()

@@ -6,7 +6,7 @@ namespace Osprey.Storage;
 /// The sparse offset index of one segment (<c>.index</c>): entries of 8 bytes, big-endian
 /// <c>[relative offset int32][file position int32]</c>, in ascending order. An entry names the last offset of a
 /// batch and that batch's position, so a lookup gives the position from which a scan finds any greater offset.
-/// Entries are kept in memory for binary search and written through to the file.
+/// Entries are kept in memory for binary search and reach the file when the segment rolls or closes.
 /// </summary>
 internal sealed class OffsetIndex : IndexFile
 {
@@ -59,11 +59,13 @@ internal sealed class OffsetIndex : IndexFile
             throw new InvalidOperationException($"{Path} is full.");
         }
 
-        Span<byte> entry = stackalloc byte[EntrySize];
-        BinaryPrimitives.WriteInt32BigEndian(entry, relative);
-        BinaryPrimitives.WriteInt32BigEndian(entry[4..], position);
-        WriteEntry(entry, _count);
         AddInMemory(relative, position);
+    }
+
+    protected override void EncodeEntry(int slot, Span<byte> destination)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(destination, _relativeOffsets[slot]);
+        BinaryPrimitives.WriteInt32BigEndian(destination[4..], _positions[slot]);
     }
 
     private void AddInMemory(int relative, int position)

@@ -444,7 +444,7 @@ public sealed partial class PartitionLog : IDisposable
         {
             foreach (var segment in segments)
             {
-                if (segment.NextOffset > from && segment.BaseOffset < target)
+                if ((segment.NextOffset > from || segment.HasUnsyncedIndexes) && segment.BaseOffset < target)
                 {
                     segment.Flush();
                 }

@@ -54,11 +54,13 @@ internal sealed class TimeIndex : IndexFile
             return;
         }
 
-        Span<byte> entry = stackalloc byte[EntrySize];
-        BinaryPrimitives.WriteInt64BigEndian(entry, timestamp);
-        BinaryPrimitives.WriteInt32BigEndian(entry[8..], relative);
-        WriteEntry(entry, _entries.Count);
         _entries.Add((timestamp, relative));
+    }
+
+    protected override void EncodeEntry(int slot, Span<byte> destination)
+    {
+        BinaryPrimitives.WriteInt64BigEndian(destination, _entries[slot].Timestamp);
+        BinaryPrimitives.WriteInt32BigEndian(destination[8..], _entries[slot].Relative);
     }
 
     /// <summary>

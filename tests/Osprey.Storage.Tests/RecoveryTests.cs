@@ -128,4 +128,65 @@ public class RecoveryTests
         Assert.Equal(0, log.LogEndOffset);
         Assert.Single(log.Segments);
     }
+    [Fact]
+    public void IndexEntriesReachTheFileWhenTheSegmentRollsAndAreTrustedAfterAnUncleanStop()
+    {
+        using var dir = new TempDirectory();
+        var path = Path.Combine(dir.Path, "t-0");
+        var time = new ManualTimeProvider();
+        var batch = Batches.Make(10, valueSize: 30);
+        var config = new LogConfig { SegmentBytes = batch.Length * 4, IndexIntervalBytes = 1 };
+        var firstIndex = Path.Combine(path, "00000000000000000000.index");
+        var firstTimeIndex = Path.Combine(path, "00000000000000000000.timeindex");
+        using (var log = Open(path, time, config, clean: false))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                log.Append(batch);
+            }
+
+            // The active segment's entries stay in memory: appends do not write the index files.
+            Assert.Equal(0, new FileInfo(firstIndex).Length);
+            Assert.Equal(0, new FileInfo(firstTimeIndex).Length);
+            Assert.Equal(2 * batch.Length, log.Read(25, 1).Region!.Value.Position);
+
+            log.Append(batch);
+            log.Append(batch); // rolls: the segment at 0 is written out
+            Assert.Equal(2, log.Segments.Count);
+            Assert.Equal(3 * OffsetIndex.EntrySize, new FileInfo(firstIndex).Length);
+            Assert.True(log.Segments[0].HasUnsyncedIndexes);
+            log.Flush(log.LogEndOffset);
+            Assert.False(log.Segments[0].HasUnsyncedIndexes);
+        }
+
+        // Unclean: the segment at 0 lies below the recovery point and is opened from its index files as they are.
+        using var reopened = Open(path, time, config, clean: false, recoveryPoint: 50);
+        Assert.Equal(50, reopened.LogEndOffset);
+        Assert.Equal(3, reopened.Segments[0].OffsetIndex.Count);
+        Assert.Equal(1_700_000_000_009, reopened.Segments[0].MaxTimestamp); // from the .timeindex written at the roll
+        Assert.Equal(Enumerable.Range(0, 50).Select(i => (long)i), Batches.ReadAll(reopened).Select(r => r.Offset));
+    }
+
+    [Fact]
+    public void ACleanCloseWritesTheActiveSegmentsIndexes()
+    {
+        using var dir = new TempDirectory();
+        var path = Path.Combine(dir.Path, "t-0");
+        var time = new ManualTimeProvider();
+        var config = new LogConfig { IndexIntervalBytes = 1 };
+        using (var log = Open(path, time, config, clean: false))
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                log.Append(Batches.Make(2));
+            }
+
+            log.Close();
+        }
+
+        Assert.Equal(4 * OffsetIndex.EntrySize, new FileInfo(Path.Combine(path, "00000000000000000000.index")).Length);
+        using var reopened = Open(path, time, config, clean: true);
+        Assert.Equal(4, reopened.ActiveSegment.OffsetIndex.Count);
+        Assert.Equal(10, reopened.LogEndOffset);
+    }
 }
