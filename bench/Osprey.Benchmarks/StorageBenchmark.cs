@@ -21,7 +21,7 @@ public static partial class StorageBenchmark
         var runs = int.Parse(Option(args, "--runs") ?? "3", CultureInfo.InvariantCulture);
         var writers = int.Parse(Option(args, "--writers") ?? "32", CultureInfo.InvariantCulture);
         var partitions = int.Parse(Option(args, "--partitions") ?? "8", CultureInfo.InvariantCulture);
-        var inFlight = int.Parse(Option(args, "--in-flight") ?? "1", CultureInfo.InvariantCulture);
+        var inFlight = int.Parse(Option(args, "--in-flight") ?? "5", CultureInfo.InvariantCulture);
         var batchSizes = (Option(args, "--batches") ?? "16,1024").Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray();
         Directory.CreateDirectory(dir);
         var results = new Dictionary<string, List<double>>();
