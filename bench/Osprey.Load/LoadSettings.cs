@@ -30,6 +30,12 @@ internal sealed record LoadSettings
 
     public int Consumers { get; init; } = 1;
 
+    /// <summary>
+    /// Which client API produce and consume run on: "dotnet" (Confluent.Kafka) or "c" (librdkafka's C API, called
+    /// directly, as native tools such as rdkafka_performance do).
+    /// </summary>
+    public string Api { get; init; } = "dotnet";
+
     public double WarmupSeconds { get; init; } = 2;
 
     public double DurationSeconds { get; init; } = 30;

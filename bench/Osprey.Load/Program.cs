@@ -17,8 +17,8 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         var root = new RootCommand("Load tool for Kafka-compatible brokers (Confluent.Kafka / librdkafka " + Library.VersionString + ").");
-        root.Subcommands.Add(Mode("produce", "Produce records as fast as allowed (or at --rate) and report records/s and MB/s.", Workloads.ProduceAsync, defaults: s => s));
-        root.Subcommands.Add(Mode("consume", "Consume --records records from the topic's start (filled first if it holds fewer) and report records/s and MB/s.", Workloads.ConsumeAsync, defaults: s => s));
+        root.Subcommands.Add(Mode("produce", "Produce records as fast as allowed (or at --rate) and report records/s and MB/s.", (t, s) => s.Api == "c" ? NativeWorkloads.ProduceAsync(t, s) : Workloads.ProduceAsync(t, s), defaults: s => s));
+        root.Subcommands.Add(Mode("consume", "Consume --records records from the topic's start (filled first if it holds fewer) and report records/s and MB/s.", (t, s) => s.Api == "c" ? NativeWorkloads.ConsumeAsync(t, s) : Workloads.ConsumeAsync(t, s), defaults: s => s));
         root.Subcommands.Add(Mode("e2e", "End-to-end latency at a fixed --rate: percentiles from each record's due send time to its arrival.", Workloads.EndToEndAsync, defaults: s => s with { Acks = Acks.All, LingerMs = 0, Partitions = 1, Rate = 2000 }));
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
@@ -45,9 +45,11 @@ public static class Program
         var mockOnly = new Option<bool>("--mock-only") { Description = "Run against the mock cluster only." };
         var json = new Option<string?>("--json") { Description = "Write every run's figures to this file as JSON." };
         var extra = new Option<string[]>("--set", "-X") { Description = "Extra librdkafka setting for every client (key=value).", AllowMultipleArgumentsPerToken = false };
+        var api = new Option<string>("--api") { Description = "produce/consume client API: dotnet (Confluent.Kafka) or c (librdkafka's C API called directly, like native tools).", DefaultValueFactory = _ => d.Api };
+        api.AcceptOnlyFromAmong("dotnet", "c");
         var command = new Command(name, description)
         {
-            bootstrap, topic, records, size, partitions, acks, linger, batch, compression, rate, producers, consumers, duration, warmup, runs, mock, mockOnly, json, extra,
+            bootstrap, topic, records, size, partitions, acks, linger, batch, compression, rate, producers, consumers, duration, warmup, runs, mock, mockOnly, json, extra, api,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -73,6 +75,7 @@ public static class Program
                 DurationSeconds = result.GetValue(duration),
                 WarmupSeconds = result.GetValue(warmup),
                 Extra = [.. (result.GetValue(extra) ?? []).Select(Split)],
+                Api = result.GetValue(api)!,
             };
             settings = settings with { Topic = result.GetValue(topic) ?? $"osprey-load-{name}-{settings.RecordSize}b-{settings.Partitions}p" };
             return await RunAsync(name, run, settings, Math.Max(1, result.GetValue(runs)), result.GetValue(mock), result.GetValue(mockOnly), result.GetValue(json)).ConfigureAwait(false);
@@ -171,7 +174,7 @@ public static class Program
     private static string Describe(string mode, LoadSettings s) =>
         $"topic {s.Topic}, {s.Records:N0} records × {s.RecordSize} B, {s.Partitions} partitions, acks={(s.Acks == Acks.All ? "all" : ((int)s.Acks).ToString(CultureInfo.InvariantCulture))}, " +
         $"linger.ms={s.LingerMs}, batch.size={s.BatchSize}, compression={s.Compression.ToString().ToLowerInvariant()}, " +
-        (mode == "e2e" ? $"rate {s.Rate:N0}/s for {s.WarmupSeconds}+{s.DurationSeconds} s" : $"{s.Producers} producer(s), {s.Consumers} consumer(s){(s.Rate > 0 ? $", rate {s.Rate:N0}/s" : "")}");
+        (mode == "e2e" ? "" : $"{s.Api} API, ") + (mode == "e2e" ? $"rate {s.Rate:N0}/s for {s.WarmupSeconds}+{s.DurationSeconds} s" : $"{s.Producers} producer(s), {s.Consumers} consumer(s){(s.Rate > 0 ? $", rate {s.Rate:N0}/s" : "")}");
 
     private static KeyValuePair<string, string> Split(string setting)
     {

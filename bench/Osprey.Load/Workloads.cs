@@ -218,7 +218,7 @@ internal static class Workloads
     }
 
     /// <summary>Random upper-case letters, as Kafka's producer performance tool sends.</summary>
-    private static byte[] Payload(int size)
+    internal static byte[] Payload(int size)
     {
         var bytes = new byte[size];
         var random = new Random(size);
