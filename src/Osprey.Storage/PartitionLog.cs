@@ -114,15 +114,30 @@ public sealed partial class PartitionLog : IDisposable
         {
             var bytes = buffer.AsSpan(0, records.Length);
             records.CopyTo(bytes);
-            lock (_lock)
-            {
-                ObjectDisposedException.ThrowIf(_disposed, this);
-                return AppendLocked(bytes, origin, leaderEpoch);
-            }
+            return AppendInPlace(bytes, origin, leaderEpoch);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Append"/> without the copy, for a caller that owns <paramref name="records"/> and has no further
+    /// use for them (a produce request's own frame buffer): base offsets and, on LogAppendTime topics, max
+    /// timestamps are rewritten in place, also when the append then fails.
+    /// </summary>
+    public AppendResult AppendInPlace(Span<byte> records, AppendOrigin origin = AppendOrigin.Client, int leaderEpoch = -1)
+    {
+        if (records.IsEmpty)
+        {
+            throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"{Topic}-{Partition}: an append needs at least one record batch.");
+        }
+
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return AppendLocked(records, origin, leaderEpoch);
         }
     }
 

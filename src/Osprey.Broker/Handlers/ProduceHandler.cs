@@ -17,6 +17,7 @@
 //   INVALID_TIMESTAMP (outside message.timestamp.before/after.max.ms), NOT_ENOUGH_REPLICAS (acks=all when
 //   min.insync.replicas exceeds the one replica), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0/1), INVALID_RECORD,
 //   KAFKA_STORAGE_ERROR. v13 names topics by id.
+using System.Runtime.InteropServices;
 using Osprey.Broker.Transactions;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -136,7 +137,9 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
                 bytes = RecordBatchRecompression.Recompress(bytes.Span, codec);
             }
 
-            var written = log.Append(bytes.Span, AppendOrigin.Client, leaderEpoch);
+            // The records are a slice of this request's own frame buffer (or a recompressed copy): offsets are
+            // assigned in place, without copying the batch first.
+            var written = log.AppendInPlace(MemoryMarshal.AsMemory(bytes).Span, AppendOrigin.Client, leaderEpoch);
             signalled = true;
             appended();
             await logs.WhenDurable(log, written, durable).ConfigureAwait(false);
