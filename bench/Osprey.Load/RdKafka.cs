@@ -57,7 +57,10 @@ internal static unsafe partial class RdKafka
     }
 
     /// <summary>A client (producer or consumer) created from settings; every setting is checked by librdkafka.</summary>
-    public static IntPtr Create(int type, IEnumerable<KeyValuePair<string, string>> settings, delegate* unmanaged<IntPtr, Message*, IntPtr, void> onDelivery = null)
+    public static IntPtr Create(int type, IEnumerable<KeyValuePair<string, string>> settings) => Create(type, settings, null);
+
+    /// <summary>A producer whose delivery reports go to <paramref name="onDelivery"/> (served by <see cref="Poll"/>).</summary>
+    public static IntPtr Create(int type, IEnumerable<KeyValuePair<string, string>> settings, delegate* unmanaged<IntPtr, Message*, IntPtr, void> onDelivery)
     {
         var conf = ConfNew();
         var error = new byte[512];
