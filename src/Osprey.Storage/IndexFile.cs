@@ -35,9 +35,6 @@ internal abstract class IndexFile : IDisposable
 
     public bool IsFull => Count >= MaxEntries;
 
-    /// <summary>Whether entries are in memory that the file does not have yet.</summary>
-    public bool HasPending => _written < Count;
-
     private int EntryBytes { get; }
 
     /// <summary>Loads the file's entries (<paramref name="load"/>) or empties it; disposes the index if that fails.</summary>

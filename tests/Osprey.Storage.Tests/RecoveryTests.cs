@@ -104,15 +104,7 @@ public class RecoveryTests
         var path = Path.Combine(dir.Path, "t-0");
         var time = new ManualTimeProvider();
         var config = new LogConfig { IndexIntervalBytes = 1 };
-        using (var log = Open(path, time, config, clean: false))
-        {
-            for (var i = 0; i < 10; i++)
-            {
-                log.Append(Batches.Make(2));
-            }
-
-            log.Close();
-        }
+        WriteAndClose(path, time, config, batches: 10);
 
         File.WriteAllBytes(Path.Combine(path, "00000000000000000000.index"), [1, 2, 3]);
         using var reopened = Open(path, time, config, clean: true);
@@ -128,6 +120,7 @@ public class RecoveryTests
         Assert.Equal(0, log.LogEndOffset);
         Assert.Single(log.Segments);
     }
+
     [Fact]
     public void IndexEntriesReachTheFileWhenTheSegmentRollsAndAreTrustedAfterAnUncleanStop()
     {
@@ -174,19 +167,23 @@ public class RecoveryTests
         var path = Path.Combine(dir.Path, "t-0");
         var time = new ManualTimeProvider();
         var config = new LogConfig { IndexIntervalBytes = 1 };
-        using (var log = Open(path, time, config, clean: false))
-        {
-            for (var i = 0; i < 5; i++)
-            {
-                log.Append(Batches.Make(2));
-            }
-
-            log.Close();
-        }
+        WriteAndClose(path, time, config, batches: 5);
 
         Assert.Equal(4 * OffsetIndex.EntrySize, new FileInfo(Path.Combine(path, "00000000000000000000.index")).Length);
         using var reopened = Open(path, time, config, clean: true);
         Assert.Equal(4, reopened.ActiveSegment.OffsetIndex.Count);
         Assert.Equal(10, reopened.LogEndOffset);
+    }
+
+    /// <summary>Appends that many batches of two records, then closes the log cleanly.</summary>
+    private static void WriteAndClose(string path, ManualTimeProvider time, LogConfig config, int batches)
+    {
+        using var log = Open(path, time, config, clean: false);
+        for (var i = 0; i < batches; i++)
+        {
+            log.Append(Batches.Make(2));
+        }
+
+        log.Close();
     }
 }
