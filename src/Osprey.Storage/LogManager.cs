@@ -37,6 +37,7 @@ public sealed class LogManager : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<(string Topic, int Partition), PartitionLog> _logs = new();
     private readonly Lock _checkpointLock = new();
+    private readonly Lock _openLock = new();
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _background = [];
@@ -105,24 +106,44 @@ public sealed class LogManager : IAsyncDisposable
 
     public PartitionLog? Get(string topic, int partition) => _logs.GetValueOrDefault((topic, partition));
 
-    /// <summary>The log of a partition, opened (with recovery if needed) or created on first use.</summary>
-    public PartitionLog GetOrCreate(string topic, int partition, LogConfig config) =>
-        _logs.GetOrAdd((topic, partition), key =>
+    /// <summary>
+    /// The log of a partition, opened (with recovery if needed) or created on first use. Once the manager is closing
+    /// no log is opened or created any more (<see cref="ObjectDisposedException"/>), so nothing writes to the data
+    /// directory after the clean-shutdown marker.
+    /// </summary>
+    public PartitionLog GetOrCreate(string topic, int partition, LogConfig config)
+    {
+        if (_logs.TryGetValue((topic, partition), out var open))
         {
-            var directory = Path.Combine(DataDirectory, PartitionLog.DirectoryName(key.Topic, key.Partition));
+            return open;
+        }
+
+        // One opener at a time: a partition's files are never opened twice, and never after the close began.
+        lock (_openLock)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            if (_logs.TryGetValue((topic, partition), out open))
+            {
+                return open;
+            }
+
+            var directory = Path.Combine(DataDirectory, PartitionLog.DirectoryName(topic, partition));
             var existed = Directory.Exists(directory);
+            var key = (topic, partition);
             var log = PartitionLog.Open(
                 directory,
-                key.Topic,
-                key.Partition,
+                topic,
+                partition,
                 config,
                 _time,
                 recoveryPoint: _recoveryPoints.GetValueOrDefault(key, 0),
                 logStartOffset: _logStartOffsets.GetValueOrDefault(key, 0),
                 cleanShutdown: _wasCleanShutdown || !existed);
             log.RestoreCleanerCheckpoint(_cleanerOffsets.GetValueOrDefault(key, 0));
+            _logs[key] = log;
             return log;
-        });
+        }
+    }
 
     /// <summary>Appends and, when <paramref name="durable"/>, completes only once the batches are on disk.</summary>
     public async ValueTask<AppendResult> AppendAsync(PartitionLog log, ReadOnlyMemory<byte> records, bool durable, int leaderEpoch = -1, AppendOrigin origin = AppendOrigin.Client)
@@ -255,7 +276,11 @@ public sealed class LogManager : IAsyncDisposable
             return;
         }
 
-        _closed = true;
+        lock (_openLock)
+        {
+            _closed = true;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_background).ConfigureAwait(false);
         await Flusher.DisposeAsync().ConfigureAwait(false);

@@ -30,6 +30,20 @@ public class LogManagerTests
     }
 
     [Fact]
+    public async Task AClosedManagerOpensNoLogAndWritesNothingAfterItsMarker()
+    {
+        using var dir = new TempDirectory();
+        var manager = new LogManager(dir.Path, new LogManagerOptions(), new ManualTimeProvider());
+        var open = manager.GetOrCreate("orders", 0, new LogConfig());
+        Assert.Same(open, manager.GetOrCreate("orders", 0, new LogConfig()));
+        await manager.DisposeAsync();
+
+        Assert.Throws<ObjectDisposedException>(() => manager.GetOrCreate("late", 0, new LogConfig()));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "late-0")));
+        Assert.True(File.Exists(Path.Combine(dir.Path, ".kafka_cleanshutdown")));
+    }
+
+    [Fact]
     public async Task DurableAppendsCompleteOnlyOnceFlushed()
     {
         using var dir = new TempDirectory();

@@ -34,6 +34,9 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         });
         var writer = WriteResponsesAsync(inFlight.Reader, output, closing);
         var idleTimeout = TimeSpan.FromMilliseconds(options.ConnectionsMaxIdleMs);
+
+        // A request already started when the stop cancelled its queueing: it is awaited with the queued ones.
+        InFlight? unqueued = null;
         try
         {
             while (!reading.IsCancellationRequested)
@@ -61,8 +64,9 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
                         await memory.AcquireAsync((int)frame.Length, reading.Token).ConfigureAwait(false);
                         var started = Stopwatch.GetTimestamp();
                         var apiKey = frame.Length >= 2 ? ApiKeyOf(frame) : (short)-1;
-                        var task = HandleAsync(frame, connection, closing.Token);
-                        await inFlight.Writer.WriteAsync(new InFlight(task, apiKey, started), reading.Token).ConfigureAwait(false);
+                        unqueued = new InFlight(HandleAsync(frame, connection, closing.Token), apiKey, started);
+                        await inFlight.Writer.WriteAsync(unqueued.Value, reading.Token).ConfigureAwait(false);
+                        unqueued = null;
                     }
                 }
                 finally
@@ -94,18 +98,29 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
             // as closed, so that a broker shutdown (which waits for connections) never closes logs under them.
             while (inFlight.Reader.TryRead(out var orphan))
             {
-                try
-                {
-                    (await orphan.Response.ConfigureAwait(false))?.Release();
-                }
-                catch (Exception e) when (e is OperationCanceledException or KafkaProtocolException)
-                {
-                }
-                catch (Exception e)
-                {
-                    LogHandlerFailed(logger, e);
-                }
+                await AwaitOrphanAsync(orphan.Response).ConfigureAwait(false);
             }
+
+            if (unqueued is { } notQueued)
+            {
+                await AwaitOrphanAsync(notQueued.Response).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Lets a request whose answer will never be written finish, and releases its response.</summary>
+    private async Task AwaitOrphanAsync(Task<PendingResponse?> response)
+    {
+        try
+        {
+            (await response.ConfigureAwait(false))?.Release();
+        }
+        catch (Exception e) when (e is OperationCanceledException or KafkaProtocolException)
+        {
+        }
+        catch (Exception e)
+        {
+            LogHandlerFailed(logger, e);
         }
     }
 
