@@ -167,6 +167,7 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeTopicPartitionsHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
         builder.Services.AddSingleton(new RequestMemoryPool(options.QueuedMaxRequestBytes));
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>, SocketBlockPoolFactory>();
 
         ListenOptions? listen = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
