@@ -12,7 +12,8 @@ namespace Osprey.Broker.Network;
 /// Blocks are pinned arrays (the socket needs them pinned while the kernel writes into them). At most
 /// <see cref="MaxRetained"/> free blocks are kept for reuse; others are left to the collector, so a burst does not
 /// hold its memory forever. Rented blocks are bounded by the transport itself (Kestrel's read and write buffer
-/// limits per connection).
+/// limits per connection). An idle connection holds no block (the transport waits for data before renting one);
+/// a connection with unread bytes holds at least one, so 64 KB rather than 4 KB per such connection.
 /// </summary>
 public sealed class SocketBlockPool : MemoryPool<byte>
 {
