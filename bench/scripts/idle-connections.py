@@ -7,7 +7,8 @@ import struct
 import sys
 import time
 
-resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 pid, address, count = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 host, port = address.rsplit(":", 1)
 
