@@ -40,6 +40,19 @@ public class SocketBlockPoolTests
     }
 
     [Fact]
+    public void ABlockDisposedTwiceAtOnceIsPooledOnce()
+    {
+        using var pool = new SocketBlockPool();
+        var blocks = Enumerable.Range(0, 100).Select(_ => pool.Rent()).ToList();
+        Parallel.ForEach(blocks.Concat(blocks), block => block.Dispose());
+        Assert.Equal(100, pool.Retained);
+
+        var again = Enumerable.Range(0, 101).Select(_ => pool.Rent()).ToList();
+        Assert.Equal(101, again.Distinct().Count());
+        Assert.Equal(101, pool.Allocated);
+    }
+
+    [Fact]
     public async Task TheBrokersSocketsReceiveIntoTheLargeBlocks()
     {
         await using var broker = await TestBroker.StartAsync();

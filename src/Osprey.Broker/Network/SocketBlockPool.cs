@@ -40,7 +40,7 @@ public sealed class SocketBlockPool : MemoryPool<byte>
         if (_free.TryDequeue(out var block))
         {
             Interlocked.Decrement(ref _freeCount);
-            block.Rented = true;
+            block.Rent();
             return block;
         }
 
@@ -75,22 +75,24 @@ public sealed class SocketBlockPool : MemoryPool<byte>
     {
         private readonly byte[] _array = GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true);
 
-        public bool Rented { get; set; } = true;
+        // 1 while rented. Returning is an atomic 1 → 0, so a block disposed twice is still pooled once.
+        private int _rented = 1;
 
         public Memory<byte> Memory
         {
             get
             {
-                ObjectDisposedException.ThrowIf(!Rented, this);
+                ObjectDisposedException.ThrowIf(Volatile.Read(ref _rented) == 0, this);
                 return _array;
             }
         }
 
+        public void Rent() => Volatile.Write(ref _rented, 1);
+
         public void Dispose()
         {
-            if (Rented)
+            if (Interlocked.Exchange(ref _rented, 0) == 1)
             {
-                Rented = false;
                 pool.Return(this);
             }
         }
