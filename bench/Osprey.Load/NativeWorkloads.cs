@@ -114,41 +114,49 @@ internal static class NativeWorkloads
         }
 
         long consumed = 0, bytes = 0, errors = 0;
-        var clock = Stopwatch.StartNew();
-        var threads = Enumerable.Range(0, settings.Consumers).Select(index => Task.Factory.StartNew(
+        var assignments = Enumerable.Range(0, settings.Consumers)
+            .Select(index => partitions.Where((_, i) => i % settings.Consumers == index).Select(p => p.Partition.Value).ToList())
+            .Where(mine => mine.Count > 0)
+            .ToList();
+        using var clock = new ConsumeClock(assignments.Count);
+        var threads = assignments.Select(mine => Task.Factory.StartNew(
             () =>
             {
-                var mine = partitions.Where((_, i) => i % settings.Consumers == index).Select(p => p.Partition.Value).ToList();
-                if (mine.Count > 0)
+                var failed = Consume(target, settings, mine, clock, () => Interlocked.Read(ref consumed), (n, nb) =>
                 {
-                    var failed = Consume(target, settings, mine, () => Interlocked.Read(ref consumed), (n, nb) =>
-                    {
-                        Interlocked.Add(ref consumed, n);
-                        Interlocked.Add(ref bytes, nb);
-                    });
-                    Interlocked.Add(ref errors, failed);
-                }
+                    Interlocked.Add(ref consumed, n);
+                    Interlocked.Add(ref bytes, nb);
+                });
+                Interlocked.Add(ref errors, failed);
             },
             TaskCreationOptions.LongRunning)).ToArray();
+        clock.Start();
         await Task.WhenAll(threads).ConfigureAwait(false);
-        clock.Stop();
-        return new LoadRunResult("consume", target.Name, consumed, bytes, clock.Elapsed.TotalSeconds, errors + Math.Max(0, settings.Records - consumed));
+        return new LoadRunResult("consume", target.Name, consumed, bytes, clock.Seconds, errors + Math.Max(0, settings.Records - consumed)) { FirstRecordMs = clock.FirstRecordMs };
     }
 
     /// <summary>
     /// One consumer on librdkafka's C API: the given partitions from their start through one queue, in batches,
     /// until <paramref name="total"/> reaches the records asked for or nothing arrives for 15 s. Returns its errors.
+    /// It connects and learns the topic's leaders before the clock starts.
     /// </summary>
-    private static unsafe long Consume(Target target, LoadSettings settings, List<int> mine, Func<long> total, Action<long, long> add)
+    private static unsafe long Consume(Target target, LoadSettings settings, List<int> mine, ConsumeClock clock, Func<long> total, Action<long, long> add)
     {
         long errors = 0;
-        var client = RdKafka.Create(RdKafka.Consumer, Native(settings.ConsumerConfig(target.Bootstrap, $"osprey-load-{Guid.NewGuid():N}")));
-        var topic = RdKafka.TopicNew(client, settings.Topic, IntPtr.Zero);
-        var queue = RdKafka.QueueNew(client);
+        var client = IntPtr.Zero;
+        var topic = IntPtr.Zero;
+        var queue = IntPtr.Zero;
         const int BatchSize = 10_000;
         var batch = (RdKafka.Message**)NativeMemory.Alloc(BatchSize, (nuint)sizeof(IntPtr));
+        var ready = false;
         try
         {
+            client = RdKafka.Create(RdKafka.Consumer, Native(settings.ConsumerConfig(target.Bootstrap, $"osprey-load-{Guid.NewGuid():N}")));
+            topic = RdKafka.TopicNew(client, settings.Topic, IntPtr.Zero);
+            queue = RdKafka.QueueNew(client);
+            RdKafka.LoadMetadata(client, topic, 10_000);
+            ready = true;
+            clock.ReadyAndWait();
             foreach (var partition in mine)
             {
                 if (RdKafka.ConsumeStartQueue(topic, partition, RdKafka.OffsetBeginning, queue) != 0)
@@ -180,6 +188,7 @@ internal static class NativeWorkloads
 
                 if (local > 0)
                 {
+                    clock.Arrived();
                     idleSince = Stopwatch.GetTimestamp();
                     add(local, localBytes);
                 }
@@ -194,10 +203,18 @@ internal static class NativeWorkloads
         }
         finally
         {
+            if (!ready)
+            {
+                clock.Abandon();
+            }
+
             NativeMemory.Free(batch);
-            RdKafka.QueueDestroy(queue);
-            RdKafka.TopicDestroy(topic);
-            RdKafka.Destroy(client);
+            if (client != IntPtr.Zero)
+            {
+                RdKafka.QueueDestroy(queue);
+                RdKafka.TopicDestroy(topic);
+                RdKafka.Destroy(client);
+            }
         }
 
         return errors;

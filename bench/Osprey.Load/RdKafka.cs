@@ -149,6 +149,25 @@ internal static unsafe partial class RdKafka
     [LibraryImport(Lib, EntryPoint = "rd_kafka_message_destroy")]
     public static partial void MessageDestroy(Message* message);
 
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_metadata")]
+    private static partial int Metadata(IntPtr client, int allTopics, IntPtr onlyTopic, IntPtr* metadata, int timeoutMs);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_metadata_destroy")]
+    private static partial void MetadataDestroy(IntPtr metadata);
+
+    /// <summary>Fetches the topic's metadata, so the client knows its partitions' leaders (and is connected).</summary>
+    public static void LoadMetadata(IntPtr client, IntPtr topic, int timeoutMs)
+    {
+        IntPtr metadata;
+        var error = Metadata(client, 0, topic, &metadata, timeoutMs);
+        if (error != 0)
+        {
+            throw new InvalidOperationException($"metadata request failed: {ErrorName(error)}");
+        }
+
+        MetadataDestroy(metadata);
+    }
+
     [LibraryImport(Lib, EntryPoint = "rd_kafka_version_str")]
     private static partial IntPtr VersionStr();
 

@@ -87,7 +87,8 @@ internal static class Workloads
     /// <summary>
     /// Reads <see cref="LoadSettings.Records"/> records from the start of the topic, which is first filled to that
     /// many if it holds fewer; the partitions are split over several consumers (assigned, no group), each on its
-    /// own thread. The time runs from the assignment to the last record.
+    /// own thread. The time runs from the assignment (every consumer connected and knowing the leaders) to the last
+    /// record; see <see cref="ConsumeClock"/>.
     /// </summary>
     public static async Task<LoadRunResult> ConsumeAsync(Target target, LoadSettings settings)
     {
@@ -99,44 +100,74 @@ internal static class Workloads
         }
 
         long consumed = 0, bytes = 0;
-        var clock = Stopwatch.StartNew();
-        var threads = Enumerable.Range(0, settings.Consumers).Select(index => Task.Factory.StartNew(
+        var assignments = Enumerable.Range(0, settings.Consumers)
+            .Select(index => partitions.Where((_, i) => i % settings.Consumers == index).Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList())
+            .Where(mine => mine.Count > 0)
+            .ToList();
+        using var clock = new ConsumeClock(assignments.Count);
+        var threads = assignments.Select(mine => Task.Factory.StartNew(
             () =>
             {
-                var mine = partitions.Where((_, i) => i % settings.Consumers == index).Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList();
-                if (mine.Count == 0)
+                IConsumer<Ignore, byte[]>? consumer = null;
+                try
                 {
-                    return;
-                }
-
-                using var consumer = new ConsumerBuilder<Ignore, byte[]>(settings.ConsumerConfig(target.Bootstrap, $"osprey-load-{Guid.NewGuid():N}")).Build();
-                consumer.Assign(mine);
-                long local = 0, localBytes = 0;
-                var idleSince = Stopwatch.GetTimestamp();
-                while (Interlocked.Read(ref consumed) + local < settings.Records && Stopwatch.GetElapsedTime(idleSince) < TimeSpan.FromSeconds(15))
-                {
-                    if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } result)
+                    consumer = new ConsumerBuilder<Ignore, byte[]>(settings.ConsumerConfig(target.Bootstrap, $"osprey-load-{Guid.NewGuid():N}")).Build();
+                    using (var metadata = new DependentAdminClientBuilder(consumer.Handle).Build())
                     {
-                        idleSince = Stopwatch.GetTimestamp();
-                        local++;
-                        localBytes += result.Message.Value?.Length ?? 0;
-                        if (local == 10_000)
-                        {
-                            Interlocked.Add(ref consumed, local);
-                            Interlocked.Add(ref bytes, localBytes);
-                            local = localBytes = 0;
-                        }
+                        metadata.GetMetadata(settings.Topic, TimeSpan.FromSeconds(10));
                     }
                 }
+                catch
+                {
+                    clock.Abandon();
+                    consumer?.Dispose();
+                    throw;
+                }
 
-                Interlocked.Add(ref consumed, local);
-                Interlocked.Add(ref bytes, localBytes);
-                consumer.Close();
+                using (consumer)
+                {
+                    clock.ReadyAndWait();
+                    consumer.Assign(mine);
+                    long local = 0, localBytes = 0;
+                    var first = true;
+                    var idleSince = Stopwatch.GetTimestamp();
+                    while (Interlocked.Read(ref consumed) + local < settings.Records && Stopwatch.GetElapsedTime(idleSince) < TimeSpan.FromSeconds(15))
+                    {
+                        if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } result)
+                        {
+                            if (first)
+                            {
+                                clock.Arrived();
+                                first = false;
+                            }
+
+                            idleSince = Stopwatch.GetTimestamp();
+                            local++;
+                            localBytes += result.Message.Value?.Length ?? 0;
+                            if (local == 10_000)
+                            {
+                                clock.Arrived();
+                                Interlocked.Add(ref consumed, local);
+                                Interlocked.Add(ref bytes, localBytes);
+                                local = localBytes = 0;
+                            }
+                        }
+                    }
+
+                    if (local > 0)
+                    {
+                        clock.Arrived();
+                    }
+
+                    Interlocked.Add(ref consumed, local);
+                    Interlocked.Add(ref bytes, localBytes);
+                    consumer.Close();
+                }
             },
             TaskCreationOptions.LongRunning)).ToArray();
+        clock.Start();
         await Task.WhenAll(threads).ConfigureAwait(false);
-        clock.Stop();
-        return new LoadRunResult("consume", target.Name, consumed, bytes, clock.Elapsed.TotalSeconds, Math.Max(0, settings.Records - consumed));
+        return new LoadRunResult("consume", target.Name, consumed, bytes, clock.Seconds, Math.Max(0, settings.Records - consumed)) { FirstRecordMs = clock.FirstRecordMs };
     }
 
     /// <summary>

@@ -12,6 +12,9 @@ public sealed record LoadRunResult(string Mode, string Target, long Records, lon
     /// <summary>The broker's peak resident memory during the run, when it runs on this machine.</summary>
     public long? BrokerRss { get; init; }
 
+    /// <summary>Consume: milliseconds from the timed start to the first record (how long the first fetch took).</summary>
+    public double? FirstRecordMs { get; init; }
+
     public double RecordsPerSecond => Seconds > 0 ? Records / Seconds : 0;
 
     public double MegabytesPerSecond => Seconds > 0 ? Bytes / Seconds / 1_000_000 : 0;
@@ -31,7 +34,7 @@ public sealed record LoadRunResult(string Mode, string Target, long Records, lon
             ? $"  p50 {Ms(h.Percentile(50))}  p95 {Ms(h.Percentile(95))}  p99 {Ms(h.Percentile(99))}  p99.9 {Ms(h.Percentile(99.9))}  max {Ms(h.Max)} ms" +
               (Acked is { Count: > 0 } a ? $"; acked p50 {Ms(a.Percentile(50))}  p99 {Ms(a.Percentile(99))} ms" : "")
             : $"  {RecordsPerSecond,12:N0} records/s  {MegabytesPerSecond,8:F1} MB/s  in {Seconds:F2} s";
-        return head + body + $"  ({Errors} errors)" + (BrokerRss is { } rss ? $"  broker RSS {rss / 1_048_576:N0} MB" : "");
+        return head + body + (FirstRecordMs is { } first ? $"  first record after {first.ToString("F0", CultureInfo.InvariantCulture)} ms" : "") + $"  ({Errors} errors)" + (BrokerRss is { } rss ? $"  broker RSS {rss / 1_048_576:N0} MB" : "");
     }
 
     /// <summary>The figures as an object for JSON (latencies in milliseconds).</summary>
@@ -46,6 +49,7 @@ public sealed record LoadRunResult(string Mode, string Target, long Records, lon
         megabytesPerSecond = MegabytesPerSecond,
         errors = Errors,
         brokerRssBytes = BrokerRss,
+        firstRecordMs = FirstRecordMs,
         latencyMs = Latency is { } h
             ? new { p50 = h.Percentile(50) / 1000.0, p95 = h.Percentile(95) / 1000.0, p99 = h.Percentile(99) / 1000.0, p999 = h.Percentile(99.9) / 1000.0, max = h.Max / 1000.0, mean = h.Mean / 1000.0 }
             : null,

@@ -24,6 +24,28 @@ public class LoadToolTests
 
         var consumed = await NativeWorkloads.ConsumeAsync(target, settings with { Records = 20_002 });
         Assert.Equal((20_002L, 20_002L * 50, 0L), (consumed.Records, consumed.Bytes, consumed.Errors));
+
+        // The clock ran from the start of consuming to the last record: the first record came within it.
+        Assert.NotNull(consumed.FirstRecordMs);
+        Assert.InRange(consumed.FirstRecordMs.Value, 0, consumed.Seconds * 1000);
+        Assert.Contains("first record after", consumed.Line(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AConsumerThatFailsBeforeItIsReadyDoesNotHoldTheOthersBack()
+    {
+        using var clock = new ConsumeClock(2);
+        var ready = Task.Run(
+            () =>
+            {
+                clock.ReadyAndWait();
+                clock.Arrived();
+            },
+            TestContext.Current.CancellationToken);
+        clock.Abandon();
+        clock.Start();
+        await ready.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.NotNull(clock.FirstRecordMs);
     }
 
     [Fact]
