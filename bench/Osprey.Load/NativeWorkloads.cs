@@ -114,10 +114,7 @@ internal static class NativeWorkloads
         }
 
         long consumed = 0, bytes = 0, errors = 0;
-        var assignments = Enumerable.Range(0, settings.Consumers)
-            .Select(index => partitions.Where((_, i) => i % settings.Consumers == index).Select(p => p.Partition.Value).ToList())
-            .Where(mine => mine.Count > 0)
-            .ToList();
+        var assignments = Workloads.SplitPartitions(partitions, settings.Consumers).Select(mine => mine.Select(p => p.Partition.Value).ToList()).ToList();
         using var clock = new ConsumeClock(assignments.Count);
         var threads = assignments.Select(mine => Task.Factory.StartNew(
             () =>

@@ -90,6 +90,10 @@ internal static class Workloads
     /// own thread. The time runs from the assignment (every consumer connected and knowing the leaders) to the last
     /// record; see <see cref="ConsumeClock"/>.
     /// </summary>
+    /// <summary>The partitions each consumer reads, dealt round-robin; consumers left without one are left out.</summary>
+    internal static List<List<TopicPartition>> SplitPartitions(List<TopicPartition> partitions, int consumers) =>
+        [.. Enumerable.Range(0, consumers).Select(index => partitions.Where((_, i) => i % consumers == index).ToList()).Where(mine => mine.Count > 0)];
+
     public static async Task<LoadRunResult> ConsumeAsync(Target target, LoadSettings settings)
     {
         await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
@@ -100,9 +104,8 @@ internal static class Workloads
         }
 
         long consumed = 0, bytes = 0;
-        var assignments = Enumerable.Range(0, settings.Consumers)
-            .Select(index => partitions.Where((_, i) => i % settings.Consumers == index).Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList())
-            .Where(mine => mine.Count > 0)
+        var assignments = SplitPartitions(partitions, settings.Consumers)
+            .Select(mine => mine.Select(p => new TopicPartitionOffset(p, Offset.Beginning)).ToList())
             .ToList();
         using var clock = new ConsumeClock(assignments.Count);
         var threads = assignments.Select(mine => Task.Factory.StartNew(
