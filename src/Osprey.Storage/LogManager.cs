@@ -24,6 +24,12 @@ public sealed record LogManagerOptions
     /// <summary>osprey.group.commit.interval.us: the least time between the starts of two group-commit rounds.</summary>
     public TimeSpan GroupCommitInterval { get; init; }
 
+    /// <summary>
+    /// osprey.log.writeback.bytes: once a segment has gathered this many bytes that are not on disk, their write-out
+    /// starts (see <see cref="LogWriteback"/>); 0 leaves it to the kernel.
+    /// </summary>
+    public long WritebackBytes { get; init; } = LogWriteback.DefaultThresholdBytes;
+
     /// <summary>The log cleaner's settings (log.cleaner.*).</summary>
     public LogCleanerOptions Cleaner { get; init; } = new();
 }
@@ -59,6 +65,7 @@ public sealed class LogManager : IAsyncDisposable
         _logStartOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.LogStartOffsetFile));
         _cleanerOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.CleanerOffsetFile));
         Flusher = new LogFlusher(minRoundInterval: options.GroupCommitInterval);
+        Writeback = new LogWriteback(options.WritebackBytes);
         Cleaner = new LogCleaner(() => _logs.Values, time, options.Cleaner) { Cleaned = _ => WriteCleanerCheckpoint() };
 
         // From here on a crash is an unclean stop.
@@ -70,6 +77,9 @@ public sealed class LogManager : IAsyncDisposable
     public LogManagerOptions Options { get; }
 
     public LogFlusher Flusher { get; }
+
+    /// <summary>Starts the write-out of data nobody fsyncs yet, a little at a time.</summary>
+    public LogWriteback Writeback { get; }
 
     /// <summary>Compacts the logs whose cleanup.policy has compact; runs in the background once started.</summary>
     public LogCleaner Cleaner { get; }
@@ -140,6 +150,7 @@ public sealed class LogManager : IAsyncDisposable
                 logStartOffset: _logStartOffsets.GetValueOrDefault(key, 0),
                 cleanShutdown: _wasCleanShutdown || !existed);
             log.RestoreCleanerCheckpoint(_cleanerOffsets.GetValueOrDefault(key, 0));
+            log.Writeback = Writeback;
             _logs[key] = log;
             return log;
         }
@@ -284,6 +295,7 @@ public sealed class LogManager : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_background).ConfigureAwait(false);
         await Flusher.DisposeAsync().ConfigureAwait(false);
+        Writeback.Dispose();
         foreach (var log in _logs.Values)
         {
             log.Close();

@@ -37,6 +37,11 @@ public sealed class LogSegment : IDisposable
     private bool _indexesUnsynced;
     private long _firstBatchTimestamp = long.MinValue;
 
+    // Up to where the file's bytes were handed to the disk (fsynced, or their write-out started by LogWriteback),
+    // and whether the segment waits in LogWriteback's queue.
+    private long _writebackPosition;
+    private int _writebackQueued;
+
     private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long created)
     {
         TxnIndex = txnIndex;
@@ -528,6 +533,7 @@ public sealed class LogSegment : IDisposable
 
         RandomAccess.SetLength(_log, position);
         Interlocked.Exchange(ref _size, position);
+        Interlocked.Exchange(ref _writebackPosition, Math.Min(Interlocked.Read(ref _writebackPosition), position));
         Volatile.Write(ref _cursor, null);
         OffsetIndex.TruncateToPosition((int)position);
         TimeIndex.TruncateTo(offset);
@@ -565,7 +571,9 @@ public sealed class LogSegment : IDisposable
     public void Flush()
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var size = Size;
         RandomAccess.FlushToDisk(_log);
+        AdvanceWriteback(size);
         StorageMetrics.Fsync(started, System.Diagnostics.Stopwatch.GetTimestamp());
         TxnIndex.Flush(); // an ABORT marker on disk has its index entry on disk
         if (HasUnsyncedIndexes)
@@ -574,6 +582,42 @@ public sealed class LogSegment : IDisposable
             TimeIndex.Flush();
             Volatile.Write(ref _indexesUnsynced, false);
         }
+    }
+
+    /// <summary>Bytes appended that were neither fsynced nor handed to the disk by <see cref="StartWriteback"/>.</summary>
+    internal long PendingWritebackBytes => Size - Interlocked.Read(ref _writebackPosition);
+
+    /// <summary>True for the one caller that may put the segment into LogWriteback's queue.</summary>
+    internal bool TryQueueWriteback() => Interlocked.CompareExchange(ref _writebackQueued, 1, 0) == 0;
+
+    internal void WritebackDequeued() => Volatile.Write(ref _writebackQueued, 0);
+
+    /// <summary>
+    /// Starts the write-out of the bytes appended since the last flush or write-out, without waiting for it; returns
+    /// how many bytes that was. Only a hint to the disk: failures are left for the next fsync to report.
+    /// </summary>
+    internal long StartWriteback()
+    {
+        WritebackDequeued(); // appends from here on may queue the segment again
+        var end = Size;
+        var from = Interlocked.Read(ref _writebackPosition);
+        if (end <= from || !NativeFileSystem.StartWriteback(_log, from, end - from))
+        {
+            return 0;
+        }
+
+        AdvanceWriteback(end);
+        return end - from;
+    }
+
+    private void AdvanceWriteback(long position)
+    {
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _writebackPosition);
+        }
+        while (current < position && Interlocked.CompareExchange(ref _writebackPosition, position, current) != current);
     }
 
     public void FlushIndexes()

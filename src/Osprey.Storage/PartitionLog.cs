@@ -76,6 +76,9 @@ public sealed partial class PartitionLog : IDisposable
 
     public LeaderEpochCache LeaderEpochs { get; }
 
+    /// <summary>Starts the write-out of appended bytes early (set by the <see cref="LogManager"/>).</summary>
+    internal LogWriteback? Writeback { get; set; }
+
     public long LogStartOffset => Interlocked.Read(ref _logStartOffset);
 
     /// <summary>The offset the next appended record gets.</summary>
@@ -276,6 +279,8 @@ public sealed partial class PartitionLog : IDisposable
             throw KafkaStorageException.Io($"{Topic}-{Partition}: append failed", e);
         }
 
+        Writeback?.Appended(active);
+
         if (leaderEpoch >= 0)
         {
             LeaderEpochs.Assign(leaderEpoch, first);
@@ -421,6 +426,7 @@ public sealed partial class PartitionLog : IDisposable
         {
             var segment = LogSegment.Create(Directory, old.NextOffset, Config, now);
             _segments = [.. _segments, segment];
+            Writeback?.Enqueue(old);
             _producers.WriteSnapshot(Directory, segment.BaseOffset);
 
             // The new file's name must survive a crash as surely as the data later fsynced into it.

@@ -79,6 +79,16 @@ public class BrokerConfigLoadingTests
     }
 
     [Fact]
+    public void OspreyStorageSettingsReachTheLogManager()
+    {
+        var defaults = new EffectiveConfigs(BrokerOptions.FromConfig(BrokerConfig.From())).LogManagerOptions();
+        Assert.Equal((1L << 20, TimeSpan.FromMilliseconds(2), true), (defaults.WritebackBytes, defaults.GroupCommitInterval, defaults.DurableAppends));
+        var set = new EffectiveConfigs(BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, ["osprey.log.writeback.bytes=0", "osprey.group.commit.interval.us=500"]))).LogManagerOptions();
+        Assert.Equal((0L, TimeSpan.FromMicroseconds(500)), (set.WritebackBytes, set.GroupCommitInterval));
+        Assert.Contains("osprey.log.writeback.bytes", Assert.Throws<BrokerConfigException>(() => BrokerConfig.Load(null, NoEnvironment, ["osprey.log.writeback.bytes=-1"])).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void OptionsComeFromListenersLogDirsAndNodeId()
     {
         var options = BrokerOptions.FromConfig(BrokerConfig.From(("listeners", "PLAINTEXT://127.0.0.1:19092"), ("advertised.listeners", "PLAINTEXT://broker.example:29092"), ("log.dirs", "/tmp/x"), ("node.id", "7")));

@@ -18,6 +18,12 @@ public static class BrokerSettings
     /// </summary>
     public const string GroupCommitIntervalUs = "osprey.group.commit.interval.us";
 
+    /// <summary>
+    /// Osprey's own setting: once a segment has gathered this many bytes not yet on disk, their write-out starts
+    /// (without waiting for it), so unsynced data never reaches the disk in one late burst. 0 leaves it to the kernel.
+    /// </summary>
+    public const string LogWritebackBytes = "osprey.log.writeback.bytes";
+
     /// <summary>Coarser-unit settings consulted when the finer one is not set, with the factor to milliseconds.</summary>
     public static IReadOnlyDictionary<string, (string Name, long Factor)[]> Fallbacks { get; } = new Dictionary<string, (string, long)[]>(StringComparer.Ordinal)
     {
@@ -77,6 +83,7 @@ public static class BrokerSettings
             new("transaction.partition.verification.enable", ConfigType.Boolean, "true"),
             new(AcksAllFsync, ConfigType.Boolean, "true"),
             new(GroupCommitIntervalUs, ConfigType.Long, "2000") { Min = 0, Max = 1_000_000 },
+            new(LogWritebackBytes, ConfigType.Long, "1048576") { Min = 0 },
 
             // The group coordinator. offsets.topic.replication.factor is capped at the brokers there are.
             new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000") { Min = 0 },

@@ -93,6 +93,7 @@ public sealed class EffectiveConfigs(BrokerOptions options)
         CheckpointIntervalMs = options.Config.GetInt("log.flush.offset.checkpoint.interval.ms"),
         DurableAppends = options.Config.GetBool(BrokerSettings.AcksAllFsync),
         GroupCommitInterval = TimeSpan.FromMicroseconds(options.Config.GetLong(BrokerSettings.GroupCommitIntervalUs)),
+        WritebackBytes = options.Config.GetLong(BrokerSettings.LogWritebackBytes),
         ProducerIdExpirationMs = options.Config.GetInt("producer.id.expiration.ms"),
         Cleaner = new LogCleanerOptions
         {
