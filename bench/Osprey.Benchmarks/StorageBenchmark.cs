@@ -10,7 +10,7 @@ namespace Osprey.Benchmarks;
 /// End-to-end storage throughput: append (1 KB records in 16 KB and 1 MB batches, durable with group commit and
 /// not), sequential read, and recovery of an unclean log — next to this machine's sequential write speed with
 /// fdatasync as <c>dd conv=fdatasync</c> measures it.
-/// Usage: storage [--dir DIR] [--mb N] [--runs N] [--writers N] [--partitions N] [--in-flight N] [--batches 16,1024]
+/// Usage: storage [--dir DIR] [--mb N] [--runs N] [--writers N] [--partitions N] [--in-flight N] [--batches 16,1024] [--writeback-bytes N]
 /// </summary>
 public static partial class StorageBenchmark
 {
@@ -22,6 +22,7 @@ public static partial class StorageBenchmark
         var writers = int.Parse(Option(args, "--writers") ?? "32", CultureInfo.InvariantCulture);
         var partitions = int.Parse(Option(args, "--partitions") ?? "8", CultureInfo.InvariantCulture);
         var inFlight = int.Parse(Option(args, "--in-flight") ?? "5", CultureInfo.InvariantCulture);
+        var writeback = long.Parse(Option(args, "--writeback-bytes") ?? LogWriteback.DefaultThresholdBytes.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var batchSizes = (Option(args, "--batches") ?? "16,1024").Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray();
         Directory.CreateDirectory(dir);
         var results = new Dictionary<string, List<double>>();
@@ -32,8 +33,8 @@ public static partial class StorageBenchmark
             Add("dd conv=fdatasync (MB/s)", DdFdatasync(dir, megabytes));
             foreach (var batchKb in batchSizes)
             {
-                Add($"append {batchKb} KB batches, no fsync (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: false, writers, partitions, inFlight));
-                Add($"append {batchKb} KB batches, durable group commit (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: true, writers, partitions, inFlight));
+                Add($"append {batchKb} KB batches, no fsync (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: false, writers, partitions, inFlight, writeback));
+                Add($"append {batchKb} KB batches, durable group commit (MB/s)", await AppendAsync(dir, megabytes, batchKb, durable: true, writers, partitions, inFlight, writeback));
             }
 
             var (readMbps, recoverySecondsPerGb) = ReadAndRecover(dir, megabytes);
@@ -41,7 +42,7 @@ public static partial class StorageBenchmark
             Add("recovery of an unclean log (s per GB)", recoverySecondsPerGb);
         }
 
-        Console.WriteLine($"Storage benchmark: {megabytes} MB per case, {writers} writers on {partitions} partitions, {inFlight} append(s) in flight per writer, {runs} runs, medians, in {dir}");
+        Console.WriteLine($"Storage benchmark: {megabytes} MB per case, {writers} writers on {partitions} partitions, {inFlight} append(s) in flight per writer, osprey.log.writeback.bytes {writeback}, {runs} runs, medians, in {dir}");
         Console.WriteLine($"| case | median | runs |");
         Console.WriteLine($"|---|---:|---|");
         foreach (var (name, values) in results)
@@ -118,7 +119,7 @@ public static partial class StorageBenchmark
     /// <paramref name="inFlight"/> appends waiting for their fsync, as a producer with acks=all and
     /// max.in.flight.requests.per.connection = N does (1: it awaits each batch before sending the next).
     /// </summary>
-    private static async Task<double> AppendAsync(string dir, int megabytes, int batchKb, bool durable, int writers, int partitions, int inFlight)
+    private static async Task<double> AppendAsync(string dir, int megabytes, int batchKb, bool durable, int writers, int partitions, int inFlight, long writebackBytes)
     {
         var data = Path.Combine(dir, "append");
         var batch = MakeBatch(batchKb);
@@ -138,7 +139,7 @@ public static partial class StorageBenchmark
         listener.SetMeasurementEventCallback<double>((_, value, _, _) => flushMs += value);
         listener.Start();
         var clock = Stopwatch.StartNew();
-        await using (var manager = new LogManager(data, new LogManagerOptions(), TimeProvider.System))
+        await using (var manager = new LogManager(data, new LogManagerOptions { WritebackBytes = writebackBytes }, TimeProvider.System))
         {
             var logs = Enumerable.Range(0, partitions).Select(p => manager.GetOrCreate("bench", p, new LogConfig())).ToArray();
             var remaining = totalBatches;
