@@ -69,20 +69,43 @@ public static class MessageCodec
         Frame(new Messages.ResponseHeader { CorrelationId = correlationId }, ApiMessages.ResponseHeaderVersion(response.ApiKey, version), response, version);
 
     /// <summary>
-    /// Writes a whole response frame straight into <paramref name="output"/> (a socket's pipe, say) in one
-    /// contiguous span, so the response is never staged in an array of its own. Returns the bytes written.
+    /// Frames larger than this are written into the buffer writer span by span; smaller ones into one contiguous span.
+    /// A socket pipe hands out pooled blocks (64 KB here) and satisfies a larger contiguous request by renting an
+    /// array of the whole size from the shared array pool, which keeps such arrays: megabyte fetch responses would
+    /// leave tens of megabytes in it per connection that ever fetched.
+    /// </summary>
+    public const int ContiguousFrameLimit = 16 * 1024;
+
+    /// <summary>
+    /// Writes a whole response frame straight into <paramref name="output"/> (a socket's pipe, say), so the response
+    /// is never staged in an array of its own. Returns the bytes written.
     /// </summary>
     public static int WriteResponseFrame(IApiMessage response, short version, int correlationId, IBufferWriter<byte> output)
     {
         var header = new Messages.ResponseHeader { CorrelationId = correlationId };
         var headerVersion = ApiMessages.ResponseHeaderVersion(response.ApiKey, version);
         var size = header.Size(headerVersion) + response.Size(version);
-        var span = output.GetSpan(4 + size)[..(4 + size)];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(span, size);
-        var writer = new KafkaWriter(span[4..]);
-        header.Write(ref writer, headerVersion);
-        response.Write(ref writer, version);
-        output.Advance(4 + size);
+        if (4 + size <= ContiguousFrameLimit)
+        {
+            var span = output.GetSpan(4 + size)[..(4 + size)];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(span, size);
+            var writer = new KafkaWriter(span[4..]);
+            header.Write(ref writer, headerVersion);
+            response.Write(ref writer, version);
+            output.Advance(4 + size);
+            return 4 + size;
+        }
+
+        var streaming = new KafkaWriter(output);
+        streaming.WriteInt32(size);
+        header.Write(ref streaming, headerVersion);
+        response.Write(ref streaming, version);
+        streaming.Flush();
+        if (streaming.Position != 4 + size)
+        {
+            throw new InvalidOperationException($"{response.ApiKey} v{version} wrote {streaming.Position - 4} bytes where its size said {size}.");
+        }
+
         return 4 + size;
     }
 

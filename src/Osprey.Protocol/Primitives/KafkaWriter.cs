@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -5,13 +6,17 @@ using System.Text;
 namespace Osprey.Protocol.Primitives;
 
 /// <summary>
-/// Writes Kafka primitive types into a span sized beforehand by the message's <c>Size</c> method.
-/// Writing past the end is a bug in the size computation, not bad input, so it fails loudly.
+/// Writes Kafka primitive types into a span sized beforehand by the message's <c>Size</c> method, or, for messages
+/// too large for one span (a fetch response of many megabytes), into an <see cref="IBufferWriter{T}"/> one span at
+/// a time, so a socket pipe's pooled blocks take the message and no array of the whole message's size is needed.
+/// Writing past the end of a fixed span is a bug in the size computation, not bad input, so it fails loudly.
 /// </summary>
 public ref struct KafkaWriter
 {
-    private readonly Span<byte> _span;
+    private readonly IBufferWriter<byte>? _output;
+    private Span<byte> _span;
     private int _position;
+    private int _committed;
 
     public KafkaWriter(Span<byte> destination)
     {
@@ -19,14 +24,75 @@ public ref struct KafkaWriter
         _position = 0;
     }
 
-    public readonly int Position => _position;
+    /// <summary>Writes into <paramref name="output"/>'s spans as they fill; call <see cref="Flush"/> at the end.</summary>
+    public KafkaWriter(IBufferWriter<byte> output)
+    {
+        _output = output;
+        _span = output.GetSpan();
+        _position = 0;
+    }
+
+    /// <summary>Bytes written so far.</summary>
+    public readonly int Position => _committed + _position;
+
+    /// <summary>Commits what was written into the current span of the buffer writer (nothing for a fixed span).</summary>
+    public void Flush()
+    {
+        if (_output is not null && _position > 0)
+        {
+            _output.Advance(_position);
+            _committed += _position;
+            _span = default;
+            _position = 0;
+        }
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Span<byte> Take(int count)
     {
+        if (count > _span.Length - _position)
+        {
+            NextSpan(count);
+        }
+
         var slice = _span.Slice(_position, count);
         _position += count;
         return slice;
+    }
+
+    /// <summary>Moves to a fresh span of at least <paramref name="count"/> bytes (buffer-writer mode only).</summary>
+    private void NextSpan(int count)
+    {
+        if (_output is null)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), $"Writing {count} bytes at {_position} overruns a buffer of {_span.Length}: the message's size was computed wrongly.");
+        }
+
+        Flush();
+        _span = _output.GetSpan(count);
+    }
+
+    /// <summary>Copies <paramref name="bytes"/> across as many spans as it takes.</summary>
+    private void Copy(ReadOnlySpan<byte> bytes)
+    {
+        if (_output is null || bytes.Length <= _span.Length - _position)
+        {
+            bytes.CopyTo(Take(bytes.Length));
+            return;
+        }
+
+        while (!bytes.IsEmpty)
+        {
+            if (_span.Length == _position)
+            {
+                NextSpan(1);
+            }
+
+            var part = Math.Min(bytes.Length, _span.Length - _position);
+            bytes[..part].CopyTo(_span[_position..]);
+            _position += part;
+            bytes = bytes[part..];
+        }
     }
 
     public void WriteInt8(sbyte value) => Take(1)[0] = (byte)value;
@@ -109,7 +175,7 @@ public ref struct KafkaWriter
     public void WriteBytes(ReadOnlySpan<byte> value, bool compact)
     {
         WriteLength(value.Length, compact, wide: true);
-        value.CopyTo(Take(value.Length));
+        Copy(value);
     }
 
     public void WriteNullableBytes(byte[]? value, bool compact)
@@ -142,7 +208,7 @@ public ref struct KafkaWriter
     /// <summary>Writes the int8 marker of a nullable struct.</summary>
     public void WriteStructPresent(bool present) => WriteInt8(present ? (sbyte)1 : (sbyte)-1);
 
-    public void WriteRaw(ReadOnlySpan<byte> bytes) => bytes.CopyTo(Take(bytes.Length));
+    public void WriteRaw(ReadOnlySpan<byte> bytes) => Copy(bytes);
 }
 
 /// <summary>Encoded sizes of Kafka primitive types, matching <see cref="KafkaWriter"/> exactly.</summary>
