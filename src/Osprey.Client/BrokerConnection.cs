@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net.Sockets;
@@ -21,6 +22,7 @@ public sealed class BrokerConnection : IAsyncDisposable
     private readonly NetworkStream _stream;
     private readonly string _clientId;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly ArrayBufferWriter<byte> _frame = new(64 * 1024);
     private readonly ConcurrentDictionary<int, TaskCompletionSource<byte[]>> _pending = new();
     private readonly CancellationTokenSource _closed = new();
     private Dictionary<ApiKey, (short Min, short Max)> _brokerVersions = [];
@@ -105,7 +107,6 @@ public sealed class BrokerConnection : IAsyncDisposable
         }
 
         var correlationId = Interlocked.Increment(ref _nextCorrelationId);
-        var bytes = MessageCodec.FrameRequest(request, version, correlationId, _clientId);
 
         var completion = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (expectResponse)
@@ -116,12 +117,21 @@ public sealed class BrokerConnection : IAsyncDisposable
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await _stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            // Encoded into the connection's own buffer, which stays as large as its largest request: a producer
+            // sending megabyte requests would otherwise allocate (and page in) a new large array for each.
+            _frame.ResetWrittenCount();
+            MessageCodec.WriteRequestFrame(request, version, correlationId, _clientId, _frame);
+            await _stream.WriteAsync(_frame.WrittenMemory, cancellationToken).ConfigureAwait(false);
         }
         catch (IOException e)
         {
             _pending.TryRemove(correlationId, out _);
             throw new KafkaException(ErrorCode.NetworkException, $"Lost the connection to {Host}:{Port}: {e.Message}", e);
+        }
+        catch
+        {
+            _pending.TryRemove(correlationId, out _);
+            throw;
         }
         finally
         {

@@ -80,18 +80,26 @@ public static class MessageCodec
     /// Writes a whole response frame straight into <paramref name="output"/> (a socket's pipe, say), so the response
     /// is never staged in an array of its own. Returns the bytes written.
     /// </summary>
-    public static int WriteResponseFrame(IApiMessage response, short version, int correlationId, IBufferWriter<byte> output)
+    public static int WriteResponseFrame(IApiMessage response, short version, int correlationId, IBufferWriter<byte> output) =>
+        WriteFrame(new Messages.ResponseHeader { CorrelationId = correlationId }, ApiMessages.ResponseHeaderVersion(response.ApiKey, version), response, version, output);
+
+    /// <summary>Writes a whole request frame into <paramref name="output"/> (a connection's reusable buffer, say); returns its size.</summary>
+    public static int WriteRequestFrame(IApiMessage request, short version, int correlationId, string? clientId, IBufferWriter<byte> output)
     {
-        var header = new Messages.ResponseHeader { CorrelationId = correlationId };
-        var headerVersion = ApiMessages.ResponseHeaderVersion(response.ApiKey, version);
-        var size = header.Size(headerVersion) + response.Size(version);
+        var header = new Messages.RequestHeader { RequestApiKey = (short)request.ApiKey, RequestApiVersion = version, CorrelationId = correlationId, ClientId = clientId };
+        return WriteFrame(header, ApiMessages.RequestHeaderVersion(request.ApiKey, version), request, version, output);
+    }
+
+    private static int WriteFrame(IKafkaStruct header, short headerVersion, IKafkaStruct body, short version, IBufferWriter<byte> output)
+    {
+        var size = header.Size(headerVersion) + body.Size(version);
         if (4 + size <= ContiguousFrameLimit)
         {
             var span = output.GetSpan(4 + size)[..(4 + size)];
             System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(span, size);
             var writer = new KafkaWriter(span[4..]);
             header.Write(ref writer, headerVersion);
-            response.Write(ref writer, version);
+            body.Write(ref writer, version);
             output.Advance(4 + size);
             return 4 + size;
         }
@@ -99,11 +107,11 @@ public static class MessageCodec
         var streaming = new KafkaWriter(output);
         streaming.WriteInt32(size);
         header.Write(ref streaming, headerVersion);
-        response.Write(ref streaming, version);
+        body.Write(ref streaming, version);
         streaming.Flush();
         if (streaming.Position != 4 + size)
         {
-            throw new InvalidOperationException($"{response.ApiKey} v{version} wrote {streaming.Position - 4} bytes where its size said {size}.");
+            throw new InvalidOperationException($"{body.GetType().Name} v{version} wrote {streaming.Position - 4} bytes where its size said {size}.");
         }
 
         return 4 + size;

@@ -65,6 +65,28 @@ public class StreamingWriteTests
     }
 
     [Fact]
+    public void ALargeProduceRequestFramesTheSameIntoAReusedBuffer()
+    {
+        var records = Enumerable.Range(0, 3 << 20).Select(i => (byte)(i * 13)).ToArray();
+        var request = new ProduceRequest
+        {
+            Acks = -1,
+            TimeoutMs = 30_000,
+            TopicData = [new ProduceRequest.TopicProduceData { Name = "big", PartitionData = [new ProduceRequest.PartitionProduceData { Index = 2, Records = records }] }],
+        };
+        var small = new ProduceRequest { Acks = 1, TimeoutMs = 5 };
+        var reused = new ArrayBufferWriter<byte>(64 * 1024);
+        foreach (var (message, correlationId) in new[] { (request, 1), (small, 2), (request, 3) })
+        {
+            reused.ResetWrittenCount();
+            var written = MessageCodec.WriteRequestFrame(message, 9, correlationId, "client-a", reused);
+            var expected = MessageCodec.FrameRequest(message, 9, correlationId, "client-a");
+            Assert.Equal(expected.Length, written);
+            Assert.True(expected.AsSpan().SequenceEqual(reused.WrittenSpan), $"request {correlationId} differs");
+        }
+    }
+
+    [Fact]
     public void ASmallResponseStillGoesIntoOneSpan()
     {
         var response = new ApiVersionsResponse { ApiKeys = [new ApiVersionsResponse.ApiVersion { ApiKey = 1, MinVersion = 4, MaxVersion = 17 }] };
