@@ -11,10 +11,8 @@ namespace Osprey.Protocol.Tests.Messages;
 /// </summary>
 public class StreamingWriteTests
 {
-    public static TheoryData<string, short> Cases => Schemas.MessageVersions();
-
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(RoundTripTests.Cases), MemberType = typeof(RoundTripTests))]
     public void EveryMessageWritesTheSameBytesThroughSmallSpans(string messageName, short version)
     {
         var message = Schemas.Get(messageName);
