@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Osprey.Broker.Config;
+using Osprey.Broker.Topics;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Tests;
@@ -43,6 +44,40 @@ public class TopicTests
         Assert.Equal(3, Assert.Single(after.Topics).Partitions.Count);
         Assert.NotNull(restarted.Server.Logs.Get("orders", 2));
         Assert.True(restarted.Server.Logs.Get("orders", 0)!.Config.Compact);
+    }
+
+    /// <summary>
+    /// CreateTopics v5+ answers every created (or validated) topic with all its configs, the value in force and its
+    /// source, sorted by name, and a null error message: Java's AdminClient reads the list unconditionally (a null
+    /// one was a NullPointerException in kafka-topics.sh and crashed a Connect worker creating its topics).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CreateTopicsAnswersWithEveryConfigOfTheNewTopic(bool validateOnly)
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("log.segment.bytes", "1048576")) });
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(
+            new CreateTopicsRequest
+            {
+                TimeoutMs = 5000,
+                ValidateOnly = validateOnly,
+                Topics = [new() { Name = "with-configs", NumPartitions = 2, ReplicationFactor = 1, Configs = [new() { Name = "retention.ms", Value = "1000" }] }],
+            },
+            7,
+            1);
+        var result = Assert.Single((await connection.ReceiveAsync<CreateTopicsResponse>(7)).Body.Topics);
+        Assert.Equal((0, null, 2, (short)1), (result.ErrorCode, result.ErrorMessage, result.NumPartitions, result.ReplicationFactor));
+        Assert.NotEqual(Guid.Empty, result.TopicId);
+        Assert.NotNull(result.Configs);
+        Assert.Equal(TopicConfigs.All.Select(c => c.Definition.Name).Order(StringComparer.Ordinal), result.Configs.Select(c => c.Name));
+        var configs = result.Configs.ToDictionary(c => c.Name);
+        Assert.Equal(("1000", (sbyte)Config.ConfigSource.DynamicTopic), (configs["retention.ms"].Value, configs["retention.ms"].ConfigSource));
+        Assert.Equal(("1048576", (sbyte)Config.ConfigSource.StaticBroker), (configs["segment.bytes"].Value, configs["segment.bytes"].ConfigSource));
+        Assert.Equal(("delete", (sbyte)Config.ConfigSource.Default), (configs["cleanup.policy"].Value, configs["cleanup.policy"].ConfigSource));
+        Assert.All(result.Configs, c => Assert.False(c.ReadOnly || c.IsSensitive));
+        Assert.Equal(!validateOnly, broker.Server.Logs.Get("with-configs", 1) is not null);
     }
 
     [Theory]

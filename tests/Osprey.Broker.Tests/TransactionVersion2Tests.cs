@@ -257,4 +257,60 @@ public class TransactionVersion2Tests
         Assert.Equal(0, (await restarted.EndAsync(commit: true)).ErrorCode);
         Assert.Equal(["last", "new id"], TransactionTests.ReadAll(again, "tv2-worn", IsolationLevel.ReadCommitted, 2));
     }
+
+    /// <summary>
+    /// The Java producer keeps five requests in flight per connection and, with transaction version 2, starts every
+    /// transaction at sequence 0 under the epoch EndTxn returned. Each transaction's first writes all have to add
+    /// the partition (the coordinator's lock, a __transaction_state write), so they wait; the broker must still
+    /// append them in the order they were sent, or a later batch lands first and the earlier ones are refused as
+    /// out of sequence (kafka-producer-perf-test --transactional-id failed so on its first commit).
+    /// </summary>
+    [Fact]
+    public async Task PipelinedWritesOfEachTransactionAreAppendedInSendingOrder()
+    {
+        await using var broker = await StartAsync();
+        await TransactionTests.CreateAsync(broker, "tv2-pipelined", 1);
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        using var producer = new Producer(connection, "tv2-perf");
+        await producer.InitAsync();
+        var expected = new List<string>();
+        var correlation = 1000;
+        for (var transaction = 0; transaction < 10; transaction++)
+        {
+            // Five produce requests sent back to back before any answer is read, sequences 0-4 under the new epoch.
+            var sent = new List<int>();
+            for (var sequence = 0; sequence < 5; sequence++)
+            {
+                var value = $"t{transaction}-s{sequence}";
+                expected.Add(value);
+                using var builder = new RecordBatchBuilder { ProducerId = producer.ProducerId, ProducerEpoch = producer.Epoch, BaseSequence = sequence, IsTransactional = true };
+                builder.Append(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), null, Encoding.UTF8.GetBytes(value));
+                var request = new ProduceRequest
+                {
+                    TransactionalId = "tv2-perf",
+                    Acks = -1,
+                    TimeoutMs = 5000,
+                    TopicData = [new() { Name = "tv2-pipelined", PartitionData = [new() { Index = 0, Records = builder.ToArray() }] }],
+                };
+                await connection.SendAsync(request, 12, ++correlation);
+                sent.Add(correlation);
+            }
+
+            var offsets = new List<long>();
+            foreach (var id in sent)
+            {
+                var (received, response) = await connection.ReceiveAsync<ProduceResponse>(12);
+                Assert.Equal(id, received);
+                var partition = Assert.Single(Assert.Single(response.Responses).PartitionResponses);
+                Assert.True(partition.ErrorCode == 0, $"transaction {transaction}: {(ErrorCode)partition.ErrorCode} {partition.ErrorMessage}");
+                offsets.Add(partition.BaseOffset);
+            }
+
+            Assert.Equal(offsets.Order(), offsets);
+            var ended = await producer.EndAsync(commit: true);
+            Assert.Equal(0, ended.ErrorCode);
+        }
+
+        Assert.Equal(expected, TransactionTests.ReadAll(broker, "tv2-pipelined", IsolationLevel.ReadCommitted, expected.Count));
+    }
 }

@@ -25,7 +25,7 @@ public sealed class CreateTopicsHandler(TopicCreator creator)
         var duplicates = request.Topics.GroupBy(t => t.Name).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
         foreach (var topic in request.Topics)
         {
-            var result = new CreateTopicsResponse.CreatableTopicResult { Name = topic.Name, Configs = null };
+            var result = new CreateTopicsResponse.CreatableTopicResult { Name = topic.Name, ErrorMessage = null };
             response.Topics.Add(result);
             if (duplicates.Contains(topic.Name))
             {

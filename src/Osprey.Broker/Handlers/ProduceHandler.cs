@@ -45,50 +45,68 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
         // Waiting fetches are woken once, as soon as every partition of the request has been appended (or
         // refused), not after the fsync: like Kafka's high watermark on a single replica, appended records are
         // readable at once, and acks=all only holds the producer's answer back until they are durable.
+        //
+        // The connection's produce requests append in the order they arrived, as Kafka handles them one at a time:
+        // a request whose transaction check has to wait holds back the later ones until it has appended.
+        var turn = context.Connection.TakeAppendTurn();
         var pending = request.TopicData.Sum(t => t.PartitionData.Count);
         void Appended()
         {
             if (Interlocked.Decrement(ref pending) == 0)
             {
+                turn.Complete();
                 notifier.Notify();
             }
         }
 
-        foreach (var topicData in request.TopicData)
+        if (pending == 0)
         {
-            var topic = byId ? image.Topic(topicData.TopicId) : image.Topic(topicData.Name);
-            var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name, TopicId = topicData.TopicId };
-            response.Responses.Add(topicResponse);
-            foreach (var partitionData in topicData.PartitionData)
+            turn.Complete();
+        }
+
+        try
+        {
+            foreach (var topicData in request.TopicData)
             {
-                var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1 };
-                topicResponse.PartitionResponses.Add(result);
-                if (request.Acks is not (-1 or 0 or 1))
+                var topic = byId ? image.Topic(topicData.TopicId) : image.Topic(topicData.Name);
+                var topicResponse = new ProduceResponse.TopicProduceResponse { Name = topicData.Name, TopicId = topicData.TopicId };
+                response.Responses.Add(topicResponse);
+                foreach (var partitionData in topicData.PartitionData)
                 {
-                    result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
-                    Appended();
-                    continue;
-                }
+                    var result = new ProduceResponse.PartitionProduceResponse { Index = partitionData.Index, BaseOffset = -1 };
+                    topicResponse.PartitionResponses.Add(result);
+                    if (request.Acks is not (-1 or 0 or 1))
+                    {
+                        result.ErrorCode = (short)ErrorCode.InvalidRequiredAcks;
+                        Appended();
+                        continue;
+                    }
 
-                if (topic?.Name == Groups.GroupCoordinator.TopicName)
-                {
-                    result.ErrorCode = (short)ErrorCode.InvalidTopicException;
-                    result.ErrorMessage = $"Cannot produce to the internal topic {topic.Name}.";
-                    Appended();
-                    continue;
-                }
+                    if (topic?.Name == Groups.GroupCoordinator.TopicName)
+                    {
+                        result.ErrorCode = (short)ErrorCode.InvalidTopicException;
+                        result.ErrorMessage = $"Cannot produce to the internal topic {topic.Name}.";
+                        Appended();
+                        continue;
+                    }
 
-                var log = topic is null ? null : logs.Get(topic.Name, partitionData.Index);
-                if (log is null)
-                {
-                    result.ErrorCode = (short)(byId && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
-                    Appended();
-                    continue;
-                }
+                    var log = topic is null ? null : logs.Get(topic.Name, partitionData.Index);
+                    if (log is null)
+                    {
+                        result.ErrorCode = (short)(byId && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
+                        Appended();
+                        continue;
+                    }
 
-                var epoch = topic!.Partitions.TryGetValue(partitionData.Index, out var partition) ? partition.LeaderEpoch : -1;
-                appends.Add(AppendAsync(log, partitionData.Records, request.Acks == -1, epoch, context.ApiVersion >= 12, result, Appended, cancellationToken));
+                    var epoch = topic!.Partitions.TryGetValue(partitionData.Index, out var partition) ? partition.LeaderEpoch : -1;
+                    appends.Add(AppendAsync(log, partitionData.Records, request.Acks == -1, epoch, context.ApiVersion >= 12, turn.Previous, result, Appended, cancellationToken));
+                }
             }
+        }
+        catch
+        {
+            turn.Complete();
+            throw;
         }
 
         await Task.WhenAll(appends).ConfigureAwait(false);
@@ -96,7 +114,15 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
     }
 
     private async Task AppendAsync(
-        PartitionLog log, ReadOnlyMemory<byte>? records, bool durable, int leaderEpoch, bool transactionVersion2, ProduceResponse.PartitionProduceResponse result, Action appended, CancellationToken cancellationToken)
+        PartitionLog log,
+        ReadOnlyMemory<byte>? records,
+        bool durable,
+        int leaderEpoch,
+        bool transactionVersion2,
+        Task earlierAppends,
+        ProduceResponse.PartitionProduceResponse result,
+        Action appended,
+        CancellationToken cancellationToken)
     {
         var signalled = false;
         try
@@ -135,6 +161,11 @@ public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, Append
 
                 RecordBatch.Parse(bytes.Span).EnsureValidCrc();
                 bytes = RecordBatchRecompression.Recompress(bytes.Span, codec);
+            }
+
+            if (!earlierAppends.IsCompleted)
+            {
+                await earlierAppends.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
 
             // The records are a slice of this request's own frame buffer (or a recompressed copy): offsets are

@@ -1,14 +1,17 @@
 using System.Buffers;
 using System.Net;
+using Osprey.Broker.Network;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
 /// <summary>What a handler knows about the request it answers.</summary>
-public sealed record RequestContext(RequestHeader Header, ApiKey ApiKey, short ApiVersion, EndPoint? RemoteEndPoint)
+public sealed record RequestContext(RequestHeader Header, ApiKey ApiKey, short ApiVersion, ConnectionState Connection)
 {
     private readonly List<byte[]> _rented = [];
+
+    public EndPoint? RemoteEndPoint => Connection.RemoteEndPoint;
 
     public string? ClientId => Header.ClientId;
 

@@ -34,6 +34,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
         });
         var writer = WriteResponsesAsync(inFlight.Reader, output, closing);
         var idleTimeout = TimeSpan.FromMilliseconds(options.ConnectionsMaxIdleMs);
+        var state = new ConnectionState(connection.RemoteEndPoint);
 
         // A request already started when the stop cancelled its queueing: it is awaited with the queued ones.
         InFlight? unqueued = null;
@@ -64,7 +65,7 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
                         await memory.AcquireAsync((int)frame.Length, reading.Token).ConfigureAwait(false);
                         var started = Stopwatch.GetTimestamp();
                         var apiKey = frame.Length >= 2 ? ApiKeyOf(frame) : (short)-1;
-                        unqueued = new InFlight(HandleAsync(frame, connection, closing.Token), apiKey, started);
+                        unqueued = new InFlight(HandleAsync(frame, state, closing.Token), apiKey, started);
                         await inFlight.Writer.WriteAsync(unqueued.Value, reading.Token).ConfigureAwait(false);
                         unqueued = null;
                     }
@@ -125,14 +126,14 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
     }
 
     /// <summary>Copies the frame out of the pipe (it is released before the handler finishes) and dispatches it.</summary>
-    private async Task<PendingResponse?> HandleAsync(ReadOnlySequence<byte> frame, ConnectionContext connection, CancellationToken cancellationToken)
+    private async Task<PendingResponse?> HandleAsync(ReadOnlySequence<byte> frame, ConnectionState connection, CancellationToken cancellationToken)
     {
         var length = (int)frame.Length;
         var buffer = ArrayPool<byte>.Shared.Rent(length);
         frame.CopyTo(buffer);
         try
         {
-            return await dispatcher.DispatchAsync(buffer.AsMemory(0, length), connection.RemoteEndPoint, cancellationToken).ConfigureAwait(false);
+            return await dispatcher.DispatchAsync(buffer.AsMemory(0, length), connection, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Frozen;
-using System.Net;
 using Osprey.Broker.Handlers;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -29,7 +28,7 @@ public sealed class RequestDispatcher
     /// no response (produce with acks=0). Throws <see cref="KafkaProtocolException"/> when the connection must be
     /// closed: an unknown API, an unsupported version of anything but ApiVersions, a malformed request.
     /// </summary>
-    public async ValueTask<PendingResponse?> DispatchAsync(ReadOnlyMemory<byte> frame, EndPoint? remote, CancellationToken cancellationToken)
+    public async ValueTask<PendingResponse?> DispatchAsync(ReadOnlyMemory<byte> frame, ConnectionState connection, CancellationToken cancellationToken)
     {
         if (frame.Length < 8)
         {
@@ -67,7 +66,7 @@ public sealed class RequestDispatcher
         // in flexible Metadata requests for "all topics" (librdkafka issue #5049), which Kafka reads as a 1-byte
         // null followed by three zero bytes it never looks at.
 
-        var context = new RequestContext(header, key, version, remote);
+        var context = new RequestContext(header, key, version, connection);
         IApiMessage response;
         try
         {

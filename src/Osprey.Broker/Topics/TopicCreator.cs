@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+using Osprey.Broker.Config;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -9,7 +11,7 @@ namespace Osprey.Broker.Topics;
 /// configs), the TopicRecord/PartitionRecords/ConfigRecords in the metadata log, then the partition logs. Used by
 /// CreateTopics and by Metadata's automatic creation.
 /// </summary>
-public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity, BrokerOptions options)
+public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs)
 {
     /// <summary>Creates (or with <paramref name="validateOnly"/> only checks) the topic; errors go into <paramref name="result"/>.</summary>
     public async Task CreateAsync(CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, bool validateOnly, CancellationToken cancellationToken)
@@ -25,7 +27,6 @@ public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIde
         {
             var topicImage = image.Topic(topic.Name)!;
             logs.Open(image, topicImage);
-            result.TopicId = topicImage.TopicId;
         }
     }
 
@@ -102,12 +103,14 @@ public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIde
 
         result.NumPartitions = assignment.Count;
         result.ReplicationFactor = (short)assignment[0].Count;
+        var id = Guid.NewGuid();
+        result.TopicId = id;
+        FillConfigs(image, topic, id, result);
         if (validateOnly)
         {
             return [];
         }
 
-        var id = Guid.NewGuid();
         var records = new List<IVersionedMessage> { new TopicRecord { Name = topic.Name, TopicId = id } };
         records.AddRange(assignment.Select((replicas, p) => new PartitionRecord
         {
@@ -121,6 +124,21 @@ public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIde
         }));
         records.AddRange(topic.Configs.Select(c => new ConfigRecord { ResourceType = ClusterImage.TopicResource, ResourceName = topic.Name, Name = c.Name, Value = c.Value }));
         return records;
+    }
+
+    /// <summary>
+    /// Every topic config with the value the new topic gets and its source, sorted by name, as Kafka answers
+    /// CreateTopics v5+ (Java's AdminClient reads the list unconditionally: a null one is a NullPointerException).
+    /// </summary>
+    private void FillConfigs(ClusterImage image, CreateTopicsRequest.CreatableTopic topic, Guid id, CreateTopicsResponse.CreatableTopicResult result)
+    {
+        var own = topic.Configs.ToImmutableSortedDictionary(c => c.Name, c => c.Value ?? string.Empty, StringComparer.Ordinal);
+        var planned = new TopicImage(topic.Name, id, ImmutableSortedDictionary<int, PartitionImage>.Empty, own);
+        result.Configs = [.. TopicConfigs.All.OrderBy(c => c.Definition.Name, StringComparer.Ordinal).Select(c =>
+        {
+            var (value, source, _) = configs.TopicValue(image, planned, c.Definition, c.ServerDefault);
+            return new CreateTopicsResponse.CreatableTopicConfigs { Name = c.Definition.Name, Value = value, ReadOnly = false, ConfigSource = (sbyte)source, IsSensitive = false };
+        })];
     }
 
     internal static IReadOnlyList<IVersionedMessage> Fail(CreateTopicsResponse.CreatableTopicResult result, ErrorCode code, string message)
