@@ -165,7 +165,18 @@ public sealed class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, ConsumerGroupHeartbeatHandler>();
         builder.Services.AddSingleton<IRequestHandler, ConsumerGroupDescribeHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeTopicPartitionsHandler>();
-        builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>()));
+        builder.Services.AddSingleton<IRequestHandler, DescribeAclsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, CreateAclsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DeleteAclsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ElectLeadersHandler>();
+        builder.Services.AddSingleton<IRequestHandler, AlterReplicaLogDirsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, AlterPartitionReassignmentsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, ListPartitionReassignmentsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeUserScramCredentialsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, AlterUserScramCredentialsHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeQuorumHandler>();
+        builder.Services.AddSingleton<IRequestHandler, DescribeClientQuotasHandler>();
+        builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>(), sp.GetRequiredService<ILogger<RequestDispatcher>>()));
         builder.Services.AddSingleton(new RequestMemoryPool(options.QueuedMaxRequestBytes));
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, SocketBlockPoolFactory>();
 

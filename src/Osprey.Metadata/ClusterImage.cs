@@ -8,6 +8,9 @@ namespace Osprey.Metadata;
 public sealed record PartitionImage(int PartitionId, ImmutableArray<int> Replicas, ImmutableArray<int> Isr, int Leader, int LeaderEpoch, int PartitionEpoch);
 
 /// <summary>A topic: its id, partitions and the configs set on it (only the ones set; defaults live elsewhere).</summary>
+/// <summary>A user's SCRAM credential for one mechanism (RFC 5802: StoredKey = H(ClientKey), ServerKey).</summary>
+public sealed record ScramCredential(ImmutableArray<byte> Salt, ImmutableArray<byte> StoredKey, ImmutableArray<byte> ServerKey, int Iterations);
+
 public sealed record TopicImage(string Name, Guid TopicId, ImmutableSortedDictionary<int, PartitionImage> Partitions, ImmutableSortedDictionary<string, string> Configs);
 
 /// <summary>
@@ -22,6 +25,13 @@ public sealed record ClusterImage(
 {
     /// <summary>The first producer id not yet handed out (ProducerIdsRecord: ids are allocated in blocks).</summary>
     public long NextProducerId { get; init; }
+
+    /// <summary>
+    /// SCRAM credentials by user, then by mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512): the salt, iterations and the
+    /// keys derived from the salted password, never the password.
+    /// </summary>
+    public ImmutableSortedDictionary<string, ImmutableSortedDictionary<sbyte, ScramCredential>> ScramCredentials { get; init; } =
+        ImmutableSortedDictionary<string, ImmutableSortedDictionary<sbyte, ScramCredential>>.Empty.WithComparers(StringComparer.Ordinal);
 
     /// <summary>ConfigRecord resource types (Kafka's ConfigResource.Type values).</summary>
     public const sbyte TopicResource = 2;
@@ -65,6 +75,17 @@ public sealed record ClusterImage(
             BrokerConfigs = BrokerConfigs.SetItem(
                 c.ResourceName,
                 c.Value is null ? BrokerConfigsOf(c.ResourceName).Remove(c.Name) : BrokerConfigsOf(c.ResourceName).SetItem(c.Name, c.Value)),
+        },
+        UserScramCredentialRecord u => this with
+        {
+            ScramCredentials = ScramCredentials.SetItem(
+                u.Name,
+                (ScramCredentials.GetValueOrDefault(u.Name) ?? ImmutableSortedDictionary<sbyte, ScramCredential>.Empty)
+                    .SetItem(u.Mechanism, new ScramCredential([.. u.Salt], [.. u.StoredKey], [.. u.ServerKey], u.Iterations))),
+        },
+        RemoveUserScramCredentialRecord r when ScramCredentials.TryGetValue(r.Name, out var mechanisms) => this with
+        {
+            ScramCredentials = mechanisms.Remove(r.Mechanism) is { Count: > 0 } left ? ScramCredentials.SetItem(r.Name, left) : ScramCredentials.Remove(r.Name),
         },
         ProducerIdsRecord ids => this with { NextProducerId = Math.Max(NextProducerId, ids.NextProducerId) },
         RemoveTopicRecord r when TopicNames.TryGetValue(r.TopicId, out var name) => this with

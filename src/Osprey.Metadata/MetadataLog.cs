@@ -31,6 +31,9 @@ public sealed class MetadataLog
     /// <summary>The current state; a consistent snapshot that never changes under the reader.</summary>
     public ClusterImage Image => _image;
 
+    /// <summary>The offset after the last metadata record (every record is durable before the image shows it).</summary>
+    public long EndOffset => _log.LogEndOffset;
+
     /// <summary>Opens the metadata log in the log manager's data directory and replays it.</summary>
     public static MetadataLog Open(LogManager logs, TimeProvider time)
     {

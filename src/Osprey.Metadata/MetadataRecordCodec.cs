@@ -11,7 +11,9 @@ public enum MetadataRecordType : short
     Partition = 3,
     Config = 4,
     RemoveTopic = 9,
+    UserScramCredential = 11,
     ProducerIds = 15,
+    RemoveUserScramCredential = 22,
 }
 
 /// <summary>
@@ -54,6 +56,8 @@ public static class MetadataRecordCodec
             MetadataRecordType.Config => new ConfigRecord(),
             MetadataRecordType.RemoveTopic => new RemoveTopicRecord(),
             MetadataRecordType.ProducerIds => new ProducerIdsRecord(),
+            MetadataRecordType.UserScramCredential => new UserScramCredentialRecord(),
+            MetadataRecordType.RemoveUserScramCredential => new RemoveUserScramCredentialRecord(),
             _ => throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"Unknown metadata record type {(short)type}."),
         };
         record.Read(ref reader, version);
@@ -67,6 +71,8 @@ public static class MetadataRecordCodec
         ConfigRecord => MetadataRecordType.Config,
         RemoveTopicRecord => MetadataRecordType.RemoveTopic,
         ProducerIdsRecord => MetadataRecordType.ProducerIds,
+        UserScramCredentialRecord => MetadataRecordType.UserScramCredential,
+        RemoveUserScramCredentialRecord => MetadataRecordType.RemoveUserScramCredential,
         _ => throw new ArgumentException($"{record.GetType().Name} is not a metadata record.", nameof(record)),
     };
 }

@@ -34,10 +34,17 @@ public class NetworkTests
                 ((short)ApiKey.OffsetForLeaderEpoch, (short)2, (short)4), ((short)ApiKey.AddPartitionsToTxn, (short)0, (short)5),
                 ((short)ApiKey.AddOffsetsToTxn, (short)0, (short)4), ((short)ApiKey.EndTxn, (short)0, (short)5),
                 ((short)ApiKey.WriteTxnMarkers, (short)1, (short)2), ((short)ApiKey.TxnOffsetCommit, (short)0, (short)6),
-                ((short)ApiKey.DescribeConfigs, (short)1, (short)4),
-                ((short)ApiKey.AlterConfigs, (short)0, (short)2), ((short)ApiKey.DescribeLogDirs, (short)1, (short)5),
+                ((short)ApiKey.DescribeAcls, (short)1, (short)3), ((short)ApiKey.CreateAcls, (short)1, (short)3),
+                ((short)ApiKey.DeleteAcls, (short)1, (short)3), ((short)ApiKey.DescribeConfigs, (short)1, (short)4),
+                ((short)ApiKey.AlterConfigs, (short)0, (short)2), ((short)ApiKey.AlterReplicaLogDirs, (short)1, (short)2),
+                ((short)ApiKey.DescribeLogDirs, (short)1, (short)5),
                 ((short)ApiKey.CreatePartitions, (short)0, (short)3), ((short)ApiKey.DeleteGroups, (short)0, (short)3),
-                ((short)ApiKey.IncrementalAlterConfigs, (short)0, (short)1), ((short)ApiKey.OffsetDelete, (short)0, (short)0),
+                ((short)ApiKey.ElectLeaders, (short)0, (short)2),
+                ((short)ApiKey.IncrementalAlterConfigs, (short)0, (short)1), ((short)ApiKey.AlterPartitionReassignments, (short)0, (short)1),
+                ((short)ApiKey.ListPartitionReassignments, (short)0, (short)0), ((short)ApiKey.OffsetDelete, (short)0, (short)0),
+                ((short)ApiKey.DescribeClientQuotas, (short)0, (short)1),
+                ((short)ApiKey.DescribeUserScramCredentials, (short)0, (short)0), ((short)ApiKey.AlterUserScramCredentials, (short)0, (short)0),
+                ((short)ApiKey.DescribeQuorum, (short)0, (short)2),
                 ((short)ApiKey.DescribeCluster, (short)0, (short)2), ((short)ApiKey.DescribeProducers, (short)0, (short)0),
                 ((short)ApiKey.DescribeTransactions, (short)0, (short)0), ((short)ApiKey.ListTransactions, (short)0, (short)2),
                 ((short)ApiKey.ConsumerGroupHeartbeat, (short)0, (short)1), ((short)ApiKey.ConsumerGroupDescribe, (short)0, (short)1),
@@ -59,6 +66,34 @@ public class NetworkTests
         Assert.Equal(5, correlation);
         Assert.Equal((short)ErrorCode.UnsupportedVersion, response.ErrorCode);
         Assert.Contains(response.ApiKeys, k => k.ApiKey == (short)ApiKey.ApiVersions && k.MaxVersion == 4);
+    }
+
+    /// <summary>
+    /// A request for an API the broker does not serve, or at a version it does not serve, is answered with
+    /// UNSUPPORTED_VERSION where the response has a top-level error code (a dropped connection makes clients retry
+    /// or hang); the connection stays usable. Only what cannot be answered in a form the client reads is closed.
+    /// </summary>
+    [Fact]
+    public async Task RequestsTheBrokerDoesNotServeAreAnsweredWithAnError()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new SaslHandshakeRequest { Mechanism = "PLAIN" }, 1, 1);
+        var (correlation, handshake) = await connection.ReceiveAsync<SaslHandshakeResponse>(1);
+        Assert.Equal((1, (short)ErrorCode.UnsupportedVersion), (correlation, handshake.ErrorCode));
+
+        await connection.SendAsync(new CreateDelegationTokenRequest(), 3, 2);
+        var (_, token) = await connection.ReceiveAsync<CreateDelegationTokenResponse>(3);
+        Assert.Equal((short)ErrorCode.UnsupportedVersion, token.ErrorCode);
+
+        // UpdateFeatures: the top-level error code of a request that would change the cluster.
+        await connection.SendAsync(new UpdateFeaturesRequest(), 1, 3);
+        var (_, features) = await connection.ReceiveAsync<UpdateFeaturesResponse>(1);
+        Assert.Equal((short)ErrorCode.UnsupportedVersion, features.ErrorCode);
+
+        // The connection still serves what it does.
+        await connection.SendAsync(new MetadataRequest { Topics = [] }, 12, 4);
+        Assert.Equal(4, (await connection.ReceiveAsync<MetadataResponse>(12)).CorrelationId);
     }
 
     [Fact]

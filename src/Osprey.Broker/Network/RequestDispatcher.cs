@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Frozen;
+using System.Reflection;
+using Microsoft.Extensions.Logging;
 using Osprey.Broker.Handlers;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -12,13 +14,15 @@ namespace Osprey.Broker.Network;
 /// From a request frame to a response frame: header, registry lookup by (key, version), decode, handler, encode.
 /// The handlers registered here are exactly what ApiVersions advertises, so the two cannot disagree.
 /// </summary>
-public sealed class RequestDispatcher
+public sealed partial class RequestDispatcher
 {
     private readonly FrozenDictionary<ApiKey, IRequestHandler> _handlers;
+    private readonly ILogger _logger;
 
-    public RequestDispatcher(IEnumerable<IRequestHandler> handlers)
+    public RequestDispatcher(IEnumerable<IRequestHandler> handlers, ILogger<RequestDispatcher>? logger = null)
     {
         _handlers = handlers.ToFrozenDictionary(h => h.ApiKey);
+        _logger = (ILogger?)logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     }
 
     public IEnumerable<IRequestHandler> Handlers => _handlers.Values;
@@ -37,12 +41,7 @@ public sealed class RequestDispatcher
 
         var key = (ApiKey)BinaryPrimitives.ReadInt16BigEndian(frame.Span);
         var version = BinaryPrimitives.ReadInt16BigEndian(frame.Span[2..]);
-        if (!_handlers.TryGetValue(key, out var handler) || !ApiMessages.TryGet(key, out _))
-        {
-            throw new KafkaProtocolException(ErrorCode.InvalidRequest, $"Unknown or unsupported API key {(short)key}.");
-        }
-
-        if (version < handler.MinVersion || version > handler.MaxVersion)
+        if (!_handlers.TryGetValue(key, out var handler) || version < handler.MinVersion || version > handler.MaxVersion)
         {
             if (key == ApiKey.ApiVersions)
             {
@@ -51,9 +50,7 @@ public sealed class RequestDispatcher
                 return new PendingResponse(ApiVersionsHandler.Build(_handlers.Values, ErrorCode.UnsupportedVersion), 0, correlationId, null);
             }
 
-            throw new KafkaProtocolException(
-                ErrorCode.UnsupportedVersion,
-                $"{key} v{version} is not supported; versions {handler.MinVersion} to {handler.MaxVersion} are.");
+            return Unsupported(frame, key, version, handler, connection);
         }
 
         var reader = new KafkaReader(frame);
@@ -86,6 +83,55 @@ public sealed class RequestDispatcher
 
         return new PendingResponse(response, version, header.CorrelationId, context);
     }
+
+    /// <summary>
+    /// A request this broker does not serve (an API it does not advertise, or a version outside what it does) is
+    /// answered, where the API's response has a top-level error code, with UNSUPPORTED_VERSION, so that the client
+    /// reports an error instead of retrying a dropped connection. Only a key or version the codec cannot encode an
+    /// answer for, or a response with nowhere to put the error, closes the connection. Either way a line is logged.
+    /// </summary>
+    private PendingResponse Unsupported(ReadOnlyMemory<byte> frame, ApiKey key, short version, IRequestHandler? handler, ConnectionState connection)
+    {
+        var served = handler is null ? "is not served by this broker" : $"is served at versions {handler.MinVersion} to {handler.MaxVersion} only";
+        var message = $"{key} v{version} {served}.";
+        if (!ApiMessages.TryGet(key, out var api) || !api.Supports(version))
+        {
+            LogUnsupported(_logger, (short)key, version, connection.RemoteEndPoint, message, "closing the connection");
+            throw new KafkaProtocolException(ErrorCode.UnsupportedVersion, message);
+        }
+
+        var reader = new KafkaReader(frame);
+        var header = new RequestHeader();
+        header.Read(ref reader, ApiMessages.RequestHeaderVersion(key, version));
+        var response = ApiMessages.CreateResponse(key);
+        var errorCode = response.GetType().GetProperty("ErrorCode", BindingFlags.Public | BindingFlags.Instance);
+        if (errorCode?.PropertyType != typeof(short))
+        {
+            LogUnsupported(_logger, (short)key, version, connection.RemoteEndPoint, message, "closing the connection (its response has no top-level error code)");
+            throw new KafkaProtocolException(ErrorCode.UnsupportedVersion, message);
+        }
+
+        errorCode.SetValue(response, (short)ErrorCode.UnsupportedVersion);
+        if (response.GetType().GetProperty("ErrorMessage", BindingFlags.Public | BindingFlags.Instance) is { PropertyType: var type } errorMessage && type == typeof(string))
+        {
+            errorMessage.SetValue(response, message);
+        }
+
+        // An ignorable field outside its versions is left off the wire without complaint: make sure the error
+        // code really is in this version's response, or the client would read a success.
+        var echoed = MessageCodec.Deserialize(ApiMessages.CreateResponse(key), MessageCodec.Serialize(response, version), version);
+        if (!Equals(errorCode.GetValue(echoed), (short)ErrorCode.UnsupportedVersion))
+        {
+            LogUnsupported(_logger, (short)key, version, connection.RemoteEndPoint, message, "closing the connection (this version's response has no top-level error code)");
+            throw new KafkaProtocolException(ErrorCode.UnsupportedVersion, message);
+        }
+
+        LogUnsupported(_logger, (short)key, version, connection.RemoteEndPoint, message, "answered UNSUPPORTED_VERSION");
+        return new PendingResponse(response, version, header.CorrelationId, null);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Request for API {ApiKey} v{Version} from {Client}: {Reason} {Action}")]
+    private static partial void LogUnsupported(ILogger logger, short apiKey, short version, System.Net.EndPoint? client, string reason, string action);
 }
 
 /// <summary>
