@@ -80,7 +80,7 @@ public class DescribeConfigsTests
         var result = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "configured" }]));
         var retention = result.Entries["retention.ms"];
         Assert.Equal(("1000", false, ConfigSource.DynamicTopicConfig), (retention.Value, retention.IsDefault, retention.Source));
-        Assert.Equal(["retention.ms", "log.retention.hours"], retention.Synonyms.Select(s => s.Name));
+        Assert.Equal(["retention.ms"], retention.Synonyms.Select(s => s.Name));
         Assert.Equal("compact,delete", result.Entries["cleanup.policy"].Value);
         var segment = result.Entries["segment.bytes"];
         Assert.Equal(("1073741824", true, ConfigSource.DefaultConfig), (segment.Value, segment.IsDefault, segment.Source));
@@ -141,6 +141,25 @@ public class AlterConfigsTests
         }));
         Assert.Equal(ErrorCode.InvalidConfig, Assert.Single(e.Results).Error.Code);
         Assert.Equal(5000, broker.Server.Logs.Get("tuned", 0)!.Config.RetentionMs);
+    }
+
+    /// <summary>Config errors carry Kafka's wording and codes, so tools and people see the messages they know.</summary>
+    [Theory]
+    [InlineData((sbyte)2, "flush.ms", "5", 40, "Can't APPEND to key flush.ms because its type is not LIST.")]
+    [InlineData((sbyte)3, "flush.ms", "5", 40, "Can't SUBTRACT to key flush.ms because its type is not LIST.")]
+    [InlineData((sbyte)0, "retention.ms", "soon", 40, "Invalid value soon for configuration retention.ms: Not a number of type LONG")]
+    [InlineData((sbyte)0, "segment.bytes", "1", 40, "Invalid value 1 for configuration segment.bytes: Value must be at least 14")]
+    [InlineData((sbyte)0, "cleanup.policy", "sometimes", 40, "Invalid value sometimes for configuration cleanup.policy: String must be one of: compact, delete")]
+    [InlineData((sbyte)0, "retention.ms", null, 42, "Null value not supported for : retention.ms")]
+    [InlineData((sbyte)0, "no.such", "1", 40, "Unknown topic config name: no.such")]
+    public async Task IncrementalAlterConfigsErrorsAreWordedAsKafkaWordsThem(sbyte operation, string name, string? value, short code, string message)
+    {
+        await using var broker = await TestBroker.StartAsync();
+        await TransactionTests.CreateAsync(broker, "worded", 1);
+        using var connection = await RawConnection.OpenAsync(broker.Server.Port);
+        await connection.SendAsync(new IncrementalAlterConfigsRequest { Resources = [new() { ResourceType = 2, ResourceName = "worded", Configs = [new() { Name = name, ConfigOperation = operation, Value = value }] }] }, 1, 1);
+        var result = Assert.Single((await connection.ReceiveAsync<IncrementalAlterConfigsResponse>(1)).Body.Responses);
+        Assert.Equal((code, message), (result.ErrorCode, result.ErrorMessage));
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public class BrokerConfigLoadingTests
             {
                 ["OSPREY_NUM_PARTITIONS"] = "4",
                 ["OSPREY_LOG_SEGMENT_BYTES"] = "2097152",
-                ["OSPREY_NOT_A_SETTING"] = "x",
+                ["OSPREY_BOOTSTRAP"] = "127.0.0.1:9092",
                 ["HOME"] = "/root",
             };
             var config = BrokerConfig.Load(file, environment, ["num.partitions=5"]);
@@ -41,8 +41,8 @@ public class BrokerConfigLoadingTests
             Assert.Equal(2097152, config.GetInt("log.segment.bytes"));
             Assert.Equal(104857600, config.GetInt("socket.request.max.bytes"));
             Assert.Contains(config.Warnings, w => w.Contains("num.network.threads", StringComparison.Ordinal));
-            Assert.Contains(config.Warnings, w => w.Contains("OSPREY_NOT_A_SETTING", StringComparison.Ordinal));
             Assert.False(config.Values.ContainsKey("num.network.threads"));
+            Assert.Equal("8", config.Unused["num.network.threads"]);
         }
         finally
         {
@@ -71,6 +71,105 @@ public class BrokerConfigLoadingTests
         Assert.Contains("log.retention.ms", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>The README promises that a mistyped OSPREY_ variable stops the start (it was only warned about).</summary>
+    [Fact]
+    public void AMistypedEnvironmentVariableStopsTheStart()
+    {
+        var e = Assert.Throws<BrokerConfigException>(() => BrokerConfig.Load(null, new Dictionary<string, string> { ["OSPREY_LOG_RETENTON_MS"] = "1000" }, []));
+        Assert.Contains("OSPREY_LOG_RETENTON_MS", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Every name Kafka knows is known: its broker settings and what its authorizer reads are accepted and ignored.</summary>
+    [Theory]
+    [InlineData("allow.everyone.if.no.acl.found=true")]
+    [InlineData("super.users=User:admin")]
+    [InlineData("num.io.threads=8")]
+    [InlineData("share.coordinator.state.topic.replication.factor=1")]
+    [InlineData("controller.quorum.bootstrap.servers=localhost:9093")]
+    public void KafkasSettingNamesAreAcceptedAndIgnored(string set)
+    {
+        var config = BrokerConfig.Load(null, NoEnvironment, [set]);
+        var name = set[..set.IndexOf('=', StringComparison.Ordinal)];
+        Assert.True(config.Unused.ContainsKey(name) || config.Values.ContainsKey(name));
+        _ = BrokerOptions.FromConfig(config);
+    }
+
+    /// <summary>
+    /// Settings that would restrict access stop the start until security exists: ignoring them would leave a broker
+    /// open that its owner believes secured.
+    /// </summary>
+    [Theory]
+    [InlineData("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer")]
+    [InlineData("ssl.keystore.location=/etc/kafka/broker.jks")]
+    [InlineData("ssl.client.auth=required")]
+    [InlineData("sasl.enabled.mechanisms=SCRAM-SHA-256")]
+    [InlineData("listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=x")]
+    [InlineData("security.inter.broker.protocol=SSL")]
+    [InlineData("listeners=SASL_PLAINTEXT://127.0.0.1:9092")]
+    [InlineData("listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL|controller.listener.names=CONTROLLER")]
+    [InlineData("listeners=PUBLIC://127.0.0.1:9092|listener.security.protocol.map=PUBLIC:SASL_SSL")]
+    public void SettingsThatWouldRestrictAccessStopTheStart(string sets)
+    {
+        var e = Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, sets.Split('|'))));
+        Assert.Contains("not support", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Kafka's stock config/server.properties (KRaft, one combined node, a CONTROLLER listener and two advertised
+    /// listeners) starts as it would on Kafka: the client listener on every interface at 9092.
+    /// </summary>
+    [Fact]
+    public void KafkasStockServerPropertiesAreAccepted()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, """
+                process.roles=broker,controller
+                node.id=1
+                controller.quorum.bootstrap.servers=localhost:9093
+                listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+                inter.broker.listener.name=PLAINTEXT
+                advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
+                controller.listener.names=CONTROLLER
+                listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+                num.network.threads=3
+                num.io.threads=8
+                socket.send.buffer.bytes=102400
+                socket.receive.buffer.bytes=102400
+                socket.request.max.bytes=104857600
+                log.dirs=/tmp/kraft-combined-logs
+                num.partitions=1
+                num.recovery.threads.per.data.dir=1
+                offsets.topic.replication.factor=1
+                share.coordinator.state.topic.replication.factor=1
+                share.coordinator.state.topic.min.isr=1
+                transaction.state.log.replication.factor=1
+                transaction.state.log.min.isr=1
+                log.retention.hours=168
+                log.segment.bytes=1073741824
+                log.retention.check.interval.ms=300000
+                """);
+            var options = BrokerOptions.FromConfig(BrokerConfig.Load(file, NoEnvironment, []));
+            Assert.Equal((System.Net.IPAddress.Any, 9092, "localhost", (int?)9092, "PLAINTEXT"), (options.Listener.Address, options.Listener.Port, options.AdvertisedHost, options.AdvertisedPort, options.ListenerName));
+            Assert.Equal(("/tmp/kraft-combined-logs", 1), (options.DataDirectory, options.NodeId));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>A quorum of other nodes, or a node with one role only, would run differently here: refused until clustering.</summary>
+    [Theory]
+    [InlineData("controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193")]
+    [InlineData("process.roles=broker")]
+    [InlineData("controller.quorum.bootstrap.servers=a:9093,b:9093")]
+    public void ConfigurationsForAClusterAreRefusedUntilClustering(string set)
+    {
+        Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, [set])));
+    }
+
     [Fact]
     public void PropertiesEscapesAndSeparators()
     {
@@ -94,6 +193,7 @@ public class BrokerConfigLoadingTests
         var options = BrokerOptions.FromConfig(BrokerConfig.From(("listeners", "PLAINTEXT://127.0.0.1:19092"), ("advertised.listeners", "PLAINTEXT://broker.example:29092"), ("log.dirs", "/tmp/x"), ("node.id", "7")));
         Assert.Equal((19092, "broker.example", 29092, "/tmp/x", 7), (options.Listener.Port, options.AdvertisedHost, options.AdvertisedPort, options.DataDirectory, options.NodeId));
         Assert.Contains("listeners", Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.From(("listeners", "SSL://x:1")))).Message, StringComparison.Ordinal);
+        Assert.Contains("exactly one listener", Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.From(("listeners", "PLAINTEXT://:1,OTHER://:2"), ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,OTHER:PLAINTEXT")))).Message, StringComparison.Ordinal);
         Assert.Contains("broker.id", Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.From(("broker.id", "3")))).Message, StringComparison.Ordinal);
     }
 }
@@ -108,17 +208,40 @@ public class BrokerConfigTests
         await admin.CreateTopicsAsync([new TopicSpecification { Name = "defaults", NumPartitions = 1 }]);
         var entries = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Topic, Name = "defaults" }])).Entries;
         Assert.Equal(("7200000", ConfigSource.StaticBrokerConfig), (entries["retention.ms"].Value, entries["retention.ms"].Source));
+        // As Kafka lists them: what is set, and the default of log.retention.ms only (it has none), not the hours'.
         Assert.Equal(
-            [("log.retention.hours", "2", ConfigSource.StaticBrokerConfig), ("log.retention.hours", "168", ConfigSource.DefaultConfig)],
+            [("log.retention.hours", "2", ConfigSource.StaticBrokerConfig)],
             entries["retention.ms"].Synonyms.Select(s => (s.Name, s.Value, s.Source)));
         Assert.Equal("2000", entries["max.message.bytes"].Value);
         var log = broker.Server.Logs.Get("defaults", 0)!;
         Assert.Equal((7_200_000L, 2000), (log.Config.RetentionMs, log.Config.MaxMessageBytes));
 
         var brokerEntries = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "1" }])).Entries;
-        Assert.Equal(("2", ConfigSource.StaticBrokerConfig, false), (brokerEntries["log.retention.hours"].Value, brokerEntries["log.retention.hours"].Source, brokerEntries["log.retention.hours"].IsReadOnly));
+        Assert.Equal(("2", ConfigSource.StaticBrokerConfig, true), (brokerEntries["log.retention.hours"].Value, brokerEntries["log.retention.hours"].Source, brokerEntries["log.retention.hours"].IsReadOnly));
         Assert.Equal(("7200000", ConfigSource.StaticBrokerConfig), (brokerEntries["log.retention.ms"].Value, brokerEntries["log.retention.ms"].Source));
         Assert.Equal((ConfigSource.DefaultConfig, true), (brokerEntries["num.partitions"].Source, brokerEntries["num.partitions"].IsReadOnly));
+    }
+
+    /// <summary>
+    /// A broker's DescribeConfigs lists every setting Kafka has (Confluent.Kafka's own tests look for
+    /// num.network.threads), with Kafka's default or the value the config gave, passwords without their value, and
+    /// broker.id copied from node.id (it was -1 for node.id 0).
+    /// </summary>
+    [Fact]
+    public async Task ABrokerDescribesEverySettingKafkaHas()
+    {
+        await using var broker = await TestBroker.StartAsync(o => o with { NodeId = 0, Config = BrokerConfig.From(("node.id", "0"), ("num.io.threads", "4")) });
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        var entries = Assert.Single(await admin.DescribeConfigsAsync([new ConfigResource { Type = ResourceType.Broker, Name = "0" }])).Entries;
+        Assert.Empty(KafkaBrokerConfigs.All.Keys.Where(name => !entries.ContainsKey(name)));
+        Assert.True(entries.Count >= 289, $"{entries.Count} entries");
+        Assert.Equal(("3", ConfigSource.DefaultConfig, true), (entries["num.network.threads"].Value, entries["num.network.threads"].Source, entries["num.network.threads"].IsReadOnly));
+        Assert.Equal(("4", ConfigSource.StaticBrokerConfig), (entries["num.io.threads"].Value, entries["num.io.threads"].Source));
+        Assert.Equal("0", entries["broker.id"].Value);
+        Assert.Equal("0", entries["node.id"].Value);
+        Assert.True(entries["delegation.token.secret.key"].IsSensitive);
+        Assert.Null(entries["delegation.token.secret.key"].Value);
+        Assert.True(entries.ContainsKey("osprey.acks.all.fsync"));
     }
 
     [Fact]

@@ -10,24 +10,35 @@ public sealed class BrokerConfigException(string message) : Exception(message);
 /// <summary>
 /// The broker's static settings: Kafka's defaults overlaid, in rising precedence, by a properties file
 /// (<c>--config</c>), <c>OSPREY_&lt;KEY&gt;</c> environment variables and <c>--set key=value</c>. Every value is
-/// validated when loaded; settings Kafka has but Osprey does not use are kept out and reported in
-/// <see cref="Warnings"/>.
+/// validated when loaded; settings Kafka has but Osprey does not use are kept apart (<see cref="Unused"/>) and
+/// reported in <see cref="Warnings"/>. Settings that would restrict access (TLS, SASL, an authorizer) stop the load:
+/// until security is implemented, ignoring them would start a broker its owner believes secured wide open.
 /// </summary>
 public sealed class BrokerConfig
 {
     public const string EnvironmentPrefix = "OSPREY_";
 
-    private BrokerConfig(ImmutableSortedDictionary<string, string> values, ImmutableArray<string> warnings)
+    /// <summary>Osprey's own environment variables that are not broker settings (the CLI's and the tests').</summary>
+    private static readonly string[] OtherVariables = ["OSPREY_BOOTSTRAP", "OSPREY_FUZZ_CASES", "OSPREY_SAVE_GOLDEN"];
+
+    /// <summary>Names Kafka's authorizer reads from the broker's properties (not in Kafka's broker config list).</summary>
+    private static readonly string[] AuthorizerSettings = ["allow.everyone.if.no.acl.found", "super.users"];
+
+    private BrokerConfig(ImmutableSortedDictionary<string, string> values, ImmutableSortedDictionary<string, string> unused, ImmutableArray<string> warnings)
     {
         Values = values;
+        Unused = unused;
         Warnings = warnings;
     }
 
     /// <summary>Every setting left at its default.</summary>
-    public static BrokerConfig Defaults { get; } = new(ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal), []);
+    public static BrokerConfig Defaults { get; } = new(ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal), ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal), []);
 
     /// <summary>The settings given explicitly (the rest are defaults).</summary>
     public ImmutableSortedDictionary<string, string> Values { get; }
+
+    /// <summary>Kafka settings given explicitly that Osprey has no use for (reported by DescribeConfigs as given).</summary>
+    public ImmutableSortedDictionary<string, string> Unused { get; }
 
     /// <summary>Settings that were ignored, one readable line each.</summary>
     public ImmutableArray<string> Warnings { get; }
@@ -43,10 +54,16 @@ public sealed class BrokerConfig
     public static BrokerConfig Load(string? propertiesFile, IReadOnlyDictionary<string, string> environment, IEnumerable<string> sets)
     {
         var values = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        var unused = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
         var warnings = ImmutableArray.CreateBuilder<string>();
 
         void Add(string name, string value, string origin)
         {
+            if (SecurityRefusal(name, value) is { } refusal)
+            {
+                throw new BrokerConfigException($"{name} (from {origin}): {refusal}");
+            }
+
             if (BrokerSettings.Find(name) is { } definition)
             {
                 if (definition.Validate(value) is { } problem)
@@ -56,8 +73,9 @@ public sealed class BrokerConfig
 
                 values[name] = value.Trim();
             }
-            else if (KafkaBrokerSettingNames.All.Contains(name))
+            else if (KafkaBrokerConfigs.Find(name) is not null || AuthorizerSettings.Contains(name))
             {
+                unused[name] = value.Trim();
                 warnings.Add($"{name} (from {origin}) is a Kafka setting Osprey does not use; ignored.");
             }
             else
@@ -84,7 +102,7 @@ public sealed class BrokerConfig
             }
         }
 
-        var byVariable = BrokerSettings.All.Keys.Concat(KafkaBrokerSettingNames.All)
+        var byVariable = BrokerSettings.All.Keys.Concat(KafkaBrokerConfigs.All.Keys).Concat(AuthorizerSettings)
             .Distinct(StringComparer.Ordinal)
             .ToDictionary(VariableName, StringComparer.Ordinal);
         foreach (var (variable, value) in environment.OrderBy(e => e.Key, StringComparer.Ordinal))
@@ -98,9 +116,9 @@ public sealed class BrokerConfig
             {
                 Add(name, value, $"environment variable {variable}");
             }
-            else
+            else if (!OtherVariables.Contains(variable, StringComparer.Ordinal))
             {
-                warnings.Add($"environment variable {variable} names no broker setting; ignored.");
+                throw new BrokerConfigException($"The environment variable {variable} names no broker setting (OSPREY_ followed by a setting's name upper-cased, '.' as '_', e.g. OSPREY_LOG_RETENTION_MS).");
             }
         }
 
@@ -115,7 +133,29 @@ public sealed class BrokerConfig
             Add(set[..equals].Trim(), set[(equals + 1)..], $"--set {set}");
         }
 
-        return new BrokerConfig(values.ToImmutable(), warnings.ToImmutable());
+        return new BrokerConfig(values.ToImmutable(), unused.ToImmutable(), warnings.ToImmutable());
+    }
+
+    /// <summary>
+    /// Why a setting that would restrict who may connect or what they may do cannot be honoured yet, or null. Such a
+    /// setting stops the start: served without it, the broker would be open to everyone while its owner thinks
+    /// otherwise. Settings whose absence exposes nothing (super.users without an authorizer) are only ignored.
+    /// </summary>
+    private static string? SecurityRefusal(string name, string value)
+    {
+        const string NotYet = "Osprey does not support TLS, SASL or ACLs yet, and will not start without the protection this setting asks for.";
+        if (name.StartsWith("ssl.", StringComparison.Ordinal) || name.StartsWith("sasl.", StringComparison.Ordinal)
+            || (name.StartsWith("listener.name.", StringComparison.Ordinal) && (name.Contains(".ssl.", StringComparison.Ordinal) || name.Contains(".sasl.", StringComparison.Ordinal) || name.EndsWith(".jaas.config", StringComparison.Ordinal))))
+        {
+            return NotYet;
+        }
+
+        return name switch
+        {
+            "authorizer.class.name" when value.Trim().Length > 0 => NotYet,
+            "security.inter.broker.protocol" when !value.Trim().Equals("PLAINTEXT", StringComparison.OrdinalIgnoreCase) => NotYet,
+            _ => null,
+        };
     }
 
     /// <summary>The environment variable for a setting: OSPREY_ and the name upper-cased with '.' and '-' as '_'.</summary>
@@ -126,7 +166,7 @@ public sealed class BrokerConfig
     public BrokerConfig With(params (string Name, string? Value)[] settings)
     {
         var result = Load(null, new Dictionary<string, string>(), settings.Where(s => s.Value is not null).Select(s => $"{s.Name}={s.Value}"));
-        return new BrokerConfig(Values.SetItems(result.Values), Warnings.AddRange(result.Warnings));
+        return new BrokerConfig(Values.SetItems(result.Values), Unused.SetItems(result.Unused), Warnings.AddRange(result.Warnings));
     }
 
     /// <summary>The value in force: the one given, else the default (null when neither).</summary>

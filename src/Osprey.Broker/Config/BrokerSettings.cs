@@ -48,6 +48,15 @@ public static class BrokerSettings
             new("listeners", ConfigType.String, "PLAINTEXT://127.0.0.1:9092"),
             new("advertised.listeners", ConfigType.String, null),
 
+            // Read with listeners: each listener's security protocol, the controller's listeners (not served until
+            // clustering), and the quorum, which may name only this node until then.
+            new("listener.security.protocol.map", ConfigType.String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
+            new("controller.listener.names", ConfigType.String, null),
+            new("inter.broker.listener.name", ConfigType.String, null),
+            new("process.roles", ConfigType.List, "broker,controller") { ValidValues = ["broker", "controller"] },
+            new("controller.quorum.voters", ConfigType.List, null),
+            new("controller.quorum.bootstrap.servers", ConfigType.List, null),
+
             // log.dirs wins over log.dir; Osprey's default is ./data (Kafka's is /tmp/kafka-logs).
             new("log.dirs", ConfigType.String, null),
             new("log.dir", ConfigType.String, "data"),
@@ -101,11 +110,12 @@ public static class BrokerSettings
             new("offsets.retention.check.interval.ms", ConfigType.Long, "600000") { Min = 1 },
             new("offset.metadata.max.bytes", ConfigType.Int, "4096"),
 
-            // The coarser-unit fallbacks of the topic defaults below.
-            new("log.retention.minutes", ConfigType.Int, null) { Dynamic = true },
-            new("log.retention.hours", ConfigType.Int, "168") { Dynamic = true },
-            new("log.roll.hours", ConfigType.Int, "168") { Min = 1, Dynamic = true },
-            new("log.roll.jitter.hours", ConfigType.Int, "0") { Min = 0, Dynamic = true },
+            // The coarser-unit fallbacks of the topic defaults below; static, as in Kafka (only the .ms forms change
+            // while the broker runs).
+            new("log.retention.minutes", ConfigType.Int, null),
+            new("log.retention.hours", ConfigType.Int, "168"),
+            new("log.roll.hours", ConfigType.Int, "168") { Min = 1 },
+            new("log.roll.jitter.hours", ConfigType.Int, "0") { Min = 0 },
         ];
 
         var all = own.ToDictionary(d => d.Name, StringComparer.Ordinal);

@@ -51,29 +51,29 @@ public sealed record ConfigDefinition(string Name, ConfigType Type, string? Defa
 
         var problem = Type switch
         {
-            ConfigType.Boolean => bool.TryParse(value.Trim(), out _) ? null : "must be true or false",
-            ConfigType.Int => CheckNumber(int.TryParse(value.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i), i, "an integer"),
-            ConfigType.Short => CheckNumber(short.TryParse(value.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var s), s, "a short"),
-            ConfigType.Long => CheckNumber(long.TryParse(value.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l), l, "a long"),
-            ConfigType.Double => CheckNumber(double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d), d is > (double)decimal.MaxValue or < (double)decimal.MinValue ? 0 : (decimal)d, "a number"),
+            ConfigType.Boolean => bool.TryParse(value.Trim(), out _) ? null : "Expected value to be either true or false",
+            ConfigType.Int => CheckNumber(int.TryParse(value.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var i), i, "INT"),
+            ConfigType.Short => CheckNumber(short.TryParse(value.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var s), s, "SHORT"),
+            ConfigType.Long => CheckNumber(long.TryParse(value.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var l), l, "LONG"),
+            ConfigType.Double => CheckNumber(double.TryParse(value.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d), d is > (double)decimal.MaxValue or < (double)decimal.MinValue ? 0 : (decimal)d, "DOUBLE"),
             ConfigType.List => ValidValues is null ? null : CheckItems(value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)),
-            _ => ValidValues is null || ValidValues.Contains(value, StringComparer.Ordinal) ? null : $"must be one of {string.Join(", ", ValidValues)}",
+            _ => ValidValues is null || ValidValues.Contains(value, StringComparer.Ordinal) ? null : $"String must be one of: {string.Join(", ", ValidValues)}",
         };
         return problem is null ? null : $"Invalid value {value} for configuration {Name}: {problem}";
     }
 
-    private string? CheckNumber(bool parsed, decimal value, string what)
+    /// <summary>Kafka's wording (ConfigDef's type and range checks), so tools and people see the messages they know.</summary>
+    private string? CheckNumber(bool parsed, decimal value, string kafkaType)
     {
         if (!parsed)
         {
-            return $"not {what}";
+            return $"Not a number of type {kafkaType}";
         }
 
         return (Min, Max) switch
         {
-            ({ } min, { } max) when value < min || value > max => $"value must be between {min} and {max}",
-            ({ } min, null) when value < min => $"value must be at least {min}",
-            (null, { } max) when value > max => $"value must be no more than {max}",
+            ({ } min, _) when value < min => $"Value must be at least {min}",
+            (_, { } max) when value > max => $"Value must be no more than {max}",
             _ => null,
         };
     }
@@ -82,10 +82,10 @@ public sealed record ConfigDefinition(string Name, ConfigType Type, string? Defa
     {
         if (items.Length == 0)
         {
-            return "the list may not be empty";
+            return "Empty list";
         }
 
         var bad = items.FirstOrDefault(i => !ValidValues!.Contains(i, StringComparer.Ordinal));
-        return bad is null ? null : $"{bad} is not one of {string.Join(", ", ValidValues!)}";
+        return bad is null ? null : $"String must be one of: {string.Join(", ", ValidValues!)}";
     }
 }

@@ -24,18 +24,18 @@ public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerId
     public async Task<(ErrorCode Error, string? Message)> AlterAsync(
         sbyte resourceType,
         string resourceName,
-        Func<IReadOnlyDictionary<string, string>, (Dictionary<string, string>? Result, string? Error)> change,
+        Func<IReadOnlyDictionary<string, string>, (Dictionary<string, string>? Result, (ErrorCode Code, string Message)? Error)> change,
         bool validateOnly,
         CancellationToken cancellationToken)
     {
         if (resourceType is not (ClusterImage.TopicResource or ClusterImage.BrokerResource))
         {
-            return (ErrorCode.InvalidRequest, $"Altering resource type {resourceType} is not supported; topics (2) and brokers (4) are.");
+            return (ErrorCode.InvalidRequest, $"Unknown resource type {resourceType}");
         }
 
         if (resourceType == ClusterImage.BrokerResource && resourceName.Length > 0 && resourceName != identity.NodeId.ToString(CultureInfo.InvariantCulture))
         {
-            return (ErrorCode.InvalidRequest, $"Broker {resourceName} is not this broker ({identity.NodeId}).");
+            return (ErrorCode.InvalidRequest, $"Unexpected broker id, expected {identity.NodeId}, but received {resourceName}");
         }
 
         var (image, outcome) = await metadata.UpdateAsync<(ErrorCode, string?)>(
@@ -46,7 +46,7 @@ public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerId
                 {
                     if (current.Topic(resourceName) is not { } topic)
                     {
-                        return ([], (ErrorCode.UnknownTopicOrPartition, $"Topic {resourceName} does not exist."));
+                        return ([], (ErrorCode.UnknownTopicOrPartition, $"The topic '{resourceName}' does not exist."));
                     }
 
                     existing = topic.Configs;
@@ -59,7 +59,7 @@ public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerId
                 var (result, error) = change(existing);
                 if (result is null)
                 {
-                    return ([], (ErrorCode.InvalidConfig, error));
+                    return ([], error ?? (ErrorCode.InvalidConfig, "Invalid config change."));
                 }
 
                 foreach (var (name, value) in result)
@@ -112,7 +112,7 @@ public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerId
         return BrokerSettings.Find(name) switch
         {
             null => $"Unknown broker config name: {name}",
-            { Dynamic: false } => $"Cannot update these configs dynamically: {name}",
+            { Dynamic: false } => $"Cannot update these configs dynamically: Set({name})",
             var definition => definition.Validate(value),
         };
     }

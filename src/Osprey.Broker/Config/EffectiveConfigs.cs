@@ -43,17 +43,30 @@ public sealed class EffectiveConfigs(BrokerOptions options)
             }
         }
 
-        if (names.Select(BrokerSettings.Find).FirstOrDefault(d => d?.Default is not null) is { } withDefault)
+        // Only the setting's own default is a synonym (Kafka lists log.retention.ms's, not log.retention.hours'),
+        // though a coarser fallback's default still decides the value when nothing is set (TopicValue).
+        if (BrokerSettings.Find(name)?.Default is { } ownDefault)
         {
-            synonyms.Add(new(withDefault.Name, withDefault.Default, ConfigSource.Default));
+            synonyms.Add(new(name, ownDefault, ConfigSource.Default));
         }
 
         return synonyms;
     }
 
     /// <summary>The value of a broker setting in force, converted to the unit of <paramref name="name"/>.</summary>
-    public string? BrokerValue(ClusterImage image, string name) =>
-        BrokerSynonyms(image, name) is [var first, ..] ? InUnitOf(name, first) : null;
+    public string? BrokerValue(ClusterImage image, string name)
+    {
+        if (BrokerSynonyms(image, name) is [var first, ..])
+        {
+            return InUnitOf(name, first);
+        }
+
+        // Nothing set and no default of its own (log.retention.ms): the coarser fallback's default is in force.
+        return BrokerSettings.Fallbacks.TryGetValue(name, out var fallbacks)
+            && fallbacks.Select(f => BrokerSettings.Find(f.Name)).FirstOrDefault(d => d?.Default is not null) is { } withDefault
+            ? InUnitOf(name, new ConfigSynonym(withDefault.Name, withDefault.Default, ConfigSource.Default))
+            : null;
+    }
 
     /// <summary>A topic config's value in force and where it comes from, with every synonym when asked.</summary>
     public (string? Value, ConfigSource Source, List<ConfigSynonym> Synonyms) TopicValue(ClusterImage image, TopicImage? topic, ConfigDefinition definition, string? serverDefault)

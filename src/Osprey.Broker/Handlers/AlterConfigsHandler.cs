@@ -24,8 +24,8 @@ public sealed class AlterConfigsHandler(Config.ConfigUpdater updater) : RequestH
             var (error, message) = await updater.AlterAsync(
                 resource.ResourceType,
                 resource.ResourceName,
-                _ => resource.Configs.Any(c => c.Value is null)
-                    ? (null, "AlterConfigs needs a value for every config it names.")
+                _ => resource.Configs.FirstOrDefault(c => c.Value is null) is { } unset
+                    ? (null, (ErrorCode.InvalidRequest, $"Null value not supported for : {unset.Name}"))
                     : (resource.Configs.ToDictionary(c => c.Name, c => c.Value!, StringComparer.Ordinal), null),
                 request.ValidateOnly,
                 cancellationToken).ConfigureAwait(false);

@@ -5,7 +5,8 @@
 //   (DEFAULT_CONFIG). IncludeSynonyms lists every source in precedence order, under the broker property's name
 //   (log.retention.ms, then .minutes and .hours). ConfigurationKeys (unless null or empty) limits the answer. v3+ adds the
 //   config type. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION.
-//   Brokers (resource type 4): this node's id gives every broker setting Osprey honours, the static ones read-only;
+//   Brokers (resource type 4): this node's id gives every broker setting Kafka has (about 290, with Kafka's defaults
+//   where Osprey has no use for one) and Osprey's own, the ones that cannot change while running read-only;
 //   "" gives the cluster-wide dynamic defaults that are set. Another broker id or resource type: INVALID_REQUEST.
 using System.Globalization;
 using Osprey.Broker.Config;
@@ -60,16 +61,9 @@ public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity 
 
                     break;
                 case BrokerResource when resource.ResourceName == identity.NodeId.ToString(CultureInfo.InvariantCulture):
-                    foreach (var definition in BrokerSettings.All.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Where(d => wanted?.Contains(d.Name) ?? true))
+                    foreach (var name in BrokerSettings.All.Keys.Union(KafkaBrokerConfigs.All.Keys).Order(StringComparer.Ordinal).Where(n => wanted?.Contains(n) ?? true))
                     {
-                        var synonyms = configs.BrokerSynonyms(image, definition.Name);
-                        var (value, source) = definition.Name switch
-                        {
-                            "node.id" => (identity.NodeId.ToString(CultureInfo.InvariantCulture), synonyms.FirstOrDefault().Source),
-                            "log.dirs" => (Path.GetFullPath(options.DataDirectory), synonyms.FirstOrDefault().Source),
-                            _ => (configs.BrokerValue(image, definition.Name), synonyms.FirstOrDefault().Source),
-                        };
-                        result.Configs.Add(Entry(context, request, definition, value, source == ConfigSource.Unknown ? ConfigSource.Default : source, synonyms, readOnly: !definition.Dynamic));
+                        result.Configs.Add(BrokerEntry(context, request, image, name));
                     }
 
                     break;
@@ -85,6 +79,51 @@ public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity 
         }
 
         return ValueTask.FromResult(response);
+    }
+
+    /// <summary>
+    /// One broker setting: those Osprey honours with the value in force and its source; every other setting Kafka
+    /// has with the value the config gave it (accepted and ignored) or Kafka's default, read-only, passwords without
+    /// their value. broker.id is node.id, as Kafka copies it.
+    /// </summary>
+    private DescribeConfigsResponse.DescribeConfigsResourceResult BrokerEntry(RequestContext context, DescribeConfigsRequest request, ClusterImage image, string name)
+    {
+        if (BrokerSettings.Find(name) is { } definition)
+        {
+            var synonyms = configs.BrokerSynonyms(image, name is "broker.id" ? "node.id" : name);
+            var source = synonyms.FirstOrDefault().Source;
+            var value = name switch
+            {
+                "node.id" or "broker.id" => identity.NodeId.ToString(CultureInfo.InvariantCulture),
+                "log.dirs" => Path.GetFullPath(options.DataDirectory),
+                _ => configs.BrokerValue(image, name),
+            };
+            if (name == "broker.id")
+            {
+                synonyms = [.. synonyms.Where(s => s.Source != ConfigSource.Default).Select(s => s with { Name = name }), new(name, definition.Default, ConfigSource.Default)];
+            }
+
+            return Entry(context, request, definition, value, source == ConfigSource.Unknown ? ConfigSource.Default : source, synonyms, readOnly: !definition.Dynamic);
+        }
+
+        var kafka = KafkaBrokerConfigs.Find(name)!;
+        var given = options.Config.Unused.TryGetValue(name, out var set);
+        List<ConfigSynonym> kafkaSynonyms = given ? [new(name, set, ConfigSource.StaticBroker)] : [];
+        if (kafka.Default is not null)
+        {
+            kafkaSynonyms.Add(new(name, kafka.Default, ConfigSource.Default));
+        }
+
+        var entry = Entry(context, request, new ConfigDefinition(name, ConfigType.Unknown, kafka.Default), given ? set : kafka.Default, given ? ConfigSource.StaticBroker : ConfigSource.Default, kafkaSynonyms, readOnly: true);
+        entry.ConfigType = context.ApiVersion >= 3 ? kafka.TypeId : (sbyte)0;
+        if (kafka.Sensitive)
+        {
+            entry.Value = null;
+            entry.IsSensitive = true;
+            entry.Synonyms.ForEach(s => s.Value = null);
+        }
+
+        return entry;
     }
 
     private static DescribeConfigsResponse.DescribeConfigsResourceResult Entry(

@@ -56,7 +56,7 @@ public sealed class DescribeQuorumHandler(MetadataLog metadata, BrokerIdentity i
                     response.Nodes.Add(new DescribeQuorumResponse.Node
                     {
                         NodeId = identity.NodeId,
-                        Listeners = [new DescribeQuorumResponse.Listener { Name = "PLAINTEXT", Host = identity.Host, Port = (ushort)identity.Port }],
+                        Listeners = [new DescribeQuorumResponse.Listener { Name = options.ListenerName, Host = identity.Host, Port = (ushort)identity.Port }],
                     });
                 }
             }

@@ -2,7 +2,7 @@
 //   Topic resources: SET (0), DELETE (1), APPEND (2) and SUBTRACT (3, list configs such as cleanup.policy) on the
 //   topic's overrides; the result is validated as a whole and written to the metadata log, then the partition logs
 //   take the new settings. ValidateOnly checks without writing. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION; invalid
-//   names, values or operations: INVALID_CONFIG. Broker resources (this node's id, or "" for the cluster-wide
+//   names, values or operations: INVALID_CONFIG, a null value to SET INVALID_REQUEST (Kafka's messages). Broker resources (this node's id, or "" for the cluster-wide
 //   default): the dynamic broker settings (the log.* topic defaults and their kin), stored in the metadata log
 //   and applied at once to every topic that does not override them; static or unknown settings: INVALID_REQUEST.
 using Osprey.Broker.Config;
@@ -40,7 +40,7 @@ public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater)
         return response;
     }
 
-    private static (Dictionary<string, string>?, string?) Apply(sbyte resourceType, IReadOnlyDictionary<string, string> current, List<IncrementalAlterConfigsRequest.AlterableConfig> changes)
+    private static (Dictionary<string, string>?, (ErrorCode, string)?) Apply(sbyte resourceType, IReadOnlyDictionary<string, string> current, List<IncrementalAlterConfigsRequest.AlterableConfig> changes)
     {
         var result = current.ToDictionary(StringComparer.Ordinal);
         foreach (var change in changes)
@@ -48,7 +48,7 @@ public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater)
             var definition = ConfigUpdater.Find(resourceType, change.Name);
             if (definition is null)
             {
-                return (null, $"Unknown {(resourceType == Metadata.ClusterImage.BrokerResource ? "broker" : "topic")} config name: {change.Name}");
+                return (null, (ErrorCode.InvalidConfig, $"Unknown {(resourceType == Metadata.ClusterImage.BrokerResource ? "broker" : "topic")} config name: {change.Name}"));
             }
 
             switch (change.ConfigOperation)
@@ -56,6 +56,8 @@ public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater)
                 case Set when change.Value is not null:
                     result[change.Name] = change.Value;
                     break;
+                case Set:
+                    return (null, (ErrorCode.InvalidRequest, $"Null value not supported for : {change.Name}"));
                 case Delete:
                     result.Remove(change.Name);
                     break;
@@ -66,8 +68,12 @@ public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater)
                     items = change.ConfigOperation == Append ? [.. items, .. operands.Where(o => !items.Contains(o))] : [.. items.Where(i => !operands.Contains(i))];
                     result[change.Name] = string.Join(",", items);
                     break;
+                case Append or Subtract when definition.Type != ConfigType.List:
+                    return (null, (ErrorCode.InvalidConfig, $"Can't {(change.ConfigOperation == Append ? "APPEND" : "SUBTRACT")} to key {change.Name} because its type is not LIST."));
+                case Append or Subtract:
+                    return (null, (ErrorCode.InvalidRequest, $"Null value not supported for : {change.Name}"));
                 default:
-                    return (null, $"Operation {change.ConfigOperation} is not valid for {change.Name}.");
+                    return (null, (ErrorCode.InvalidConfig, $"Unknown operation type {change.ConfigOperation} for {change.Name}."));
             }
         }
 
