@@ -28,7 +28,7 @@ out=$(tool kafka-producer-perf-test --topic "$txtopic" --num-records 300000 --re
 no_exception "kafka-producer-perf-test --transactional-id" "$out"
 echo "$out" | grep -Eq "^300000 records sent, " || fail "the transactional kafka-producer-perf-test did not report '300000 records sent':" "$out"
 
-count=$(tool kafka-console-consumer --bootstrap-server "$b" --topic "$txtopic" --from-beginning --isolation-level read_committed \
+count=$(tool kafka-console-consumer --bootstrap-server "$b" --topic "$txtopic" --partition 0 --from-beginning --isolation-level read_committed \
   --max-messages 300001 --timeout-ms 5000 2>"$tmp/err" | wc -l) || true
 grep -q "Processed a total of 300000 messages" "$tmp/err" && [ "$count" = 300000 ] \
   || fail "a read_committed kafka-console-consumer read $count records of the transactional topic, not 300000:" "$(tail -5 "$tmp/err")"

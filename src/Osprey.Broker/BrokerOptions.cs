@@ -31,9 +31,6 @@ public sealed record BrokerOptions
     /// <summary>How many requests of one connection may be in progress at once (pipelining).</summary>
     public int MaxInFlightRequestsPerConnection { get; init; } = 32;
 
-    /// <summary>The cluster id reported in Metadata and DescribeCluster.</summary>
-    public string ClusterId { get; init; } = "osprey-cluster";
-
     /// <summary>The clock of the network layer's timeouts and the fetch session cache (tests pass a manual one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

@@ -62,6 +62,8 @@ public sealed class BrokerServer : IAsyncDisposable
         LogManager? logs = null;
         try
         {
+            // The directory's identity first: a directory of another node is refused before anything is opened.
+            var meta = MetaProperties.LoadOrCreate(dataDirectory, options.NodeId);
             var configs = new EffectiveConfigs(options);
             logs = new LogManager(dataDirectory, configs.LogManagerOptions(), TimeProvider.System);
             var metadata = MetadataLog.Open(logs, TimeProvider.System);
@@ -73,7 +75,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 topicLogs.Open(metadata.Image, topic);
             }
 
-            var server = await StartServerAsync(options, logging, lockFile, logs, metadata, configs, topicLogs, cancellationToken).ConfigureAwait(false);
+            var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, configs, topicLogs, cancellationToken).ConfigureAwait(false);
             logs.StartBackgroundTasks();
             return server;
         }
@@ -104,7 +106,7 @@ public sealed class BrokerServer : IAsyncDisposable
     }
 
     private static async Task<BrokerServer> StartServerAsync(
-        BrokerOptions options, ILoggerProvider? logging, FileStream lockFile, LogManager logs, MetadataLog metadata, EffectiveConfigs configs, TopicLogs topicLogs, CancellationToken cancellationToken)
+        BrokerOptions options, MetaProperties meta, ILoggerProvider? logging, FileStream lockFile, LogManager logs, MetadataLog metadata, EffectiveConfigs configs, TopicLogs topicLogs, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -113,7 +115,7 @@ public sealed class BrokerServer : IAsyncDisposable
             builder.Logging.AddProvider(logging);
         }
 
-        var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = options.ClusterId };
+        var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = meta.ClusterId };
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(logs);

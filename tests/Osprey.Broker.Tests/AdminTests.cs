@@ -12,7 +12,8 @@ public class AdminTests
         await using var broker = await TestBroker.StartAsync();
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
         var cluster = await admin.DescribeClusterAsync();
-        Assert.Equal("osprey-cluster", cluster.ClusterId);
+        Assert.Equal(broker.Server.Identity.ClusterId, cluster.ClusterId);
+        Assert.Matches("^[A-Za-z0-9_-]{22}$", cluster.ClusterId);
         Assert.Equal(1, cluster.Controller.Id);
         var node = Assert.Single(cluster.Nodes);
         Assert.Equal((1, "127.0.0.1", broker.Server.Port), (node.Id, node.Host, node.Port));

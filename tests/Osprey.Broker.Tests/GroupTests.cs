@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Osprey.Broker.Config;
@@ -262,6 +263,59 @@ public class GroupTests
         await admin.DeleteGroupsAsync(["inspected"]);
         var gone = await admin.ListConsumerGroupsAsync();
         Assert.DoesNotContain(gone.Valid, g => g.GroupId == "inspected");
+    }
+
+    /// <summary>
+    /// Deleting a topic deletes every group's committed offsets for it, as Kafka does: the topic created again under
+    /// the same name has no committed offset (lag counts every record, a consumer starts by auto.offset.reset), also
+    /// for a deletion the group coordinator did not see (it finds offsets of topics that no longer exist when it loads).
+    /// </summary>
+    [Fact]
+    public async Task CommittedOffsetsAreDeletedWithTheirTopic()
+    {
+        var broker = await StartAsync();
+        var dataDir = broker.Server.Options.DataDirectory;
+        await using var stopped = broker;
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        await CreateAndFillAsync(broker, "recreated", 1, 10);
+        await CreateAndFillAsync(broker, "removed-offline", 1, 10);
+        await admin.AlterConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitionOffsets("keeper", [new TopicPartitionOffset("recreated", 0, 8), new TopicPartitionOffset("removed-offline", 0, 6)])]);
+
+        await admin.DeleteTopicsAsync(["recreated"]);
+        await CreateAndFillAsync(broker, "recreated", 1, 5);
+        var offsets = Assert.Single(await admin.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions("keeper", [new TopicPartition("recreated", 0)])]));
+        Assert.Equal(Offset.Unset, Assert.Single(offsets.Partitions).Offset);
+        using (var consumer = Consumer(broker, "keeper"))
+        {
+            consumer.Subscribe("recreated");
+            var read = new List<string>();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (read.Count < 5 && DateTime.UtcNow < deadline)
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { } result)
+                {
+                    read.Add(result.Message.Value);
+                }
+            }
+
+            Assert.Equal(["v0", "v1", "v2", "v3", "v4"], read);
+            consumer.Close();
+        }
+
+        // A deletion written to the metadata while the group coordinator is not running (as after a crash between
+        // the two): the offsets go when the coordinator loads.
+        await broker.Server.DisposeAsync();
+        await using (var offline = await TestBroker.StartAsync(o => o with { DataDirectory = dataDir, Config = BrokerConfig.From(("offsets.topic.num.partitions", "5")) }))
+        {
+            var metadata = offline.Server.Services.GetRequiredService<Osprey.Metadata.MetadataLog>();
+            await metadata.AppendAsync([new Osprey.Protocol.Messages.RemoveTopicRecord { TopicId = metadata.Image.Topic("removed-offline")!.TopicId }], TestContext.Current.CancellationToken);
+            await offline.Server.DisposeAsync();
+        }
+
+        await using var restarted = await TestBroker.StartAsync(o => o with { DataDirectory = dataDir, Config = BrokerConfig.From(("offsets.topic.num.partitions", "5")) });
+        using var again = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = restarted.Bootstrap }).Build();
+        var left = Assert.Single(await again.ListConsumerGroupOffsetsAsync([new ConsumerGroupTopicPartitions("keeper", null)]));
+        Assert.DoesNotContain(left.Partitions, p => p.Topic == "removed-offline");
     }
 }
 

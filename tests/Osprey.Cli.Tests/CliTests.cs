@@ -160,7 +160,7 @@ public class ConfigsAndClusterCliTests
         Assert.NotEqual(0, ambiguous.ExitCode);
 
         var cluster = JsonDocument.Parse((await CliRunner.RunAsync(null, "cluster", "describe", "-o", "json", "-b", b)).Stdout).RootElement;
-        Assert.Equal(("osprey-cluster", 1), (cluster.GetProperty("clusterId").GetString(), cluster.GetProperty("controllerId").GetInt32()));
+        Assert.Equal((broker.Server.Identity.ClusterId, 1), (cluster.GetProperty("clusterId").GetString(), cluster.GetProperty("controllerId").GetInt32()));
         Assert.Equal(broker.Server.Port, Assert.Single(cluster.GetProperty("brokers").EnumerateArray()).GetProperty("port").GetInt32());
     }
 }

@@ -314,6 +314,37 @@ public sealed partial class GroupCoordinator
     }
 
     /// <summary>
+    /// Removes every group's committed offsets of topics that were deleted, as Kafka does: a topic created again
+    /// under the same name is a new topic (a new id, an empty log), and inherited offsets would show no lag for
+    /// records nobody read, or make a consumer skip records where an old offset falls inside the new log.
+    /// </summary>
+    public Task RemoveOffsetsOfDeletedTopicsAsync(IReadOnlyCollection<string> topics) =>
+        ForEachLoadedShardAsync(shard => RemoveOffsetsAsync(shard, topics.Contains));
+
+    /// <summary>Tombstones (and forgets) the committed offsets of every group in the shard whose topic <paramref name="gone"/> says is deleted.</summary>
+    private async Task RemoveOffsetsAsync(CoordinatorShard shard, Func<string, bool> gone)
+    {
+        var removed = new List<(string Group, string Topic, int Partition)>();
+        foreach (var (groupId, offsets) in shard.Offsets)
+        {
+            removed.AddRange(offsets.Keys.Where(k => gone(k.Topic)).Select(k => (groupId, k.Topic, k.Partition)));
+        }
+
+        if (removed.Count == 0)
+        {
+            return;
+        }
+
+        await WriteAsync(shard, [.. removed.Select(r => (GroupRecords.OffsetKey(r.Group, r.Topic, r.Partition), (byte[]?)null))]).ConfigureAwait(false);
+        foreach (var (group, topic, partition) in removed)
+        {
+            shard.Offsets[group].Remove((topic, partition));
+        }
+
+        LogOffsetsOfDeletedTopicsRemoved(_logger, removed.Count, shard.Partition);
+    }
+
+    /// <summary>
     /// Removes the offsets of groups that have been empty for offsets.retention.minutes (and such groups
     /// themselves once they hold nothing).
     /// </summary>

@@ -146,7 +146,12 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
         return Task.CompletedTask;
     }
 
-    protected override void OnLoaded() => StartPeriodic(_time, Options.RetentionCheckIntervalMs, ExpireOffsetsAsync);
+    protected override void OnLoaded()
+    {
+        // Offsets of topics deleted while the coordinator was not running, or before their removal was written.
+        _ = ForEachLoadedShardAsync(shard => RemoveOffsetsAsync(shard, topic => _metadata.Image.Topic(topic) is null));
+        StartPeriodic(_time, Options.RetentionCheckIntervalMs, ExpireOffsetsAsync);
+    }
 
     protected override void OnTimerFailed(Exception exception) => LogTimerFailed(_logger, exception);
 
@@ -325,6 +330,9 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Loaded __consumer_offsets-{Partition}: {Groups} groups, {Offsets} offsets in {Ms} ms")]
     private static partial void LogLoaded(ILogger logger, int partition, int groups, int offsets, long ms);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} committed offsets of deleted topics from __consumer_offsets-{Partition}")]
+    private static partial void LogOffsetsOfDeletedTopicsRemoved(ILogger logger, int count, int partition);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped an unreadable record in __consumer_offsets-{Partition} (batch at offset {Offset}): {Reason}")]
     private static partial void LogSkippedRecord(ILogger logger, int partition, long offset, string reason);

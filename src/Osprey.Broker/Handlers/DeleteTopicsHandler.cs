@@ -1,8 +1,10 @@
 // DeleteTopics (key 20), versions 1-6.
 //   v1-5 name topics in TopicNames; v6 in Topics, by name or by id (UNKNOWN_TOPIC_ID for an unknown id).
-//   A deleted topic is a RemoveTopicRecord in the metadata log; then its partition logs and directories go.
+//   A deleted topic is a RemoveTopicRecord in the metadata log; then its partition logs and directories go, and so
+//   do the committed offsets every group had for it (a topic created again under the name starts with none).
 //   Internal topics (names starting with "__") are refused with INVALID_TOPIC_EXCEPTION; with
 //   delete.topic.enable=false every deletion is TOPIC_DELETION_DISABLED.
+using Osprey.Broker.Groups;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -10,7 +12,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, BrokerOptions options) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, BrokerOptions options, GroupCoordinator groups) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DeleteTopics;
 
@@ -67,6 +69,8 @@ public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, B
                 {
                     logs.Delete(deleted.Name, partition);
                 }
+
+                await groups.RemoveOffsetsOfDeletedTopicsAsync([deleted.Name]).ConfigureAwait(false);
             }
         }
 

@@ -49,7 +49,7 @@ internal static class StartCommand
             {
                 server = await BrokerServer.StartAsync(options, cancellationToken: cancellationToken);
             }
-            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or Metadata.DataDirectoryMismatchException)
             {
                 Console.Error.WriteLine($"osprey: cannot start: {e.Message}");
                 return 1;
@@ -60,6 +60,7 @@ internal static class StartCommand
             Console.WriteLine($"  listening on  {options.Listener.Address}:{server.Port} (advertised as {server.Identity.Host}:{server.Identity.Port})");
             Console.WriteLine($"  data dir      {Path.GetFullPath(options.DataDirectory)}");
             Console.WriteLine($"  node id       {options.NodeId}");
+            Console.WriteLine($"  cluster id    {server.Identity.ClusterId}");
             Console.WriteLine("Press Ctrl+C to stop.");
 
             try
