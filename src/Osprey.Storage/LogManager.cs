@@ -296,18 +296,42 @@ public sealed class LogManager : IAsyncDisposable
         await Task.WhenAll(_background).ConfigureAwait(false);
         await Flusher.DisposeAsync().ConfigureAwait(false);
         Writeback.Dispose();
+
+        // Finish what can be finished: every log is closed even when one fails (a full disk, say), and the
+        // clean-shutdown marker is written only when all of it succeeded, so that the next start scans whatever
+        // could not be made durable. Acknowledged acks=all data was fsynced before its answer; nothing of it
+        // depends on this close.
+        var failures = new List<Exception>();
         foreach (var log in _logs.Values)
         {
-            log.Close();
+            if (!log.Close(out var failure))
+            {
+                failures.Add(failure ?? new KafkaStorageException(Protocol.ErrorCode.KafkaStorageError, $"{log.Topic}-{log.Partition}: a failed append left bytes that could not be cut back."));
+            }
         }
 
-        WriteCheckpoints();
-        foreach (var log in _logs.Values)
+        try
         {
-            log.DeletePendingFiles(force: true);
+            WriteCheckpoints();
+            foreach (var log in _logs.Values)
+            {
+                log.DeletePendingFiles(force: true);
+            }
+
+            if (failures.Count == 0)
+            {
+                Checkpoints.WriteAtomically(Path.Combine(DataDirectory, Checkpoints.CleanShutdownFile), []);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KafkaStorageException)
+        {
+            failures.Add(e);
         }
 
-        Checkpoints.WriteAtomically(Path.Combine(DataDirectory, Checkpoints.CleanShutdownFile), []);
         _stop.Dispose();
+        CloseFailures = failures;
     }
+
+    /// <summary>What could not be done when the logs were closed (empty after a clean close); the next start recovers.</summary>
+    public IReadOnlyList<Exception> CloseFailures { get; private set; } = [];
 }

@@ -6,6 +6,9 @@ using Osprey.Protocol.Records;
 
 namespace Osprey.Storage;
 
+/// <summary>How a segment's bytes reach its file: <see cref="RandomAccess.Write(SafeFileHandle, ReadOnlySpan{byte}, long)"/>, or a test's faulty disk.</summary>
+public delegate void SegmentWriter(SafeFileHandle file, ReadOnlySpan<byte> bytes, long position);
+
 /// <summary>
 /// One segment of a partition log: <c>&lt;base offset, 20 digits&gt;.log</c> holding record batches exactly as on
 /// the wire, with its <see cref="OffsetIndex"/> (<c>.index</c>) and <see cref="TimeIndex"/> (<c>.timeindex</c>).
@@ -357,7 +360,7 @@ public sealed class LogSegment : IDisposable
     /// <summary>
     /// Appends batches whose offsets are already assigned (each starting at <see cref="NextOffset"/> or later).
     /// </summary>
-    public void Append(ReadOnlySpan<byte> batches, long nowMs)
+    public void Append(ReadOnlySpan<byte> batches, long nowMs, SegmentWriter? writer = null)
     {
         if (IsEmpty)
         {
@@ -365,7 +368,15 @@ public sealed class LogSegment : IDisposable
         }
 
         var position = Size;
-        RandomAccess.Write(_log, batches, position);
+        if (writer is null)
+        {
+            RandomAccess.Write(_log, batches, position);
+        }
+        else
+        {
+            writer(_log, batches, position);
+        }
+
         var offset = 0;
         while (offset < batches.Length)
         {
@@ -513,6 +524,23 @@ public sealed class LogSegment : IDisposable
             }
 
             total += read;
+        }
+    }
+
+    /// <summary>
+    /// Cuts the file back to <paramref name="size"/> bytes, the segment's length before a write that failed part-way:
+    /// nothing the segment counts was written past it, so only the stray bytes go.
+    /// </summary>
+    public void TruncateToSize(long size)
+    {
+        if (size != Size)
+        {
+            throw new InvalidOperationException($"{LogPath}: can only cut back to the segment's own end ({Size}), not {size}.");
+        }
+
+        if (RandomAccess.GetLength(_log) != size)
+        {
+            RandomAccess.SetLength(_log, size);
         }
     }
 

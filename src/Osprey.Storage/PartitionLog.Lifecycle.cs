@@ -214,15 +214,28 @@ public sealed partial class PartitionLog
 
     /// <summary>
     /// A clean close: flushes everything, records the final max timestamp of the active segment and flushes the
-    /// indexes, so the next open can trust them.
+    /// indexes, so the next open can trust them. The files are closed whatever happens; the result says whether the
+    /// close was clean. When it was not (the disk refused the flush, or a failed append left bytes it could not cut
+    /// back), the recovery point stays where the data is known durable and this throws the failure; the next open
+    /// then scans the tail rather than trusting it.
     /// </summary>
     public void Close()
     {
+        if (!Close(out var failure))
+        {
+            throw failure ?? new KafkaStorageException(Protocol.ErrorCode.KafkaStorageError, $"{Topic}-{Partition}: closed with a tail that could not be verified.");
+        }
+    }
+
+    /// <summary>Closes as <see cref="Close()"/> does, returning whether the close was clean instead of throwing.</summary>
+    public bool Close(out Exception? failure)
+    {
+        failure = null;
         lock (_lock)
         {
             if (_disposed)
             {
-                return;
+                return true;
             }
 
             try
@@ -238,16 +251,20 @@ public sealed partial class PartitionLog
                     segment.FlushIndexes();
                 }
 
-                Interlocked.Exchange(ref _recoveryPoint, LogEndOffset);
-                _producers.WriteSnapshot(Directory, LogEndOffset);
+                if (!Volatile.Read(ref _tailUnverified))
+                {
+                    Interlocked.Exchange(ref _recoveryPoint, LogEndOffset);
+                    _producers.WriteSnapshot(Directory, LogEndOffset);
+                }
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or KafkaStorageException)
             {
-                throw KafkaStorageException.Io($"{Topic}-{Partition}: close failed", e);
+                failure = KafkaStorageException.Io($"{Topic}-{Partition}: close failed", e);
             }
         }
 
         Dispose();
+        return failure is null && !Volatile.Read(ref _tailUnverified);
     }
 
     /// <summary>Removes everything at or after <paramref name="offset"/> (a follower whose log diverged).</summary>

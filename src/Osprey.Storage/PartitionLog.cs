@@ -49,6 +49,13 @@ public sealed partial class PartitionLog : IDisposable
     private volatile LogSegment[] _segments;
     private long _logStartOffset;
     private long _recoveryPoint;
+
+    /// <summary>Writes appended bytes to the active segment; null is the file system itself (tests put a faulty disk here).</summary>
+    internal SegmentWriter? Writer { get; set; }
+
+    // Set when a failed append left bytes past the segment's end that could not be cut back: the tail is then not
+    // what the log counts, so a close must not be taken as clean.
+    private bool _tailUnverified;
     private long _unflushedMessages;
     private long _firstUnflushedAppendMs = -1;
     private bool _disposed;
@@ -268,14 +275,13 @@ public sealed partial class PartitionLog : IDisposable
 
         var active = MaybeRoll(bytes.Length, next - 1, now);
         var sizeBefore = active.Size;
-        var endBefore = active.NextOffset;
         try
         {
-            active.Append(bytes, now);
+            active.Append(bytes, now, Writer);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            RestoreAfterFailedWrite(active, sizeBefore, endBefore);
+            RestoreAfterFailedWrite(active, sizeBefore);
             throw KafkaStorageException.Io($"{Topic}-{Partition}: append failed", e);
         }
 
@@ -377,18 +383,20 @@ public sealed partial class PartitionLog : IDisposable
         }
     }
 
-    private void RestoreAfterFailedWrite(LogSegment active, long sizeBefore, long endBefore)
+    /// <summary>
+    /// A write that failed part-way (a full disk) may have left some of its bytes past the segment's end: the file is
+    /// cut back to exactly the length it had before. If even that fails, the log is marked so that its close does not
+    /// count as clean, and the next start scans (and cuts) the tail instead of trusting it.
+    /// </summary>
+    private void RestoreAfterFailedWrite(LogSegment active, long sizeBefore)
     {
         try
         {
-            if (active.Size != sizeBefore || RandomAccess.GetLength(active.Handle) != sizeBefore)
-            {
-                active.TruncateTo(endBefore);
-            }
+            active.TruncateToSize(sizeBefore);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // The disk refuses even the repair; the bytes past the old end fail their CRC at recovery.
+            Volatile.Write(ref _tailUnverified, true);
         }
     }
 
