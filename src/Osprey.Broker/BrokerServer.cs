@@ -21,7 +21,7 @@ namespace Osprey.Broker;
 /// A running broker: Kestrel listening with <see cref="KafkaConnectionHandler"/>, the request handlers, and the
 /// logs of its data directory, which it holds a lock on.
 /// </summary>
-public sealed class BrokerServer : IAsyncDisposable
+public sealed partial class BrokerServer : IAsyncDisposable
 {
     public const string LockFileName = ".lock";
 
@@ -65,15 +65,25 @@ public sealed class BrokerServer : IAsyncDisposable
             // The directory's identity first: a directory of another node is refused before anything is opened.
             var meta = MetaProperties.LoadOrCreate(dataDirectory, options.NodeId);
             var configs = new EffectiveConfigs(options);
-            logs = new LogManager(dataDirectory, configs.LogManagerOptions(), TimeProvider.System);
+            logs = new LogManager(dataDirectory, configs.LogManagerOptions(), TimeProvider.System, logging?.CreateLogger("Osprey.Storage"));
             var metadata = MetadataLog.Open(logs, TimeProvider.System);
 
             // Every partition of every topic the metadata knows gets its log opened (recovered if need be).
+            var opening = System.Diagnostics.Stopwatch.GetTimestamp();
             var topicLogs = new TopicLogs(logs, configs);
             foreach (var topic in metadata.Image.Topics.Values)
             {
                 topicLogs.Open(metadata.Image, topic);
             }
+
+            var startup = logging?.CreateLogger("Osprey.Broker.Startup") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+            LogOpened(
+                startup,
+                logs.Logs.Count,
+                metadata.Image.Topics.Count,
+                logs.Logs.Values.Sum(l => l.LogEndOffset - l.LogStartOffset),
+                logs.WasCleanShutdown ? "after a clean stop" : "after an unclean stop: logs past their recovery point were scanned",
+                (long)System.Diagnostics.Stopwatch.GetElapsedTime(opening).TotalMilliseconds);
 
             var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, configs, topicLogs, cancellationToken).ConfigureAwait(false);
             logs.StartBackgroundTasks();
@@ -221,4 +231,7 @@ public sealed class BrokerServer : IAsyncDisposable
         await Logs.DisposeAsync().ConfigureAwait(false);
         await _lock.DisposeAsync().ConfigureAwait(false);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Opened {Logs} partition logs of {Topics} topics ({Records} offsets in all) {How}, in {Ms} ms")]
+    private static partial void LogOpened(ILogger logger, int logs, int topics, long records, string how, long ms);
 }

@@ -7,7 +7,7 @@ namespace Osprey.Storage;
 /// broker answers with: KAFKA_STORAGE_ERROR, or a more specific one (OFFSET_OUT_OF_RANGE, MESSAGE_TOO_LARGE, …)
 /// when the request itself is at fault.
 /// </summary>
-public sealed class KafkaStorageException : Exception
+public class KafkaStorageException : Exception
 {
     public KafkaStorageException(ErrorCode errorCode, string message)
         : base(message) => ErrorCode = errorCode;

@@ -48,13 +48,15 @@ public sealed class LogManager : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _background = [];
     private readonly bool _wasCleanShutdown;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private readonly Dictionary<(string, int), long> _recoveryPoints;
     private readonly Dictionary<(string, int), long> _logStartOffsets;
     private readonly Dictionary<(string, int), long> _cleanerOffsets;
     private bool _closed;
 
-    public LogManager(string dataDirectory, LogManagerOptions options, TimeProvider time)
+    public LogManager(string dataDirectory, LogManagerOptions options, TimeProvider time, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         DataDirectory = Path.GetFullPath(dataDirectory);
         Options = options;
         _time = time;
@@ -148,7 +150,8 @@ public sealed class LogManager : IAsyncDisposable
                 _time,
                 recoveryPoint: _recoveryPoints.GetValueOrDefault(key, 0),
                 logStartOffset: _logStartOffsets.GetValueOrDefault(key, 0),
-                cleanShutdown: _wasCleanShutdown || !existed);
+                cleanShutdown: _wasCleanShutdown || !existed,
+                logger: _logger);
             log.RestoreCleanerCheckpoint(_cleanerOffsets.GetValueOrDefault(key, 0));
             log.Writeback = Writeback;
             _logs[key] = log;

@@ -158,9 +158,9 @@ public sealed class LogSegment : IDisposable
     /// Opens an existing segment. With <paramref name="trustIndexes"/> the index files are loaded as they are (a
     /// clean segment); otherwise, or when they fail their checks, the segment is scanned by <see cref="Recover"/>.
     /// </summary>
-    public static LogSegment Open(string directory, long baseOffset, LogConfig config, bool trustIndexes, long nowMs, out long truncatedBytes)
+    public static LogSegment Open(string directory, long baseOffset, LogConfig config, bool trustIndexes, long nowMs, long durableBelow, out SegmentRecovery? recovery)
     {
-        truncatedBytes = 0;
+        recovery = null;
         var log = File.OpenHandle(FilePath(directory, baseOffset, LogSuffix), FileMode.Open, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
         OffsetIndex? offsetIndex = null;
         TimeIndex? timeIndex = null;
@@ -197,14 +197,25 @@ public sealed class LogSegment : IDisposable
             segment._size = RandomAccess.GetLength(log);
             if (recover)
             {
-                truncatedBytes = segment.Recover(config.MaxMessageBytes);
+                recovery = segment.Recover(config.MaxMessageBytes, durableBelow);
                 segment.TxnIndex.TruncateTo(segment.NextOffset);
                 segment.OffsetIndex.WritePending();
                 segment.TimeIndex.WritePending();
             }
             else
             {
-                segment.LoadTail();
+                try
+                {
+                    segment.LoadTail();
+                }
+                catch (InvalidDataException)
+                {
+                    // The tail does not read as the indexes promised: scan the segment instead of trusting it.
+                    recovery = segment.Recover(config.MaxMessageBytes, durableBelow);
+                    segment.TxnIndex.TruncateTo(segment.NextOffset);
+                    segment.OffsetIndex.WritePending();
+                    segment.TimeIndex.WritePending();
+                }
             }
 
             return segment;
@@ -242,10 +253,14 @@ public sealed class LogSegment : IDisposable
 
     /// <summary>
     /// Scans every batch, checking its framing and CRC, rebuilds both indexes and truncates the file at the first
-    /// batch that is torn or corrupt. Returns the number of bytes cut off.
+    /// batch that is torn or corrupt past <paramref name="durableBelow"/> (the recovery point: what was fsynced). A
+    /// batch below it that fails its checks was on disk whole, so it is damage, not a torn write: it is kept where
+    /// it is (and reported) when its framing lets the scan step over it; when not, nothing is cut and the open fails
+    /// with <see cref="CorruptLogException"/>, so damage never turns into deleting the intact data after it.
     /// </summary>
-    public long Recover(int maxMessageBytes)
+    public SegmentRecovery Recover(int maxMessageBytes, long durableBelow = 0)
     {
+        var corrupt = new List<(long Position, int Length, long AfterOffset)>();
         OffsetIndex.Reset();
         TimeIndex.Reset();
         Interlocked.Exchange(ref _firstBatchTimestamp, long.MinValue);
@@ -273,6 +288,7 @@ public sealed class LogSegment : IDisposable
 
                 if (bufferLength - offsetInBuffer < RecordBatchHeader.Size)
                 {
+                    ThrowIfDurable("its header is cut short");
                     break; // torn header
                 }
 
@@ -280,6 +296,7 @@ public sealed class LogSegment : IDisposable
                 var total = (long)batchLength + RecordBatchHeader.LogOverhead;
                 if (batchLength < RecordBatchHeader.MinBatchLength || total > maxMessageBytes + (long)RecordBatchHeader.LogOverhead || position + total > fileSize)
                 {
+                    ThrowIfDurable($"its length field ({batchLength}) cannot be right");
                     break; // corrupt length or torn batch
                 }
 
@@ -290,29 +307,47 @@ public sealed class LogSegment : IDisposable
                     offsetInBuffer = 0;
                     if (total > bufferLength)
                     {
+                        ThrowIfDurable("it cannot be read whole");
                         break;
                     }
                 }
 
-                RecordBatchHeader header;
+                RecordBatchHeader header = default;
+                var valid = false;
                 try
                 {
                     var batch = RecordBatch.Parse(buffer.AsSpan(offsetInBuffer, (int)total));
-                    if (!batch.VerifyCrc())
-                    {
-                        break;
-                    }
-
                     header = batch.Header;
+                    valid = batch.VerifyCrc() && header.BaseOffset >= NextOffset && header.LastOffsetDelta >= 0;
                 }
                 catch (KafkaProtocolException)
                 {
-                    break;
                 }
 
-                if (header.BaseOffset < NextOffset || header.LastOffsetDelta < 0)
+                if (!valid)
                 {
-                    break; // offsets must increase
+                    if (NextOffset >= durableBelow)
+                    {
+                        break; // torn or half-written past the last fsync: cut here
+                    }
+
+                    // Damage below the recovery point: step over the batch, keeping it, and take its offsets from
+                    // its header where they still make sense, so that no offset is handed out twice.
+                    corrupt.Add((position, (int)total, NextOffset));
+                    try
+                    {
+                        var fixedPart = RecordBatchHeader.ParseFixedPart(buffer.AsSpan(offsetInBuffer, RecordBatchHeader.Size));
+                        if (fixedPart.BaseOffset >= NextOffset && fixedPart.LastOffsetDelta >= 0 && fixedPart.NextOffset <= durableBelow)
+                        {
+                            NextOffset = fixedPart.NextOffset;
+                        }
+                    }
+                    catch (KafkaProtocolException)
+                    {
+                    }
+
+                    position += total;
+                    continue;
                 }
 
                 OnBatchAppended(header, (int)position);
@@ -324,6 +359,16 @@ public sealed class LogSegment : IDisposable
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
+        void ThrowIfDurable(string why)
+        {
+            if (NextOffset < durableBelow)
+            {
+                throw new CorruptLogException(
+                    $"{LogPath}: the batch at position {position} (after offset {NextOffset}) is damaged below the recovery point {durableBelow}: {why}. " +
+                    "That data was fsynced, so this is damage on disk, not a write torn by a crash; the log is left untouched rather than cut there (which would delete everything after it).");
+            }
+        }
+
         var truncated = fileSize - position;
         if (truncated > 0)
         {
@@ -332,7 +377,7 @@ public sealed class LogSegment : IDisposable
 
         Interlocked.Exchange(ref _size, position);
         Volatile.Write(ref _cursor, null);
-        return truncated;
+        return new SegmentRecovery(truncated, NextOffset, corrupt);
     }
 
     /// <summary>Updates indexes and counters for a batch written at <paramref name="position"/>.</summary>

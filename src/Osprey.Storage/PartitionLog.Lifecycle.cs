@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Osprey.Protocol.Records;
 
 namespace Osprey.Storage;
@@ -17,8 +20,12 @@ public sealed partial class PartitionLog
         TimeProvider time,
         long recoveryPoint = 0,
         long logStartOffset = 0,
-        bool cleanShutdown = false)
+        bool cleanShutdown = false,
+        ILogger? logger = null)
     {
+        logger ??= NullLogger.Instance;
+        var started = Stopwatch.GetTimestamp();
+        var scanned = 0;
         System.IO.Directory.CreateDirectory(directory);
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         var swapped = CompleteInterruptedOperations(directory);
@@ -39,25 +46,48 @@ public sealed partial class PartitionLog
                 var nextBase = i + 1 < baseOffsets.Count ? baseOffsets[i + 1] : long.MaxValue;
                 // A segment a cleaner swap put in place at this open has indexes of unknown state: rebuild them.
                 var trust = (cleanShutdown || nextBase <= recoveryPoint) && !swapped.Contains(baseOffset);
-                var segment = LogSegment.Open(directory, baseOffset, config, trust, now, out var truncated);
+                var segment = LogSegment.Open(directory, baseOffset, config, trust, now, recoveryPoint, out var recovery);
                 segments.Add(segment);
-                if (truncated > 0 && i + 1 < baseOffsets.Count)
+                if (recovery is null)
                 {
-                    truncatedAt = i;
-                    break;
+                    continue;
+                }
+
+                scanned++;
+                foreach (var (position, length, after) in recovery.Corrupt)
+                {
+                    StorageEvents.CorruptBatchKept(logger, topic, partition, length, position, segment.LogPath, after);
+                    StorageMetrics.CorruptBatch();
+                }
+
+                if (recovery.TruncatedBytes > 0)
+                {
+                    StorageEvents.TornTailCut(logger, topic, partition, recovery.TruncatedBytes, recovery.TruncatedFromOffset, segment.LogPath);
+                    StorageMetrics.Truncated(recovery.TruncatedBytes);
+                    if (i + 1 < baseOffsets.Count)
+                    {
+                        truncatedAt = i;
+                        break;
+                    }
                 }
             }
 
             if (truncatedAt >= 0)
             {
-                // A hole in the middle of the log: what follows it cannot be trusted to be contiguous.
-                foreach (var baseOffset in baseOffsets.Skip(truncatedAt + 1))
+                // A hole past the recovery point in the middle of the log: what follows was not fsynced either and
+                // cannot be trusted to be contiguous. (Damage below the recovery point never gets here: it is kept.)
+                var later = baseOffsets.Skip(truncatedAt + 1).ToList();
+                var bytes = later.Sum(b => new FileInfo(LogSegment.FilePath(directory, b, LogSegment.LogSuffix)).Length);
+                foreach (var baseOffset in later)
                 {
                     foreach (var suffix in new[] { LogSegment.LogSuffix, LogSegment.IndexSuffix, LogSegment.TimeIndexSuffix, LogSegment.TxnIndexSuffix })
                     {
                         File.Delete(LogSegment.FilePath(directory, baseOffset, suffix));
                     }
                 }
+
+                StorageEvents.LaterSegmentsRemoved(logger, topic, partition, later.Count, bytes, later[0]);
+                StorageMetrics.Truncated(bytes);
             }
 
             // Drop empty segments other than the last, which stay behind after a crash during a roll.
@@ -80,9 +110,14 @@ public sealed partial class PartitionLog
 
             var logEnd = segments[^1].NextOffset;
             var start = Math.Clamp(logStartOffset, segments[0].BaseOffset, logEnd);
-            var log = new PartitionLog(directory, topic, partition, config, time, [.. segments], start, Math.Min(logEnd, cleanShutdown ? logEnd : recoveryPoint));
+            var log = new PartitionLog(directory, topic, partition, config, time, [.. segments], start, Math.Min(logEnd, cleanShutdown ? logEnd : recoveryPoint)) { Logger = logger };
             log.LeaderEpochs.TruncateFromEnd(logEnd);
             log.LoadProducerState();
+            if (scanned > 0)
+            {
+                StorageEvents.Recovered(logger, topic, partition, scanned, logEnd, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+
             return log;
         }
         catch (Exception e)

@@ -53,6 +53,12 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>Writes appended bytes to the active segment; null is the file system itself (tests put a faulty disk here).</summary>
     internal SegmentWriter? Writer { get; set; }
 
+    /// <summary>Where this log reports disk errors and their end.</summary>
+    internal Microsoft.Extensions.Logging.ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    // Appends refused by the disk since the last one that succeeded: the first failure and the recovery are logged.
+    private long _failedAppends;
+
     // Set when a failed append left bytes past the segment's end that could not be cut back: the tail is then not
     // what the log counts, so a close must not be taken as clean.
     private bool _tailUnverified;
@@ -282,7 +288,19 @@ public sealed partial class PartitionLog : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             RestoreAfterFailedWrite(active, sizeBefore);
+            StorageMetrics.StorageError();
+            if (_failedAppends++ == 0)
+            {
+                StorageEvents.AppendsFailing(Logger, Topic, Partition, e.Message);
+            }
+
             throw KafkaStorageException.Io($"{Topic}-{Partition}: append failed", e);
+        }
+
+        if (_failedAppends > 0)
+        {
+            StorageEvents.AppendsRecovered(Logger, Topic, Partition, _failedAppends);
+            _failedAppends = 0;
         }
 
         Writeback?.Appended(active);

@@ -5,7 +5,8 @@ namespace Osprey.Storage;
 
 /// <summary>
 /// Storage instruments on <see cref="System.Diagnostics.Metrics"/> (meter <c>Osprey.Storage</c>): how long a
-/// group-commit round takes on disk and how many appends and logs it covers.
+/// group-commit round takes on disk and how many appends and logs it covers; disk errors, damaged batches and bytes
+/// cut by recovery.
 /// </summary>
 public static class StorageMetrics
 {
@@ -24,6 +25,21 @@ public static class StorageMetrics
 
     private static readonly Histogram<double> FsyncDuration = Meter.CreateHistogram<double>(
         "osprey.fsync.duration", unit: "ms", description: "Time one fsync of a segment file takes.");
+
+    private static readonly Counter<long> StorageErrors = Meter.CreateCounter<long>(
+        "osprey.storage.errors", unit: "{error}", description: "Appends and flushes the disk refused (KAFKA_STORAGE_ERROR).");
+
+    private static readonly Counter<long> CorruptBatches = Meter.CreateCounter<long>(
+        "osprey.storage.corrupt.batches", unit: "{batch}", description: "Batches found damaged below the recovery point (kept, reported).");
+
+    private static readonly Counter<long> TruncatedBytes = Meter.CreateCounter<long>(
+        "osprey.storage.truncated.bytes", unit: "By", description: "Bytes recovery cut off (written after the last fsync and torn by a stop).");
+
+    internal static void StorageError() => StorageErrors.Add(1);
+
+    internal static void CorruptBatch() => CorruptBatches.Add(1);
+
+    internal static void Truncated(long bytes) => TruncatedBytes.Add(bytes);
 
     internal static void Fsync(long startedTimestamp, long endedTimestamp)
     {

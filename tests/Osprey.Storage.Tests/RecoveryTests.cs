@@ -46,6 +46,25 @@ public class RecoveryTests
         Assert.Equal(expectedRecords + 1, reopened.LogEndOffset);
     }
 
+    /// <summary>A log of three segments in a new directory (see <see cref="WriteThreeSegments"/>).</summary>
+    private static (string Path, ManualTimeProvider Time, byte[] Batch, LogConfig Config) ThreeSegments(TempDirectory dir)
+    {
+        var path = Path.Combine(dir.Path, "t-0");
+        var time = new ManualTimeProvider();
+        var (batch, config) = WriteThreeSegments(path, time);
+        return (path, time, batch, config);
+    }
+
+    /// <summary>Changes the bytes of the segment at offset 20 (its second batch holds offsets 30-39); returns its path and new bytes.</summary>
+    private static (string File, byte[] Bytes) DamageSegment20(string path, Action<byte[]> damage)
+    {
+        var file = Path.Combine(path, "00000000000000000020.log");
+        var bytes = File.ReadAllBytes(file);
+        damage(bytes);
+        File.WriteAllBytes(file, bytes);
+        return (file, bytes);
+    }
+
     /// <summary>Six batches of ten records, two batches a segment: segments at offsets 0, 20 and 40.</summary>
     private static (byte[] Batch, LogConfig Config) WriteThreeSegments(string path, ManualTimeProvider time)
     {
@@ -64,15 +83,10 @@ public class RecoveryTests
     public void ACorruptBatchInTheMiddleCutsTheLogThereAndDropsLaterSegments()
     {
         using var dir = new TempDirectory();
-        var path = Path.Combine(dir.Path, "t-0");
-        var time = new ManualTimeProvider();
-        var (batch, config) = WriteThreeSegments(path, time);
+        var (path, time, batch, config) = ThreeSegments(dir);
 
         // Flip a byte inside the second batch of the segment at 20 (offsets 30-39).
-        var file = Path.Combine(path, "00000000000000000020.log");
-        var bytes = File.ReadAllBytes(file);
-        bytes[batch.Length + 100] ^= 0x55;
-        File.WriteAllBytes(file, bytes);
+        DamageSegment20(path, bytes => bytes[batch.Length + 100] ^= 0x55);
 
         using var reopened = Open(path, time, config, clean: false);
         Assert.Equal(30, reopened.LogEndOffset);
@@ -84,9 +98,7 @@ public class RecoveryTests
     public void SegmentsBelowTheRecoveryPointAreTrustedAndTheRestIsScanned()
     {
         using var dir = new TempDirectory();
-        var path = Path.Combine(dir.Path, "t-0");
-        var time = new ManualTimeProvider();
-        var (batch, config) = WriteThreeSegments(path, time);
+        var (path, time, batch, config) = ThreeSegments(dir);
 
         // Garbage appended to the active segment (a torn write) is removed; the index of a trusted segment is kept.
         File.AppendAllText(Path.Combine(path, "00000000000000000040.log"), "garbage after a crash");
@@ -185,5 +197,84 @@ public class RecoveryTests
         }
 
         log.Close();
+    }
+
+    /// <summary>A logger that keeps its lines, to check what recovery reports.</summary>
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Lines { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Add($"{logLevel}: {formatter(state, exception)}");
+    }
+
+    /// <summary>
+    /// Damage below the recovery point (eight flipped bytes in a batch that was fsynced long ago, in the segment
+    /// that holds the recovery point) is not a torn write: the batch is kept and reported, and nothing after it is
+    /// cut — it used to truncate there and delete every later segment, silently.
+    /// </summary>
+    [Fact]
+    public void DamageBelowTheRecoveryPointIsReportedAndDeletesNothing()
+    {
+        using var dir = new TempDirectory();
+        var (path, time, batch, config) = ThreeSegments(dir);
+        var (file, bytes) = DamageSegment20(path, bytes =>
+        {
+            for (var i = 0; i < 8; i++)
+            {
+                bytes[batch.Length + 100 + i] ^= 0x5A; // inside the batch of offsets 30-39
+            }
+        });
+        var logger = new ListLogger();
+        using var reopened = PartitionLog.Open(path, "t", 0, config, time, recoveryPoint: 35, logStartOffset: 0, cleanShutdown: false, logger: logger);
+        Assert.Equal(60, reopened.LogEndOffset);
+        Assert.Equal(bytes.Length, new FileInfo(file).Length);
+        Assert.True(File.Exists(Path.Combine(path, "00000000000000000040.log")));
+        Assert.Equal(Enumerable.Range(40, 20).Select(i => (long)i), Batches.ReadAll(reopened, 40).Select(r => r.Offset));
+        Assert.Equal(Enumerable.Range(20, 10).Select(i => (long)i), Batches.Records(PartitionLog.ReadBytes(reopened.Read(20, batch.Length))).Select(r => r.Offset));
+        Assert.Contains(logger.Lines, l => l.StartsWith("Error:", StringComparison.Ordinal) && l.Contains("below the recovery point", StringComparison.Ordinal) && l.Contains("after offset 30", StringComparison.Ordinal));
+        Assert.DoesNotContain(logger.Lines, l => l.Contains("cut", StringComparison.Ordinal));
+
+        // New appends continue after the last offset, never reusing one of the damaged batch.
+        reopened.Append(Batches.Make(1));
+        Assert.Equal(61, reopened.LogEndOffset);
+    }
+
+    /// <summary>Damage below the recovery point that the scan cannot step over stops the open and leaves every file as it was.</summary>
+    [Fact]
+    public void UnframeableDamageBelowTheRecoveryPointStopsTheOpenAndTouchesNothing()
+    {
+        using var dir = new TempDirectory();
+        var (path, time, batch, config) = ThreeSegments(dir);
+        var (file, bytes) = DamageSegment20(path, bytes => System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(batch.Length + 8), int.MaxValue)); // the length of the batch of offsets 30-39
+
+        var e = Assert.Throws<CorruptLogException>(() => PartitionLog.Open(path, "t", 0, config, time, recoveryPoint: 55, logStartOffset: 0, cleanShutdown: false));
+        Assert.Contains("below the recovery point", e.Message, StringComparison.Ordinal);
+        Assert.Equal(bytes, File.ReadAllBytes(file));
+        Assert.True(File.Exists(Path.Combine(path, "00000000000000000040.log")));
+    }
+
+    /// <summary>Every cut recovery makes is logged with what it removed.</summary>
+    [Fact]
+    public void ATornTailCutIsLoggedWithWhatItRemoved()
+    {
+        using var dir = new TempDirectory();
+        var (path, time, batch, config) = ThreeSegments(dir);
+        var file = Path.Combine(path, "00000000000000000020.log");
+        using (var stream = new FileStream(file, FileMode.Open))
+        {
+            stream.SetLength(stream.Length - 10); // the batch of offsets 30-39 torn, past the recovery point 25
+        }
+
+        var logger = new ListLogger();
+        using var reopened = PartitionLog.Open(path, "t", 0, config, time, recoveryPoint: 25, logStartOffset: 0, cleanShutdown: false, logger: logger);
+        Assert.Equal(30, reopened.LogEndOffset);
+        Assert.Contains(logger.Lines, l => l.Contains($"cut {batch.Length - 10} bytes from offset 30 on", StringComparison.Ordinal));
+        Assert.Contains(logger.Lines, l => l.Contains("removed 1 later segments", StringComparison.Ordinal) && l.Contains("offsets 40 on", StringComparison.Ordinal));
     }
 }

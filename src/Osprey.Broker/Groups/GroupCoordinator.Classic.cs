@@ -242,6 +242,11 @@ public sealed partial class GroupCoordinator
         }
 
         var wasEmpty = group.State == GroupState.Empty;
+        if (group.State != GroupState.PreparingRebalance)
+        {
+            LogRebalancing(_logger, group.GroupId, group.Generation, group.Members.Count);
+        }
+
         group.TransitionTo(GroupState.PreparingRebalance, NowMs);
         group.RebalanceTimer?.Dispose();
         group.InitialDelay = wasEmpty && Options.InitialRebalanceDelayMs > 0;
@@ -304,6 +309,7 @@ public sealed partial class GroupCoordinator
         }
 
         group.TransitionTo(GroupState.CompletingRebalance, NowMs);
+        LogGeneration(_logger, group.GroupId, group.Generation, group.Members.Count, group.ProtocolName ?? "");
         foreach (var member in group.Members.Values)
         {
             member.PendingJoin!.TrySetResult(JoinResponse(group, member));

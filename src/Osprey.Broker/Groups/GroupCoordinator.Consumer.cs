@@ -424,6 +424,7 @@ public sealed partial class GroupCoordinator
 
         group.AssignmentEpoch = group.GroupEpoch;
         records.Add((GroupRecords.TargetEpochKey(group.GroupId), GroupRecords.TargetEpochValue(group.AssignmentEpoch)));
+        LogTargetAssignment(_logger, group.GroupId, group.AssignmentEpoch, group.Members.Count, assignor.Name);
     }
 
     private static void BumpEpoch(ConsumerGroup group, List<(byte[] Key, byte[]? Value)> records)

@@ -331,6 +331,15 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
     [LoggerMessage(Level = LogLevel.Information, Message = "Loaded __consumer_offsets-{Partition}: {Groups} groups, {Offsets} offsets in {Ms} ms")]
     private static partial void LogLoaded(ILogger logger, int partition, int groups, int offsets, long ms);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Group {GroupId} is rebalancing (generation {Generation}, {Members} members)")]
+    private static partial void LogRebalancing(ILogger logger, string groupId, int generation, int members);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Group {GroupId} generation {Generation}: {Members} members, protocol {Protocol}")]
+    private static partial void LogGeneration(ILogger logger, string groupId, int generation, int members, string protocol);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Consumer group {GroupId} epoch {Epoch}: new target assignment for {Members} members ({Assignor} assignor)")]
+    private static partial void LogTargetAssignment(ILogger logger, string groupId, int epoch, int members, string assignor);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Removed {Count} committed offsets of deleted topics from __consumer_offsets-{Partition}")]
     private static partial void LogOffsetsOfDeletedTopicsRemoved(ILogger logger, int count, int partition);
 

@@ -4,6 +4,7 @@
 //   do the committed offsets every group had for it (a topic created again under the name starts with none).
 //   Internal topics (names starting with "__") are refused with INVALID_TOPIC_EXCEPTION; with
 //   delete.topic.enable=false every deletion is TOPIC_DELETION_DISABLED.
+using Microsoft.Extensions.Logging;
 using Osprey.Broker.Groups;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -12,7 +13,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, BrokerOptions options, GroupCoordinator groups) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+public sealed partial class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, BrokerOptions options, GroupCoordinator groups, ILogger<DeleteTopicsHandler> logger) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DeleteTopics;
 
@@ -70,10 +71,14 @@ public sealed class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, B
                     logs.Delete(deleted.Name, partition);
                 }
 
+                LogDeleted(logger, deleted.Name, deleted.Partitions.Count, MetaProperties.ToKafkaString(deleted.TopicId), context.ClientId ?? "");
                 await groups.RemoveOffsetsOfDeletedTopicsAsync([deleted.Name]).ConfigureAwait(false);
             }
         }
 
         return response;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted topic {Topic}: {Partitions} partitions, id {TopicId} (asked by client {ClientId})")]
+    private static partial void LogDeleted(ILogger logger, string topic, int partitions, string topicId, string clientId);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Osprey.Broker.Config;
+using Microsoft.Extensions.Logging;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -11,7 +12,7 @@ namespace Osprey.Broker.Topics;
 /// configs), the TopicRecord/PartitionRecords/ConfigRecords in the metadata log, then the partition logs. Used by
 /// CreateTopics and by Metadata's automatic creation.
 /// </summary>
-public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs)
+public sealed partial class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs, ILogger<TopicCreator> logger)
 {
     /// <summary>Creates (or with <paramref name="validateOnly"/> only checks) the topic; errors go into <paramref name="result"/>.</summary>
     public async Task CreateAsync(CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, bool validateOnly, CancellationToken cancellationToken)
@@ -27,6 +28,7 @@ public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIde
         {
             var topicImage = image.Topic(topic.Name)!;
             logs.Open(image, topicImage);
+            LogCreated(logger, topic.Name, topicImage.Partitions.Count, MetaProperties.ToKafkaString(topicImage.TopicId), string.Join(", ", topicImage.Configs.Select(c => $"{c.Key}={c.Value}")));
         }
     }
 
@@ -140,6 +142,9 @@ public sealed class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIde
             return new CreateTopicsResponse.CreatableTopicConfigs { Name = c.Definition.Name, Value = value, ReadOnly = false, ConfigSource = (sbyte)source, IsSensitive = false };
         })];
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created topic {Topic}: {Partitions} partitions, id {TopicId}, configs [{Configs}]")]
+    private static partial void LogCreated(ILogger logger, string topic, int partitions, string topicId, string configs);
 
     internal static IReadOnlyList<IVersionedMessage> Fail(CreateTopicsResponse.CreatableTopicResult result, ErrorCode code, string message)
     {

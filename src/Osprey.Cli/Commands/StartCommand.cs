@@ -17,7 +17,9 @@ internal static class StartCommand
         var nodeId = new Option<int?>("--node-id") { Description = "This broker's node id (default 1)." };
         var configFile = new Option<string?>("--config") { Description = "A Kafka-style properties file of broker settings." };
         var sets = new Option<string[]>("--set") { Description = "key=value: any broker setting; repeatable; wins over --config and OSPREY_<KEY> variables.", AllowMultipleArgumentsPerToken = false };
-        var command = new Command("start", "Run a single-node Osprey broker (Ctrl+C stops it cleanly).") { dataDir, listeners, advertised, nodeId, configFile, sets };
+        var logFormat = new Option<string>("--log-format") { Description = "How the broker logs to stderr: text (one readable line each) or json (one JSON object per line).", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var command = new Command("start", "Run a single-node Osprey broker (Ctrl+C stops it cleanly).") { dataDir, listeners, advertised, nodeId, configFile, sets, logFormat };
         command.SetAction(async (result, cancellationToken) =>
         {
             BrokerOptions options;
@@ -47,7 +49,7 @@ internal static class StartCommand
             BrokerServer server;
             try
             {
-                server = await BrokerServer.StartAsync(options, cancellationToken: cancellationToken);
+                server = await BrokerServer.StartAsync(options, new BrokerLogging(result.GetValue(logFormat)!), cancellationToken);
             }
             catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or Metadata.DataDirectoryMismatchException)
             {
