@@ -82,7 +82,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
                 logs.Logs.Count,
                 metadata.Image.Topics.Count,
                 logs.Logs.Values.Sum(l => l.LogEndOffset - l.LogStartOffset),
-                logs.WasCleanShutdown ? "after a clean stop" : "after an unclean stop: logs past their recovery point were scanned",
+                meta.Created ? "in a new data directory" : logs.WasCleanShutdown ? "after a clean stop" : "after an unclean stop: logs past their recovery point were scanned",
                 (long)System.Diagnostics.Stopwatch.GetElapsedTime(opening).TotalMilliseconds);
 
             var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, configs, topicLogs, cancellationToken).ConfigureAwait(false);

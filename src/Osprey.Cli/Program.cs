@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Osprey.Cli.Commands;
 
 namespace Osprey.Cli;
@@ -21,6 +22,22 @@ public static class Program
             ClusterCommand.Create(),
             BenchCommand.Create(),
         };
-        return root.Parse(args).InvokeAsync().GetAwaiter().GetResult();
+
+        // Ctrl+C and SIGTERM cancel the command's token and let it finish what it must (a group consumer commits
+        // what it printed and leaves its group; the broker closes its logs); the process stays until it has. A second
+        // signal ends the process at once. (System.CommandLine's own handling let SIGTERM kill a consumer mid-way.)
+        using var stop = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext context)
+        {
+            if (!stop.IsCancellationRequested)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+        }
+
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        return root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, stop.Token).GetAwaiter().GetResult();
     }
 }

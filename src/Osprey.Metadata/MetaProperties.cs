@@ -16,6 +16,9 @@ public sealed record MetaProperties(string ClusterId, int NodeId, string Directo
 {
     public const string FileName = "meta.properties";
 
+    /// <summary>True when this start wrote the file: a new data directory (or one from before Osprey wrote it).</summary>
+    public bool Created { get; init; }
+
     /// <summary>A random UUID in Kafka's form: URL-safe base64 of its 16 bytes, without padding (22 characters).</summary>
     public static string NewKafkaUuid()
     {
@@ -42,7 +45,7 @@ public sealed record MetaProperties(string ClusterId, int NodeId, string Directo
         var path = Path.Combine(dataDirectory, FileName);
         if (!File.Exists(path))
         {
-            var created = new MetaProperties(NewKafkaUuid(), nodeId, NewKafkaUuid());
+            var created = new MetaProperties(NewKafkaUuid(), nodeId, NewKafkaUuid()) { Created = true };
             Checkpoints.WriteAtomically(path, Encoding.UTF8.GetBytes(created.Render()));
             return created;
         }

@@ -25,6 +25,46 @@ public class GroupsCliTests
         return JsonDocument.Parse(result.Stdout).RootElement;
     }
 
+    /// <summary>
+    /// SIGTERM (what Ctrl+C, systemd and docker stop send) makes a group consumer stop reading, commit what it
+    /// printed and leave the group before it exits with 0: it used to die at once, leaving a ghost member that held
+    /// its partitions for the session timeout (and made groups reset-offsets refuse the group).
+    /// </summary>
+    [Fact]
+    public async Task ASignalledGroupConsumerCommitsWhatItPrintedAndLeaves()
+    {
+        await using var broker = await StartAsync();
+        var b = broker.Bootstrap;
+        Assert.Equal(0, (await CliRunner.RunAsync(null, "topics", "create", "stopped", "-p", "2", "-b", b)).ExitCode);
+        await ProduceAsync(broker, "stopped", 0, 12);
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "osprey.dll"), "consume", "stopped", "--group", "interrupted", "--from-beginning", "-b", b])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var printed = new List<string>();
+        while (printed.Count < 12 && await process.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken) is { } line)
+        {
+            printed.Add(line);
+        }
+
+        Assert.Equal(12, printed.Count);
+        Assert.Equal(0, Kill(process.Id, 15));
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(deadline.Token);
+        Assert.True(process.ExitCode == 0, await process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken));
+
+        var described = Json(await CliRunner.RunAsync(null, "groups", "describe", "interrupted", "-o", "json", "-b", b));
+        Assert.Equal(("Empty", 0L), (described.GetProperty("state").GetString(), described.GetProperty("totalLag").GetInt64()));
+        Assert.Equal(12L, described.GetProperty("partitions").EnumerateArray().Sum(p => p.GetProperty("committedOffset").GetInt64()));
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     [Fact]
     public async Task ConsumeAsAGroupCommitsAndDescribeShowsTheLag()
     {

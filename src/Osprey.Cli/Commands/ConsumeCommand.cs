@@ -132,13 +132,28 @@ internal static class ConsumeCommand
                     }
                 }
             }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Ctrl+C or SIGTERM: stop reading; what was printed is committed below.
+            }
             finally
             {
                 await Console.Out.FlushAsync(CancellationToken.None);
                 if (member is not null)
                 {
-                    await CommitQuietlyAsync(member, name, positions, CancellationToken.None);
-                    await member.LeaveAsync(CancellationToken.None);
+                    // Commit what was printed and leave the group, so that no ghost member holds its partitions
+                    // for the session timeout; bounded, so a stop never hangs on an unreachable broker.
+                    using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    try
+                    {
+                        await CommitQuietlyAsync(member, name, positions, bounded.Token);
+                        await member.LeaveAsync(bounded.Token);
+                    }
+                    catch (Exception e) when (e is KafkaException or OperationCanceledException)
+                    {
+                        await Console.Error.WriteLineAsync($"osprey: could not leave group {member.GroupId} cleanly: {e.Message}");
+                    }
+
                     await member.DisposeAsync();
                 }
             }
