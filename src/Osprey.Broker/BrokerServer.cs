@@ -213,7 +213,16 @@ public sealed partial class BrokerServer : IAsyncDisposable
         // The group coordinator starts loading __consumer_offsets now, not at the first group request.
         _ = app.Services.GetRequiredService<GroupCoordinator>();
         _ = app.Services.GetRequiredService<TransactionCoordinator>();
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e) when (e.InnerException is AddressInUseException)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException(
+                $"Cannot listen on {options.ListenerName}://{options.Listener}: the address is already in use (another broker or program has that port; change it with --listeners).", e);
+        }
         var server = new BrokerServer(app, listen!, identity, options, lockFile, logs);
         identity.Host = options.AdvertisedHost ?? (options.Listener.Address.Equals(System.Net.IPAddress.Any) ? "127.0.0.1" : options.Listener.Address.ToString());
         identity.Port = options.AdvertisedPort ?? server.Port;

@@ -20,6 +20,7 @@ internal sealed class BrokerLogging : ILoggerProvider
             builder.SetMinimumLevel(LogLevel.Information);
             builder.AddFilter("Microsoft", LogLevel.Warning);
             builder.AddFilter("System", LogLevel.Warning);
+            builder.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Critical); // start failures are reported by osprey itself
             builder.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
             if (format == "json")
             {

@@ -8,6 +8,12 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        if (Console.IsOutputRedirected)
+        {
+            // Piped or redirected: lines are never wrapped at a made-up terminal width (tables go plain, OutputTable).
+            Spectre.Console.AnsiConsole.Profile.Width = short.MaxValue;
+        }
+
         var root = new RootCommand("Osprey: an event-streaming platform that speaks the Apache Kafka protocol.")
         {
             VersionCommand.Create(),

@@ -80,6 +80,9 @@ public sealed class BrokerConnection : IAsyncDisposable
 
     public bool Supports(ApiKey key) => _brokerVersions.ContainsKey(key);
 
+    /// <summary>The APIs and version ranges the broker advertised in its ApiVersions answer.</summary>
+    public IReadOnlyDictionary<ApiKey, (short Min, short Max)> BrokerVersions => _brokerVersions;
+
     /// <summary>True once the connection has failed or been closed: make a new one.</summary>
     public bool IsBroken => _reader.IsCompleted || _closed.IsCancellationRequested;
 

@@ -53,4 +53,16 @@ public class LifecycleTests
             Assert.Contains("belongs to node 1", e.Message, StringComparison.Ordinal);
         }
     }
+
+    /// <summary>A port already in use names the Kafka listener, not Kestrel's http:// address.</summary>
+    [Fact]
+    public async Task APortInUseNamesTheListener()
+    {
+        await using var first = await TestBroker.StartAsync();
+        var port = first.Server.Port;
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => TestBroker.StartAsync(o => o with { Listener = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port) }));
+        Assert.Contains($"PLAINTEXT://127.0.0.1:{port}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("already in use", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("http://", e.Message, StringComparison.Ordinal);
+    }
 }

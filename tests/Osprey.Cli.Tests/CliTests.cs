@@ -36,6 +36,52 @@ public class TopicsCliTests
         Assert.Equal(0, (await CliRunner.RunAsync(null, "topics", "delete", "orders", "--if-exists", "-b", b)).ExitCode);
     }
 
+    /// <summary>
+    /// Piped output is plain, unwrapped lines: a long topic name and its id (in Kafka's base64 form, as Kafka's tools
+    /// print it) stay on one line that grep finds (tables wrapped at 80 columns cut them in half).
+    /// </summary>
+    [Fact]
+    public async Task PipedOutputIsUnwrappedLinesWithKafkasTopicIds()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        var b = broker.Bootstrap;
+        var name = "a-topic-whose-name-is-long-enough-to-wrap-an-eighty-column-table-" + new string('x', 30);
+        Assert.Equal(0, (await CliRunner.RunAsync(null, "topics", "create", name, "--partitions", "3", "-b", b)).ExitCode);
+        var id = Osprey.Metadata.MetaProperties.ToKafkaString(broker.Server.Services.GetService(typeof(Osprey.Metadata.MetadataLog)) is Osprey.Metadata.MetadataLog m ? m.Image.Topic(name)!.TopicId : Guid.Empty);
+        Assert.Matches("^[A-Za-z0-9_-]{22}$", id);
+        var listed = await CliRunner.RunAsync(null, "topics", "list", "-b", b);
+        var line = Assert.Single(listed.Stdout.Split('\n'), l => l.Contains(name, StringComparison.Ordinal));
+        Assert.Equal([name, "3", "1", id], line.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.DoesNotContain("│", listed.Stdout, StringComparison.Ordinal);
+        var described = await CliRunner.RunAsync(null, "topics", "describe", name, "-b", b);
+        Assert.Contains($"id {id}", described.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary><c>osprey apis</c> shows what the broker advertises (ApiVersions), the codec's range beside it.</summary>
+    [Fact]
+    public async Task ApisListWhatTheBrokerAdvertises()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        var apis = JsonDocument.Parse((await CliRunner.RunAsync(null, "apis", "-o", "json", "-b", broker.Bootstrap)).Stdout).RootElement.EnumerateArray().ToList();
+        var produce = Assert.Single(apis, a => a.GetProperty("name").GetString() == "Produce");
+        Assert.Equal(("3-13", "3-13"), (produce.GetProperty("brokerVersions").GetString(), produce.GetProperty("codecVersions").GetString()));
+
+        // Codec-only APIs the broker refuses (SaslHandshake until security lands) are not listed as the broker's.
+        Assert.DoesNotContain(apis, a => a.GetProperty("name").GetString() == "SaslHandshake");
+        var codec = JsonDocument.Parse((await CliRunner.RunAsync(null, "apis", "--codec", "-o", "json")).Stdout).RootElement.EnumerateArray();
+        Assert.Contains(codec, a => a.GetProperty("name").GetString() == "SaslHandshake");
+    }
+
+    [Fact]
+    public async Task VersionAndDashDashVersionAgree()
+    {
+        var command = await CliRunner.RunAsync(null, "version");
+        var option = await CliRunner.RunAsync(null, "--version");
+        Assert.Equal((0, 0), (command.ExitCode, option.ExitCode));
+        Assert.Equal(option.Stdout.Trim(), command.Stdout.Trim());
+        Assert.StartsWith("0.", command.Stdout, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("topics create dup", "dup", "TOPIC_ALREADY_EXISTS")]
     [InlineData("topics describe missing", "missing", "does not exist")]

@@ -24,13 +24,13 @@ internal static class ClusterCommand
             }
 
             AnsiConsole.MarkupLine($"Cluster id [bold]{Markup.Escape(cluster.ClusterId ?? "(none)")}[/], controller {cluster.ControllerId}");
-            var table = new Table().AddColumns("Node", "Host", "Port", "Rack");
+            var table = new OutputTable().AddColumns("Node", "Host", "Port", "Rack");
             foreach (var broker in cluster.Brokers.OrderBy(b => b.NodeId))
             {
                 table.AddRow(broker.NodeId.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Host), broker.Port.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Rack ?? ""));
             }
 
-            AnsiConsole.Write(table);
+            table.Write();
             return 0;
         }));
         return command;

@@ -55,13 +55,13 @@ internal static class ConfigsCommand
                 return 0;
             }
 
-            var table = new Table().AddColumns("Config", "Value", "Source", "Read-only");
+            var table = new OutputTable().AddColumns("Config", "Value", "Source", "Read-only");
             foreach (var entry in entries)
             {
                 table.AddRow(Markup.Escape(entry.Name), Markup.Escape(entry.IsSensitive ? "(sensitive)" : entry.Value ?? "(null)"), entry.Source, entry.IsReadOnly ? "yes" : "");
             }
 
-            AnsiConsole.Write(table);
+            table.Write();
             return 0;
         }));
         return command;

@@ -32,13 +32,13 @@ internal static class GroupsCommand
                 return 0;
             }
 
-            var table = new Table().AddColumns("Group", "Type", "State", "Protocol type");
+            var table = new OutputTable().AddColumns("Group", "Type", "State", "Protocol type");
             foreach (var (group, state, protocolType, type) in groups)
             {
                 table.AddRow(Markup.Escape(group), Markup.Escape(type), state, Markup.Escape(protocolType));
             }
 
-            AnsiConsole.Write(table);
+            table.Write();
             return 0;
         }));
         return command;
@@ -93,23 +93,23 @@ internal static class GroupsCommand
             AnsiConsole.MarkupLine($"Group [bold]{Markup.Escape(group.GroupId)}[/]  state {group.State}  protocol {protocol}  members {group.Members.Count}");
             if (group.Members.Count > 0)
             {
-                var members = new Table().AddColumns("Member", "Client id", "Host", "Partitions");
+                var members = new OutputTable().AddColumns("Member", "Client id", "Host", "Partitions");
                 foreach (var m in group.Members)
                 {
                     members.AddRow(Markup.Escape(m.MemberId), Markup.Escape(m.ClientId), Markup.Escape(m.ClientHost), Markup.Escape(string.Join(", ", m.Assignment.Select(a => $"{a.Topic}-{a.Partition}"))));
                 }
 
-                AnsiConsole.Write(members);
+                members.Write();
             }
 
-            var table = new Table().AddColumns("Topic", "Partition", "Committed", "Log end", "Lag", "Lag (time)", "Client id");
+            var table = new OutputTable().AddColumns("Topic", "Partition", "Committed", "Log end", "Lag", "Lag (time)", "Client id");
             foreach (var l in lags)
             {
                 table.AddRow(Markup.Escape(l.Topic), Number(l.Partition), l.Committed is { } c ? Number(c) : "-", Number(l.LogEnd), l.Lag is { } lag ? Number(lag) : "-", l.LagMs is { } ms ? Duration(ms) : "-", Markup.Escape(l.ClientId ?? "-"));
             }
 
             table.AddRow("[bold]total[/]", "", "", "", $"[bold]{Number(lags.Sum(l => l.Lag ?? 0))}[/]", "", "");
-            AnsiConsole.Write(table);
+            table.Write();
             return 0;
         }));
         return command;
@@ -209,13 +209,13 @@ internal static class GroupsCommand
                 return 0;
             }
 
-            var table = new Table().AddColumns("Topic", "Partition", "Current", "New");
+            var table = new OutputTable().AddColumns("Topic", "Partition", "Current", "New");
             foreach (var (partition, current, target) in plan)
             {
                 table.AddRow(Markup.Escape(topicName), Number(partition), current is { } v ? Number(v) : "-", Number(target));
             }
 
-            AnsiConsole.Write(table);
+            table.Write();
             Console.WriteLine(result.GetValue(execute) ? $"Reset {plan.Count} partition(s) of '{topicName}' for group '{groupId}'." : "Dry run: nothing changed. Add --execute to apply.");
             return 0;
         }));

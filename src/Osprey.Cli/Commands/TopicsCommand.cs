@@ -31,17 +31,17 @@ internal static class TopicsCommand
             var shown = topics.Select(t => t.Topic).OfType<TopicInfo>().Where(t => result.GetValue(all) || !t.IsInternal).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
             if (result.GetValue(output) == "json")
             {
-                ClientCommand.WriteJson(shown.Select(t => new { name = t.Name, topicId = t.TopicId, partitions = t.Partitions.Count, replicationFactor = ReplicationFactor(t), @internal = t.IsInternal }));
+                ClientCommand.WriteJson(shown.Select(t => new { name = t.Name, topicId = Metadata.MetaProperties.ToKafkaString(t.TopicId), partitions = t.Partitions.Count, replicationFactor = ReplicationFactor(t), @internal = t.IsInternal }));
                 return 0;
             }
 
-            var table = new Table().AddColumns("Topic", "Partitions", "Replication factor", "Topic id");
+            var table = new OutputTable().AddColumns("Topic", "Partitions", "Replication factor", "Topic id");
             foreach (var topic in shown)
             {
-                table.AddRow(Markup.Escape(topic.Name), Number(topic.Partitions.Count), Number(ReplicationFactor(topic)), topic.TopicId.ToString());
+                table.AddRow(Markup.Escape(topic.Name), Number(topic.Partitions.Count), Number(ReplicationFactor(topic)), Metadata.MetaProperties.ToKafkaString(topic.TopicId));
             }
 
-            AnsiConsole.Write(table);
+            table.Write();
             return 0;
         }));
         return command;
@@ -102,7 +102,7 @@ internal static class TopicsCommand
                 ClientCommand.WriteJson(new
                 {
                     name = topic.Name,
-                    topicId = topic.TopicId,
+                    topicId = Metadata.MetaProperties.ToKafkaString(topic.TopicId),
                     @internal = topic.IsInternal,
                     partitions = offsets.Select(o => new { partition = o.Partition.Partition, leader = o.Partition.Leader, leaderEpoch = o.Partition.LeaderEpoch, replicas = o.Partition.Replicas, isr = o.Partition.Isr, logStartOffset = o.Start, logEndOffset = o.End }),
                     configs = configs.ToDictionary(c => c.Name, c => c.Value),
@@ -110,23 +110,23 @@ internal static class TopicsCommand
                 return 0;
             }
 
-            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(topic.Name)}[/]  id {topic.TopicId}  partitions {topic.Partitions.Count}  replication factor {ReplicationFactor(topic)}");
-            var table = new Table().AddColumns("Partition", "Leader", "Replicas", "ISR", "Log start", "Log end");
+            AnsiConsole.MarkupLine($"[bold]{Markup.Escape(topic.Name)}[/]  id {Metadata.MetaProperties.ToKafkaString(topic.TopicId)}  partitions {topic.Partitions.Count}  replication factor {ReplicationFactor(topic)}");
+            var table = new OutputTable().AddColumns("Partition", "Leader", "Replicas", "ISR", "Log start", "Log end");
             foreach (var (partition, start, end) in offsets)
             {
                 table.AddRow(Number(partition.Partition), Number(partition.Leader), string.Join(",", partition.Replicas), string.Join(",", partition.Isr), Number(start), Number(end));
             }
 
-            AnsiConsole.Write(table);
+            table.Write();
             if (configs.Count > 0)
             {
-                var configTable = new Table().AddColumns("Config", "Value");
+                var configTable = new OutputTable().AddColumns("Config", "Value");
                 foreach (var config in configs)
                 {
                     configTable.AddRow(Markup.Escape(config.Name), Markup.Escape(config.Value ?? "(null)"));
                 }
 
-                AnsiConsole.Write(configTable);
+                configTable.Write();
             }
 
             return 0;

@@ -37,13 +37,13 @@ internal static class TransactionsCommand
                 return 0;
             }
 
-            var table = new Table().AddColumns("Transactional id", "Producer id", "State", "");
+            var table = new OutputTable().AddColumns("Transactional id", "Producer id", "State", "");
             foreach (var (id, producerId, state, hanging) in rows)
             {
                 table.AddRow(Markup.Escape(id), producerId.ToString(System.Globalization.CultureInfo.InvariantCulture), state, hanging ? "[red]hanging[/]" : "");
             }
 
-            AnsiConsole.Write(table);
+            table.Write();
             return 0;
         }));
         return command;

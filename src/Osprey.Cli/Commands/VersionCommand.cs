@@ -11,7 +11,7 @@ internal static class VersionCommand
         command.SetAction(_ =>
         {
             var version = typeof(VersionCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
-            Console.WriteLine($"osprey {version}");
+            Console.WriteLine(version); // exactly what --version prints
             return 0;
         });
         return command;
