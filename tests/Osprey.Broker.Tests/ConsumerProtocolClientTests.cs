@@ -40,7 +40,7 @@ public class ConsumerProtocolClientTests
                 consumer.Subscribe("kip848");
             }
 
-            var settled = await GroupTests.SettleAsync(consumers);
+            var settled = await GroupTests.SettleAsync(broker, "next-gen", 4, consumers);
             Assert.Equal([0, 1, 2, 3], settled.Select(s => s.Partition).Order());
             Assert.Equal(4, settled.Select(s => s.Member).Distinct().Count());
 
@@ -50,7 +50,7 @@ public class ConsumerProtocolClientTests
             var (_, leaving) = consumers.Single(c => c.Item1 == leaver);
             leaving.Close();
             var rest = consumers.Where(c => c.Item1 != leaver).ToArray();
-            var after = await GroupTests.SettleAsync(rest);
+            var after = await GroupTests.SettleAsync(broker, "next-gen", 4, rest);
             Assert.Equal([0, 1, 2, 3], after.Select(s => s.Partition).Order());
             Assert.Equal(idle, after.Single(s => s.Partition == 0).Member);
         }

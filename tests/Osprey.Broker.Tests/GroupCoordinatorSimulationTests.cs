@@ -34,12 +34,13 @@ public class GroupCoordinatorSimulationTests
         return (broker, groups, time);
     }
 
-    internal static async Task WaitUntilAsync(Func<bool> condition)
+    internal static async Task WaitUntilAsync(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        // Generous: the limit only keeps a broken broker from hanging the test (a loaded CI machine is slow).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true within 10 s");
+            Assert.True(DateTime.UtcNow < deadline, $"Still not true after 30 s: {what}");
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }
     }

@@ -44,7 +44,7 @@ public class GroupTests
         {
             first.Subscribe("shared");
             second.Subscribe("shared");
-            var settled = await SettleAsync(("first", first), ("second", second));
+            var settled = await SettleAsync(broker, "readers", 4, ("first", first), ("second", second));
             Assert.Equal([0, 1, 2, 3], settled.Select(s => s.Partition).Order());
             Assert.Equal(2, settled.Select(s => s.Member).Distinct().Count());
             using (var producer = new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap }).Build())
@@ -95,31 +95,39 @@ public class GroupTests
         resumed.Close();
     }
 
-    internal static async Task<List<(string Member, int Partition)>> SettleAsync(params (string Name, IConsumer<string, string> Consumer)[] members)
+    /// <summary>
+    /// Polls every member until the group has settled: each of the topic's partitions is assigned to exactly one
+    /// member, and the broker describes the group as Stable with exactly these members holding exactly what each
+    /// consumer says it holds. Deterministic (no "unchanged for a while" window, which a loaded machine broke); the
+    /// limit only keeps a broken group from hanging the test.
+    /// </summary>
+    internal static async Task<List<(string Member, int Partition)>> SettleAsync(TestBroker broker, string groupId, int partitions, params (string Name, IConsumer<string, string> Consumer)[] members)
     {
-        // Poll every member until the assignment is complete and stays put for a moment.
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        List<(string, int)> last = [];
-        var stableSince = DateTime.UtcNow;
-        while (DateTime.UtcNow < deadline)
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (true)
         {
             foreach (var (_, consumer) in members)
             {
                 consumer.Consume(TimeSpan.FromMilliseconds(20));
             }
 
-            var now = members.SelectMany(m => m.Consumer.Assignment.Select(tp => (m.Name, tp.Partition.Value))).Order().ToList();
-            if (!now.SequenceEqual(last))
+            var held = members.SelectMany(m => m.Consumer.Assignment.Select(tp => (m.Name, tp.Partition.Value))).Order().ToList();
+            if (held.Select(h => h.Value).Order().SequenceEqual(Enumerable.Range(0, partitions)))
             {
-                (last, stableSince) = (now, DateTime.UtcNow);
+                var described = Assert.Single((await admin.DescribeConsumerGroupsAsync([groupId])).ConsumerGroupDescriptions);
+                var agrees = described.State == ConsumerGroupState.Stable
+                    && described.Members.Count == members.Length
+                    && members.All(m => described.Members.SingleOrDefault(d => d.ConsumerId == m.Consumer.MemberId) is { } d
+                        && d.Assignment.TopicPartitions.Select(tp => tp.Partition.Value).Order().SequenceEqual(m.Consumer.Assignment.Select(tp => tp.Partition.Value).Order()));
+                if (agrees)
+                {
+                    return held;
+                }
             }
-            else if (DateTime.UtcNow - stableSince > TimeSpan.FromSeconds(2) && now.Count > 0)
-            {
-                return now;
-            }
-        }
 
-        return last;
+            Assert.True(DateTime.UtcNow < deadline, $"group {groupId} did not settle; members hold {string.Join(", ", held)}");
+        }
     }
 
     [Theory]
@@ -146,7 +154,7 @@ public class GroupTests
                 consumer.Subscribe("four");
             }
 
-            var settled = await SettleAsync(consumers);
+            var settled = await SettleAsync(broker, $"five-{strategy}", 4, consumers);
             Assert.Equal([0, 1, 2, 3], settled.Select(s => s.Partition).Order());
             Assert.Equal(4, settled.Select(s => s.Member).Distinct().Count()); // one partition each, one member idle
 
@@ -154,7 +162,7 @@ public class GroupTests
             var leaver = consumers.First(c => c.Item2.Assignment.Count > 0);
             leaver.Item2.Close();
             var rest = consumers.Where(c => c != leaver).ToArray();
-            var moved = await SettleAsync(rest);
+            var moved = await SettleAsync(broker, $"five-{strategy}", 4, rest);
             Assert.Equal([0, 1, 2, 3], moved.Select(s => s.Partition).Order());
             Assert.Equal(4, moved.Select(s => s.Member).Distinct().Count());
         }
@@ -209,7 +217,7 @@ public class GroupTests
         var restarting = Consumer(broker, "statics", "restarting");
         steady.Subscribe("static-topic");
         restarting.Subscribe("static-topic");
-        var settled = await SettleAsync(("steady", steady), ("restarting", restarting));
+        var settled = await SettleAsync(broker, "statics", 4, ("steady", steady), ("restarting", restarting));
         var held = settled.Where(s => s.Member == "restarting").Select(s => s.Partition).ToList();
         Assert.Equal(2, held.Count);
         var before = Volatile.Read(ref revocations);
@@ -219,7 +227,7 @@ public class GroupTests
         restarting.Dispose();
         using var back = Consumer(broker, "statics", "restarting");
         back.Subscribe("static-topic");
-        var after = await SettleAsync(("steady", steady), ("restarting", back));
+        var after = await SettleAsync(broker, "statics", 4, ("steady", steady), ("restarting", back));
         Assert.Equal(held, after.Where(s => s.Member == "restarting").Select(s => s.Partition).ToList());
         Assert.Equal(before, Volatile.Read(ref revocations));
         back.Close();

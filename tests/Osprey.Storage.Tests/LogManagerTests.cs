@@ -61,19 +61,32 @@ public class LogManagerTests
     }
 
     [Fact]
-    public async Task AppendsThatArriveSoonAfterARoundShareTheNextOne()
+    public async Task AppendsThatArriveDuringARoundShareTheNextOne()
     {
         using var dir = new TempDirectory();
-        await using var manager = new LogManager(dir.Path, new LogManagerOptions { GroupCommitInterval = TimeSpan.FromMilliseconds(500) }, new ManualTimeProvider());
+        await using var manager = new LogManager(dir.Path, new LogManagerOptions(), new ManualTimeProvider());
         var log = manager.GetOrCreate("events", 0, new LogConfig());
 
-        // After a quiet spell the first append is flushed at once; the next two come while the flusher waits out
-        // the interval and are made durable together, by one more round.
-        await manager.AppendAsync(log, Batches.Make(1), durable: true);
-        Assert.Equal(1, manager.Flusher.Rounds);
-        var second = log.Append(Batches.Make(1));
-        var third = log.Append(Batches.Make(1));
-        await Task.WhenAll(manager.WhenDurable(log, second, durable: true), manager.WhenDurable(log, third, durable: true));
+        // Round 1 is held on the flusher's thread (deterministically, instead of racing a wall-clock interval)
+        // while two more appends ask to be durable: they wait for round 1 to end and are made durable together, by
+        // round 2.
+        using var inRound = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        manager.Flusher.RoundStarting = round =>
+        {
+            if (round == 1)
+            {
+                inRound.Set();
+                release.Wait(TimeSpan.FromSeconds(30));
+            }
+        };
+        var first = manager.AppendAsync(log, Batches.Make(1), durable: true).AsTask();
+        Assert.True(inRound.Wait(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+        var second = manager.WhenDurable(log, log.Append(Batches.Make(1)), durable: true);
+        var third = manager.WhenDurable(log, log.Append(Batches.Make(1)), durable: true);
+        Assert.False(second.IsCompleted || third.IsCompleted);
+        release.Set();
+        await Task.WhenAll(first, second, third);
         Assert.Equal(2, manager.Flusher.Rounds);
         Assert.Equal(3, log.RecoveryPoint);
 
@@ -252,12 +265,14 @@ public class BackgroundTaskTests
         Assert.Equal(10, log.LogStartOffset);
     }
 
-    // The periodic loops run on the thread pool: give them a moment to observe a tick (bounded, no fixed sleep).
-    private static async Task WaitUntil(Func<bool> condition)
+    // The periodic loops run on the thread pool: wait until they have observed a tick. The limit is generous and
+    // only keeps a broken loop from hanging the test; reaching it fails the test, naming what never happened.
+    private static async Task WaitUntil(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
     {
-        for (var i = 0; i < 500 && !condition(); i++)
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
         {
-            await Task.Yield();
+            Assert.True(DateTime.UtcNow < deadline, $"Still not true after 30 s: {what}");
             await Task.Delay(1, TestContext.Current.CancellationToken);
         }
     }

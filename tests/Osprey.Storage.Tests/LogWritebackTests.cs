@@ -148,9 +148,14 @@ public class LogWritebackTests
         using var dir = new TempDirectory();
         using var writeback = new LogWriteback(Threshold);
         using var log = Open(dir, writeback);
-        AppendAtLeast(log, 2 * Threshold);
 
-        // Waits for the thread (no timing is asserted: the generous limit only keeps a broken thread from hanging).
+        // One threshold's worth queues the segment and the thread writes it out; only once that is done does the
+        // next threshold's worth queue it again. (Appending both at once raced the thread: if it wrote out right at
+        // the first crossing, the rest never reached the threshold again and the wait for both failed 4 runs in 10.)
+        // No timing is asserted: the generous limits only keep a broken thread from hanging the test.
+        AppendAtLeast(log, Threshold);
+        Assert.True(SpinWait.SpinUntil(() => writeback.Bytes >= Threshold, TimeSpan.FromSeconds(30)));
+        AppendAtLeast(log, Threshold);
         Assert.True(SpinWait.SpinUntil(() => writeback.Bytes >= 2 * Threshold, TimeSpan.FromSeconds(30)));
     }
 
