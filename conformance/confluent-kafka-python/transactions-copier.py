@@ -6,6 +6,7 @@ read_uncommitted consumers. COPIER_RECORDS and COPIER_RESTARTS (defaults 600 and
 line reports the counts."""
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 bootstrap = os.environ["OSPREY_BOOTSTRAP"]
@@ -43,6 +44,7 @@ feeder.start()
 
 COPIER = f"""
 import sys
+import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 consumer = Consumer({{"bootstrap.servers": "{bootstrap}", "group.id": "{group}", "enable.auto.commit": False,
                      "auto.offset.reset": "earliest", "isolation.level": "read_committed",
@@ -58,6 +60,10 @@ while True:
     producer.begin_transaction()
     for m in messages:
         producer.produce("{sink}", value=b"copy-" + m.value(), partition=m.partition())
+    if len(sys.argv) > 1:  # the incarnation to be killed mid-transaction: its copies are on the broker, uncommitted
+        producer.flush(30)
+        print("mid", flush=True)
+        time.sleep(60)
     positions = consumer.position(consumer.assignment())
     producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
     producer.commit_transaction(30)
@@ -66,23 +72,40 @@ while True:
 
 
 def read_all(isolation, expect, seconds=60):
+    """The sink from its start to its end (high watermark, or last stable offset for read_committed): until every
+    partition reports EOF with nothing after it. No quiet window, so 'nothing more' does not depend on waiting."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"eos-check-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
-                  "enable.auto.commit": False, "isolation.level": isolation})
+                  "enable.auto.commit": False, "isolation.level": isolation, "enable.partition.eof": True})
     c.subscribe([sink])
-    values, deadline, quiet = [], time.time() + seconds, None
-    while time.time() < deadline and (quiet is None or time.time() < quiet):
+    values, at_end, deadline = [], set(), time.time() + seconds
+    while time.time() < deadline:
         m = c.poll(0.2)
-        if m is not None and m.error() is None:
-            values.append((m.partition(), m.value().decode()))
-        if len(values) >= expect and quiet is None:
-            quiet = time.time() + 2
+        if m is None:
+            continue
+        if m.error() is not None:
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                at_end.add(m.partition())
+                if len(at_end) == 3 and len(values) >= expect:
+                    break
+            continue
+        values.append((m.partition(), m.value().decode()))
+        at_end.discard(m.partition())
     c.close()
     return values
 
 
-# Copiers killed at random points: before they joined, between transactions, in the middle of one.
+# The first copier is killed in the middle of a transaction for certain: once its copies are written but not
+# committed (it says "mid" and waits). The others are killed at random points: before they joined, between
+# transactions, in the middle of one.
+first = subprocess.Popen([sys.executable, "-c", COPIER, "mid"], stdout=subprocess.PIPE, text=True)
+ready, _, _ = select.select([first.stdout], [], [], 90)
+said = first.stdout.readline().strip() if ready else "(nothing within 90 s)"
+os.kill(first.pid, signal.SIGKILL)
+first.wait()
+if said != "mid":
+    sys.exit(f"the first copier ended before it was in a transaction (said {said!r})")
 random.seed(run)
-for _ in range(restarts):
+for _ in range(restarts - 1):
     child = subprocess.Popen([sys.executable, "-c", COPIER], stdout=subprocess.DEVNULL)
     time.sleep(random.uniform(2.0, 8.0))
     os.kill(child.pid, signal.SIGKILL)
@@ -107,6 +130,12 @@ for p in range(3):
     if order != sorted(order):
         sys.exit(f"partition {p} is out of order")
 
+# The copies of the transaction killed mid-way were written and then aborted (by the next incarnation's
+# init_transactions, or the coordinator's timeout): read_uncommitted sees them, read_committed did not.
+uncommitted = [v for _, v in read_all("read_uncommitted", total + 1)]
+if len(uncommitted) <= len(values):
+    sys.exit(f"read_uncommitted saw {len(uncommitted)} records, no more than read_committed's {len(values)}: the kill mid-transaction left nothing to abort")
+
 # An aborted transaction: invisible to read_committed, visible to read_uncommitted.
 tx = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"eos-abort-{run}"})
 tx.init_transactions(30)
@@ -118,4 +147,4 @@ if any(v == "aborted" for _, v in read_all("read_committed", total)):
     sys.exit("read_committed saw an aborted record")
 if not any(v == "aborted" for _, v in read_all("read_uncommitted", total + 1)):
     sys.exit("read_uncommitted did not see the aborted record")
-print(f"records in {total}, records out {len(values)} (each exactly once, in order per partition), copier incarnations killed {restarts}")
+print(f"records in {total}, records out {len(values)} (each exactly once, in order per partition), copier incarnations killed {restarts} (one mid-transaction: {len(uncommitted) - len(values)} aborted copies seen only by read_uncommitted)")

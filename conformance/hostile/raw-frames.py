@@ -1,5 +1,6 @@
 """Hostile clients on raw sockets: garbage, truncated, oversized and negative-size frames, an unknown API key, an
-unsupported version and a corrupt body. Each offending connection gets an error or is closed; a producer on its
+unsupported version and a corrupt body, and an API the broker does not serve. Each offending connection gets an
+error or is closed (an unserved API gets an error answer and stays open); a producer on its
 own connection keeps working throughout, the broker stays up, and nothing stored is lost."""
 import os
 import socket
@@ -74,7 +75,15 @@ s = connect(); s.sendall(struct.pack(">i", -5)); checks["negative size"] = close
 s = connect(); s.sendall(request(999, 0, 1)); checks["unknown api key"] = closed_by_broker(s); s.close()
 s = connect(); s.sendall(request(3, 9, 1, b"\xff\xff\xff")); checks["corrupt metadata body"] = closed_by_broker(s); s.close()
 s = connect(); s.sendall(request(0, 99, 1, b"\x00" * 8)); checks["unsupported produce version"] = closed_by_broker(s); s.close()
-s = connect(); s.sendall(request(3, 1, 1)[:9]); s.close(); checks["truncated then hung up"] = True
+s = connect(); s.sendall(request(3, 1, 1)[:9]); s.close()
+s = connect(); s.sendall(request(18, 0, 11)); frame = read_frame(s); s.close()
+checks["answers right after a client hung up mid-frame"] = frame is not None and struct.unpack(">i", frame[:4])[0] == 11
+# An API the codec knows but the broker does not serve (SaslHandshake, until security exists): an error answer on a
+# connection that stays open, not a silent close.
+s = connect(); s.sendall(request(17, 1, 12, struct.pack(">h", 5) + b"PLAIN")); frame = read_frame(s)
+checks["unserved api answered UNSUPPORTED_VERSION"] = frame is not None and struct.unpack(">ih", frame[:6]) == (12, 35)
+s.sendall(request(18, 0, 13)); frame = read_frame(s); s.close()
+checks["connection usable after the unserved api"] = frame is not None and struct.unpack(">i", frame[:4])[0] == 13
 
 # An unsupported ApiVersions version is answered (v0 shape) with UNSUPPORTED_VERSION and the supported ranges.
 s = connect()

@@ -1,6 +1,6 @@
 // kafkajs 2.2.4 consumer groups: two consumers with consumer.run share a topic, each message handled once;
 // their offsets are committed, and a consumer that comes later in the same group gets only what is new.
-const { Kafka, logLevel } = require('kafkajs')
+const { Kafka, logLevel, AssignerProtocol } = require('kafkajs')
 
 async function main () {
   const kafka = new Kafka({ clientId: 'osprey-conformance', brokers: [process.env.OSPREY_BOOTSTRAP], logLevel: logLevel.NOTHING })
@@ -12,7 +12,6 @@ async function main () {
   await admin.createTopics({ topics: [{ topic, numPartitions: 4, replicationFactor: 1 }], waitForLeaders: true })
   const producer = kafka.producer()
   await producer.connect()
-  await producer.send({ topic, messages: Array.from({ length: 40 }, (_, i) => ({ partition: i % 4, value: `${i}` })) })
 
   const seen = new Map()
   const consumers = [kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 }), kafka.consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500 })]
@@ -21,11 +20,31 @@ async function main () {
     await consumer.subscribe({ topic, fromBeginning: true })
     await consumer.run({ eachMessage: async ({ partition, message }) => { seen.set(message.value.toString(), (seen.get(message.value.toString()) || []).concat([`${i}:${partition}`])) } })
   }
+
+  // The records are sent once the group has settled (both members hold partitions, as the broker describes it),
+  // so no rebalance can hand a record to a second member: each must be handled exactly once.
+  const settled = Date.now() + 60000
+  for (;;) {
+    const { groups } = await admin.describeGroups([groupId])
+    const members = groups[0].members.map(m => AssignerProtocol.MemberAssignment.decode(m.memberAssignment))
+    const held = members.flatMap(a => (a && a.assignment[topic]) || []).sort()
+    if (groups[0].state === 'Stable' && members.length === 2 && members.every(a => a && (a.assignment[topic] || []).length > 0) && JSON.stringify(held) === '[0,1,2,3]') break
+    if (Date.now() > settled) throw new Error(`the group did not settle: ${JSON.stringify(groups[0].state)} ${JSON.stringify(held)}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  await producer.send({ topic, messages: Array.from({ length: 40 }, (_, i) => ({ partition: i % 4, value: `${i}` })) })
+
   const deadline = Date.now() + 60000
   while (seen.size < 40 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
   if (seen.size !== 40) throw new Error(`read ${seen.size} distinct values of 40`)
-  await new Promise(resolve => setTimeout(resolve, 1000))
   for (const consumer of consumers) await consumer.disconnect()
+  const twice = [...seen.entries()].filter(([, handlers]) => handlers.length !== 1)
+  if (twice.length > 0) throw new Error(`handled more than once: ${JSON.stringify(twice.slice(0, 5))}`)
+  const byPartition = new Map()
+  for (const handlers of seen.values()) for (const h of handlers) { const [who, p] = h.split(':'); byPartition.set(p, (byPartition.get(p) || new Set()).add(who)) }
+  if ([...byPartition.values()].some(who => who.size !== 1) || new Set([...byPartition.values()].map(w => [...w][0])).size !== 2) {
+    throw new Error(`partitions were not split between the two members: ${JSON.stringify([...byPartition.entries()].map(([p, w]) => [p, [...w]]))}`)
+  }
 
   const offsets = await admin.fetchOffsets({ groupId, topics: [topic] })
   const committed = offsets[0].partitions.map(p => Number(p.offset)).sort()

@@ -41,7 +41,10 @@ public sealed class LogFlusher : IAsyncDisposable
     /// <summary>From how many logs in one round a single syncfs replaces per-log fsyncs (Linux only; ≤ 0: never).</summary>
     public int SyncFileSystemThreshold { get; }
 
-    /// <summary>How many rounds ran (each completes every request that was waiting).</summary>
+    /// <summary>Called on the flusher's thread as round N starts, with its requests taken (tests hold a round here).</summary>
+    internal Action<long>? RoundStarting { get; set; }
+
+    /// <summary>How many rounds started (each completes every request that was waiting when it started).</summary>
     public long Rounds => Interlocked.Read(ref _rounds);
 
     /// <summary>How many log flushes (fsync batches) ran in total.</summary>
@@ -109,6 +112,9 @@ public sealed class LogFlusher : IAsyncDisposable
                 _queue.Clear();
             }
 
+            // Counted before anything completes, so a caller whose flush finished sees its round counted.
+            var round = Interlocked.Increment(ref _rounds);
+            RoundStarting?.Invoke(round);
             var started = Stopwatch.GetTimestamp();
             var byLog = batch.GroupBy(r => r.Log).Select(g => (Log: g.Key, Offset: g.Max(r => r.Offset), Requests: g.ToList())).ToList();
             if (NativeFileSystem.IsSupported && SyncFileSystemThreshold > 0 && byLog.Count >= SyncFileSystemThreshold)
@@ -124,7 +130,6 @@ public sealed class LogFlusher : IAsyncDisposable
                 Parallel.ForEach(byLog, new ParallelOptions { MaxDegreeOfParallelism = MaxParallelFlushes }, FlushOne);
             }
 
-            Interlocked.Increment(ref _rounds);
             StorageMetrics.FlushRound(batch.Count, byLog.Count, started, Stopwatch.GetTimestamp());
         }
     }

@@ -18,7 +18,7 @@ public sealed class BrokerConfig
 {
     public const string EnvironmentPrefix = "OSPREY_";
 
-    /// <summary>Osprey's own environment variables that are not broker settings (the CLI's and the tests').</summary>
+    /// <summary>Osprey's own environment variables that are not broker settings: the CLI's default bootstrap server, the tests' knobs.</summary>
     private static readonly string[] OtherVariables = ["OSPREY_BOOTSTRAP", "OSPREY_FUZZ_CASES", "OSPREY_SAVE_GOLDEN"];
 
     /// <summary>Names Kafka's authorizer reads from the broker's properties (not in Kafka's broker config list).</summary>

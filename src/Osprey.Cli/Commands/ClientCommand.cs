@@ -11,8 +11,8 @@ internal static class ClientCommand
 
     public static Option<string> Bootstrap() => new("--bootstrap-server", "-b")
     {
-        Description = "host:port of a broker (comma-separated for several).",
-        DefaultValueFactory = _ => "127.0.0.1:9092",
+        Description = "host:port of a broker (comma-separated for several); default $OSPREY_BOOTSTRAP, else 127.0.0.1:9092.",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("OSPREY_BOOTSTRAP") is { Length: > 0 } fromEnvironment ? fromEnvironment : "127.0.0.1:9092",
         Recursive = true,
     };
 
