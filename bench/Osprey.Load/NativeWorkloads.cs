@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Osprey.Client;
+using Osprey.LoadKit;
 
 namespace Osprey.Load;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Confluent.Kafka;
-using Osprey.Client;
+using Osprey.LoadKit;
 
 namespace Osprey.Load;
 

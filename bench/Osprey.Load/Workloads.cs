@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using Confluent.Kafka;
-using Osprey.Client;
+using Osprey.LoadKit;
 
 namespace Osprey.Load;
 

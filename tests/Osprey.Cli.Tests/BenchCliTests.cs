@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Confluent.Kafka;
 using Osprey.Broker.Tests;
-using Osprey.Client;
+using Osprey.LoadKit;
 
 namespace Osprey.Cli.Tests;
 

@@ -1,4 +1,4 @@
-using Osprey.Client;
+using Osprey.LoadKit;
 
 namespace Osprey.Cli.Tests;
 

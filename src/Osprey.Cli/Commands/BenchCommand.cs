@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Osprey.Client;
+using Osprey.LoadKit;
 using Osprey.Protocol.Records;
 
 namespace Osprey.Cli.Commands;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using Osprey.Client;
+using Osprey.LoadKit;
 using Osprey.Protocol.Records;
 
 namespace Osprey.Cli.Commands;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace Osprey.Client;
+namespace Osprey.LoadKit;
 
 /// <summary>
 /// Paces a load at a fixed rate: item <c>i</c> is due <c>i / rate</c> seconds after the start. Latency measured from

@@ -1,7 +1,6 @@
 using System.Text;
-using Osprey.Client;
 
-namespace Osprey.Cli.Tests;
+namespace Osprey.Client.Tests;
 
 public class PartitionerTests
 {

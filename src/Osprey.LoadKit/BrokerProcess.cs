@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Osprey.Client;
+namespace Osprey.LoadKit;
 
 /// <summary>
 /// Finds the local process listening on a TCP port and reads its resident memory (Linux /proc), so that a load tool

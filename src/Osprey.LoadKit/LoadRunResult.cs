@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Osprey.Client;
+namespace Osprey.LoadKit;
 
 /// <summary>
 /// What one load run measured, as <c>osprey bench</c> and bench/Osprey.Load both report it: one summary line, the

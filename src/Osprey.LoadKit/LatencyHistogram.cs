@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Osprey.Client;
+namespace Osprey.LoadKit;
 
 /// <summary>
 /// A latency histogram in the manner of HdrHistogram: values (microseconds, or any non-negative integer unit) are
