@@ -27,6 +27,7 @@ public static class Program
             TransactionsCommand.Create(),
             ClusterCommand.Create(),
             BenchCommand.Create(),
+            ClientCommand.CommandConfig(),
         };
 
         // Ctrl+C and SIGTERM cancel the command's token and let it finish what it must (a group consumer commits

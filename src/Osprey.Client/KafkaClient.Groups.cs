@@ -144,6 +144,26 @@ public sealed partial class KafkaClient
         });
     }
 
+    /// <summary>
+    /// Deletes the group's committed offsets of the given partitions (OffsetDelete): refused per partition while a
+    /// member of the group subscribes to the topic (GROUP_SUBSCRIBED_TO_TOPIC).
+    /// </summary>
+    public async Task DeleteOffsetsAsync(string groupId, string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken)
+    {
+        var response = await GroupCallAsync<OffsetDeleteResponse>(
+            groupId,
+            ApiKey.OffsetDelete,
+            0,
+            _ => new OffsetDeleteRequest { GroupId = groupId, Topics = [new() { Name = topic, Partitions = [.. partitions.Select(p => new OffsetDeleteRequest.OffsetDeleteRequestPartition { PartitionIndex = p })] }] },
+            r => r.ErrorCode,
+            cancellationToken).ConfigureAwait(false);
+        KafkaException.ThrowIfError(response.ErrorCode, $"Deleting offsets of group '{groupId}'", response.ErrorCode == (short)ErrorCode.GroupIdNotFound ? "no such group" : null);
+        foreach (var partition in response.Topics.SelectMany(t => t.Partitions))
+        {
+            KafkaException.ThrowIfError(partition.ErrorCode, $"Deleting the offset of group '{groupId}' for {topic}-{partition.PartitionIndex}", partition.ErrorCode == (short)ErrorCode.GroupSubscribedToTopic ? "a member of the group subscribes to the topic" : null);
+        }
+    }
+
     /// <summary>The group's committed offsets (all of its partitions).</summary>
     public async Task<Dictionary<(string Topic, int Partition), long>> CommittedOffsetsAsync(string groupId, CancellationToken cancellationToken)
     {

@@ -336,6 +336,24 @@ public sealed partial class KafkaClient : IAsyncDisposable
     };
 
     /// <summary>
+    /// Deletes the records before <paramref name="beforeOffset"/> (-1: all of them, up to the high watermark) in one
+    /// partition (DeleteRecords to its leader); returns the new low watermark.
+    /// </summary>
+    public async Task<long> DeleteRecordsAsync(string topic, int partition, long beforeOffset, CancellationToken cancellationToken)
+    {
+        var leader = await LeaderAsync(topic, partition, cancellationToken).ConfigureAwait(false);
+        var response = await CallAsync<DeleteRecordsResponse>(
+            leader,
+            new DeleteRecordsRequest { TimeoutMs = (int)RequestTimeout.TotalMilliseconds, Topics = [new() { Name = topic, Partitions = [new() { PartitionIndex = partition, Offset = beforeOffset }] }] },
+            leader.VersionFor(ApiKey.DeleteRecords, 2),
+            cancellationToken).ConfigureAwait(false);
+        var result = response.Topics.Single().Partitions.Single();
+        ForgetIfStale(topic, result.ErrorCode);
+        KafkaException.ThrowIfError(result.ErrorCode, $"Deleting records of {topic}-{partition} before offset {beforeOffset}");
+        return result.LowWatermark;
+    }
+
+    /// <summary>
     /// The offset for <paramref name="timestamp"/> in a partition: -2 earliest, -1 latest, -3 the record with the
     /// largest timestamp, otherwise the first offset whose timestamp is at or after it (-1 when none is).
     /// </summary>
@@ -416,8 +434,8 @@ public sealed partial class KafkaClient : IAsyncDisposable
     /// <paramref name="maxWaitMs"/> for data. Returns per partition the records and the high watermark; a
     /// partition's error is thrown naming it.
     /// </summary>
-    public async Task<Dictionary<int, (IReadOnlyList<ConsumedRecord> Records, long HighWatermark)>> FetchAsync(
-        BrokerConnection leader, string topic, IReadOnlyDictionary<int, long> offsets, int maxWaitMs, int maxBytes, int partitionMaxBytes, CancellationToken cancellationToken)
+    public async Task<Dictionary<int, FetchedPartition>> FetchAsync(
+        BrokerConnection leader, string topic, IReadOnlyDictionary<int, long> offsets, int maxWaitMs, int maxBytes, int partitionMaxBytes, CancellationToken cancellationToken, bool readCommitted = false)
     {
         var version = leader.VersionFor(ApiKey.Fetch, 12, 4);
         var request = new FetchRequest
@@ -426,7 +444,7 @@ public sealed partial class KafkaClient : IAsyncDisposable
             MaxWaitMs = maxWaitMs,
             MinBytes = 1,
             MaxBytes = maxBytes,
-            IsolationLevel = 0,
+            IsolationLevel = readCommitted ? (sbyte)1 : (sbyte)0,
             SessionId = 0,
             SessionEpoch = -1,
             Topics =
@@ -440,14 +458,16 @@ public sealed partial class KafkaClient : IAsyncDisposable
         };
         var response = await CallAsync<FetchResponse>(leader, request, version, cancellationToken).ConfigureAwait(false);
         KafkaException.ThrowIfError(response.ErrorCode, $"Fetching from '{topic}'");
-        var result = new Dictionary<int, (IReadOnlyList<ConsumedRecord>, long)>();
+        var result = new Dictionary<int, FetchedPartition>();
         foreach (var partition in response.Responses.SelectMany(r => r.Partitions))
         {
             var offset = offsets[partition.PartitionIndex];
             ForgetIfStale(topic, partition.ErrorCode);
             KafkaException.ThrowIfError(partition.ErrorCode, $"Fetching {topic}-{partition.PartitionIndex} at offset {offset}");
-            var records = partition.Records is { } bytes ? ConsumedRecord.FromBatches(topic, partition.PartitionIndex, bytes.Span, offset) : [];
-            result[partition.PartitionIndex] = (records, partition.HighWatermark);
+            var aborted = readCommitted ? (partition.AbortedTransactions ?? []).Select(a => (a.ProducerId, a.FirstOffset)).ToList() : null;
+            var records = partition.Records is { } bytes ? ConsumedRecord.FromBatches(topic, partition.PartitionIndex, bytes.Span, offset, aborted) : [];
+            var next = partition.Records is { } fetched ? Math.Max(offset, ConsumedRecord.NextOffsetAfter(fetched.Span)) : offset;
+            result[partition.PartitionIndex] = new FetchedPartition(records, partition.HighWatermark, next);
         }
 
         return result;

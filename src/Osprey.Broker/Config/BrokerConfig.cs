@@ -187,7 +187,7 @@ public sealed class BrokerConfig
     /// Java properties syntax: '#' and '!' comments, key=value, key:value or key value, backslash line
     /// continuations and escapes (\t \n \r \f \uXXXX and escaped separators).
     /// </summary>
-    internal static IEnumerable<(string Name, string Value, int Line)> ParseProperties(string text)
+    public static IEnumerable<(string Name, string Value, int Line)> ParseProperties(string text)
     {
         var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
         for (var i = 0; i < lines.Length; i++)

@@ -28,7 +28,7 @@ internal static class ApisCommand
                 return 0;
             }
 
-            return await ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+            return await ClientCommand.RunAsync(result, async client =>
             {
                 var connection = await client.AnyAsync(cancellationToken);
                 var rows = connection.BrokerVersions.OrderBy(v => v.Key).Select(v =>

@@ -45,7 +45,7 @@ internal static class BenchCommand
         var runs = new Option<int>("--runs") { Description = "Runs; with more than one, the median is printed too.", DefaultValueFactory = _ => 1 };
         var json = new Option<string?>("--json") { Description = "Write every run's figures to this file as JSON." };
         var command = new Command(name, description) { bootstrap, topic, records, size, partitions, acks, batch, inFlight, compression, rate, producers, consumers, duration, warmup, runs, json };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var settings = d with
             {

@@ -23,15 +23,30 @@ internal static class ClientCommand
         return output;
     }
 
+    /// <summary>--command-config FILE: Kafka client properties, as Kafka's tools take them (on every client command).</summary>
+    public static Option<string?> CommandConfig() => new("--command-config")
+    {
+        Description = "A Kafka client properties file: bootstrap.servers, client.id, request.timeout.ms, security.protocol (PLAINTEXT until security is supported).",
+        Recursive = true,
+    };
+
     /// <summary>
-    /// Runs <paramref name="action"/> with a client for the bootstrap servers; a Kafka error, an unreachable broker
-    /// or bad input becomes one readable line on stderr and exit code 1.
+    /// Runs <paramref name="action"/> with a client for the bootstrap servers (--bootstrap-server, else the
+    /// --command-config file's bootstrap.servers, else $OSPREY_BOOTSTRAP or 127.0.0.1:9092); a Kafka error, an
+    /// unreachable broker or bad input becomes one readable line on stderr and exit code 1.
     /// </summary>
-    public static async Task<int> RunAsync(string bootstrap, Func<KafkaClient, Task<int>> action)
+    public static async Task<int> RunAsync(ParseResult result, Func<KafkaClient, Task<int>> action)
     {
         try
         {
-            await using var client = new KafkaClient(bootstrap);
+            var bootstrap = result.GetValue<string>("--bootstrap-server")!;
+            var properties = ClientProperties.Load(result.GetValue<string?>("--command-config"));
+            if (result.GetResult("--bootstrap-server") is not System.CommandLine.Parsing.OptionResult { Implicit: false } && properties.BootstrapServers is { } fromFile)
+            {
+                bootstrap = fromFile;
+            }
+
+            await using var client = new KafkaClient(bootstrap, properties.ClientId ?? "osprey-cli") { RequestTimeout = properties.RequestTimeout ?? TimeSpan.FromSeconds(30) };
             return await action(client);
         }
         catch (KafkaException e)

@@ -14,7 +14,7 @@ internal static class ClusterCommand
         var describe = new Command("describe", "Show the cluster id, controller and brokers.");
         var command = new Command("cluster", "Inspect the cluster.") { bootstrap, output };
         command.Subcommands.Add(describe);
-        describe.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        describe.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var cluster = await client.DescribeClusterAsync(cancellationToken);
             if (result.GetValue(output) == "json")

@@ -45,7 +45,7 @@ internal static class ConfigsCommand
         var all = new Option<bool>("--all") { Description = "Include settings left at their defaults." };
         var command = new Command("describe", "Show the configs in force and where each comes from.") { all };
         var target = Target(command);
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var (type, name) = Resolve(result, target);
             var entries = (await client.DescribeConfigsAsync(type, name, cancellationToken)).Where(e => result.GetValue(all) || !e.IsDefault).OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
@@ -74,7 +74,7 @@ internal static class ConfigsCommand
         var validateOnly = new Option<bool>("--validate-only") { Description = "Check the change without making it." };
         var command = new Command("alter", "Set or remove config overrides.") { set, delete, validateOnly };
         var target = Target(command);
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var (type, name) = Resolve(result, target);
             var changes = ClientCommand.KeyValues(result.GetValue(set), "--set").Select(kv => new ConfigChange(kv.Key, ConfigOperation.Set, kv.Value))

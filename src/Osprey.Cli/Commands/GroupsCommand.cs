@@ -17,13 +17,34 @@ internal static class GroupsCommand
         command.Subcommands.Add(Describe(bootstrap, output));
         command.Subcommands.Add(ResetOffsets(bootstrap, output));
         command.Subcommands.Add(Delete(bootstrap));
+        command.Subcommands.Add(DeleteOffsets());
+        return command;
+    }
+
+    /// <summary>osprey groups delete-offsets GROUP --topic T [--partition P]: removes committed offsets (OffsetDelete).</summary>
+    private static Command DeleteOffsets()
+    {
+        var name = new Argument<string>("group") { Description = "The group's id." };
+        var topic = new Option<string>("--topic", "-t") { Description = "The topic whose committed offsets go.", Required = true };
+        var partition = new Option<int?>("--partition", "-p") { Description = "Only this partition (default: every partition of the topic)." };
+        var command = new Command("delete-offsets", "Delete a group's committed offsets for a topic (not while a member subscribes to it).") { name, topic, partition };
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
+        {
+            var group = result.GetValue(name)!;
+            var topicName = result.GetValue(topic)!;
+            var info = await client.TopicAsync(topicName, cancellationToken);
+            var partitions = result.GetValue(partition) is { } only ? [only] : info.Partitions.Select(p => p.Partition).ToList();
+            await client.DeleteOffsetsAsync(group, topicName, partitions, cancellationToken);
+            Console.WriteLine($"Deleted the committed offsets of group '{group}' for {string.Join(", ", partitions.Select(p => $"{topicName}-{p}"))}.");
+            return 0;
+        }));
         return command;
     }
 
     private static Command List(Option<string> bootstrap, Option<string> output)
     {
         var command = new Command("list", "List the consumer groups with their state.");
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var groups = (await client.ListGroupsAsync(cancellationToken)).OrderBy(g => g.GroupId, StringComparer.Ordinal).ToList();
             if (result.GetValue(output) == "json")
@@ -50,7 +71,7 @@ internal static class GroupsCommand
     {
         var name = new Argument<string>("group") { Description = "The group id." };
         var command = new Command("describe", "Show a group's state, members and assignments, and per partition its committed offset and lag.") { name };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var group = await client.DescribeGroupAsync(result.GetValue(name)!, cancellationToken);
             var committed = await client.CommittedOffsetsAsync(group.GroupId, cancellationToken);
@@ -149,7 +170,7 @@ internal static class GroupsCommand
                 r.AddError("Give exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime and --shift-by.");
             }
         });
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var groupId = result.GetValue(name)!;
             var topicName = result.GetValue(topic)!;
@@ -226,7 +247,7 @@ internal static class GroupsCommand
     {
         var name = new Argument<string>("group") { Description = "The group id." };
         var command = new Command("delete", "Delete an empty group and its committed offsets.") { name };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             await client.DeleteGroupAsync(result.GetValue(name)!, cancellationToken);
             Console.WriteLine($"Deleted group '{result.GetValue(name)}'.");

@@ -27,8 +27,9 @@ internal static class ProduceCommand
         var acks = new Option<string>("--acks") { Description = "all (default, idempotent), 1 or 0.", DefaultValueFactory = _ => "all" };
         acks.AcceptOnlyFromAmong("all", "-1", "1", "0");
         var batchSize = new Option<int>("--batch-size") { Description = "Most records in one batch.", DefaultValueFactory = _ => 1000 };
-        var command = new Command("produce", "Write stdin lines to a topic as records.") { bootstrap, topic, keySeparator, headers, partition, compression, acks, batchSize };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        var nullMarker = new Option<string?>("--null-value-marker") { Description = "A value equal to this is sent as null: a tombstone, which deletes its key from a compacted topic." };
+        var command = new Command("produce", "Write stdin lines to a topic as records.") { bootstrap, topic, keySeparator, headers, partition, compression, acks, batchSize, nullMarker };
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var producer = new LineProducer(
                 client,
@@ -45,7 +46,10 @@ internal static class ProduceCommand
                     _ => CompressionType.None,
                 },
                 result.GetValue(acks) switch { "0" => (short)0, "1" => (short)1, _ => (short)-1 },
-                Math.Max(1, result.GetValue(batchSize)));
+                Math.Max(1, result.GetValue(batchSize)))
+            {
+                NullValueMarker = result.GetValue(nullMarker),
+            };
             var count = await producer.RunAsync(Console.In, cancellationToken);
             await Console.Error.WriteLineAsync($"osprey: produced {count} record(s) to '{result.GetValue(topic)}'.");
             return 0;
@@ -63,6 +67,9 @@ internal static class ProduceCommand
         private int _next;
         private int _partitions;
         private long _produced;
+
+        /// <summary>A value equal to this becomes a null value (a tombstone).</summary>
+        public string? NullValueMarker { get; init; }
 
         public async Task<long> RunAsync(TextReader input, CancellationToken cancellationToken)
         {
@@ -139,7 +146,7 @@ internal static class ProduceCommand
                 _pending[partition] = builder;
             }
 
-            builder.Append(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), key, Encoding.UTF8.GetBytes(value), headers);
+            builder.Append(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), key, value == NullValueMarker ? null : Encoding.UTF8.GetBytes(value), headers);
             return partition;
         }
 

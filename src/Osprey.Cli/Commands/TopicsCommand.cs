@@ -18,6 +18,32 @@ internal static class TopicsCommand
         command.Subcommands.Add(Describe(bootstrap, output));
         command.Subcommands.Add(Delete(bootstrap));
         command.Subcommands.Add(Alter(bootstrap));
+        command.Subcommands.Add(DeleteRecords());
+        return command;
+    }
+
+    /// <summary>osprey topics delete-records TOPIC --before OFFSET [--partition P]: moves the low watermark (DeleteRecords).</summary>
+    private static Command DeleteRecords()
+    {
+        var name = new Argument<string>("topic") { Description = "The topic's name." };
+        var before = new Option<long>("--before") { Description = "Delete the records before this offset (-1: all records so far).", Required = true };
+        var partition = new Option<int?>("--partition", "-p") { Description = "Only this partition (default: every partition)." };
+        var command = new Command("delete-records", "Delete a topic's records before an offset (its log start moves there).") { name, before, partition };
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
+        {
+            var topic = result.GetValue(name)!;
+            var info = await client.TopicAsync(topic, cancellationToken);
+            var partitions = result.GetValue(partition) is { } only
+                ? info.Partitions.Any(p => p.Partition == only) ? [only] : throw new ArgumentException($"Topic '{topic}' has no partition {only} (it has {info.Partitions.Count}).")
+                : info.Partitions.Select(p => p.Partition).ToList();
+            foreach (var p in partitions)
+            {
+                var low = await client.DeleteRecordsAsync(topic, p, result.GetValue(before), cancellationToken);
+                Console.WriteLine($"{topic}-{p}: low watermark {low}");
+            }
+
+            return 0;
+        }));
         return command;
     }
 
@@ -25,7 +51,7 @@ internal static class TopicsCommand
     {
         var all = new Option<bool>("--include-internal") { Description = "Also list internal topics (names starting with __)." };
         var command = new Command("list", "List the topics.") { all };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var (_, topics) = await client.MetadataAsync(null, cancellationToken);
             var shown = topics.Select(t => t.Topic).OfType<TopicInfo>().Where(t => result.GetValue(all) || !t.IsInternal).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
@@ -56,7 +82,7 @@ internal static class TopicsCommand
         var validateOnly = new Option<bool>("--validate-only") { Description = "Check the request without creating anything." };
         var ifNotExists = new Option<bool>("--if-not-exists") { Description = "Succeed when the topic already exists." };
         var command = new Command("create", "Create a topic.") { name, partitions, replication, configs, validateOnly, ifNotExists };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var topic = result.GetValue(name)!;
             Guid id;
@@ -87,7 +113,7 @@ internal static class TopicsCommand
     {
         var name = new Argument<string>("topic") { Description = "The topic's name." };
         var command = new Command("describe", "Show a topic's partitions (leader, replicas, ISR, offsets) and the configs set on it.") { name };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var topic = await client.TopicAsync(result.GetValue(name)!, cancellationToken);
             var offsets = new List<(PartitionInfo Partition, long Start, long End)>();
@@ -139,7 +165,7 @@ internal static class TopicsCommand
         var name = new Argument<string>("topic") { Description = "The topic's name." };
         var ifExists = new Option<bool>("--if-exists") { Description = "Succeed when the topic does not exist." };
         var command = new Command("delete", "Delete a topic and its data.") { name, ifExists };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             try
             {
@@ -163,7 +189,7 @@ internal static class TopicsCommand
         var set = new Option<string[]>("--set") { Description = "key=value topic config to set; repeatable." };
         var delete = new Option<string[]>("--delete") { Description = "Topic config to return to its default; repeatable." };
         var command = new Command("alter", "Add partitions to a topic or change its configs.") { name, partitions, set, delete };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var topic = result.GetValue(name)!;
             var changes = ClientCommand.KeyValues(result.GetValue(set), "--set").Select(kv => new ConfigChange(kv.Key, ConfigOperation.Set, kv.Value))

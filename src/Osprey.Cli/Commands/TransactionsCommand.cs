@@ -19,7 +19,7 @@ internal static class TransactionsCommand
     private static Command List(Option<string> bootstrap, Option<string> output)
     {
         var command = new Command("list", "List the transactional ids with their producer id and state; open ones past their timeout are marked hanging.");
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var listed = (await client.ListTransactionsAsync(cancellationToken)).OrderBy(t => t.TransactionalId, StringComparer.Ordinal).ToList();
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
@@ -53,7 +53,7 @@ internal static class TransactionsCommand
     {
         var name = new Argument<string>("transactional-id") { Description = "The transactional id." };
         var command = new Command("describe", "Show a transactional id's state, producer id and epoch, timeout, start time and partitions.") { name };
-        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result.GetValue(bootstrap)!, async client =>
+        command.SetAction((result, cancellationToken) => ClientCommand.RunAsync(result, async client =>
         {
             var txn = await client.DescribeTransactionAsync(result.GetValue(name)!, cancellationToken);
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
