@@ -10,6 +10,12 @@ namespace Osprey.Storage;
 public delegate void SegmentWriter(SafeFileHandle file, ReadOnlySpan<byte> bytes, long position);
 
 /// <summary>
+/// How a segment's file is made durable: <see cref="RandomAccess.FlushToDisk(SafeFileHandle)"/>, or a test's simulated
+/// disk, which then knows exactly what an fsync covered and can lose the rest in a simulated power failure.
+/// </summary>
+public delegate void SegmentSyncer(SafeFileHandle file, string path);
+
+/// <summary>
 /// One segment of a partition log: <c>&lt;base offset, 20 digits&gt;.log</c> holding record batches exactly as on
 /// the wire, with its <see cref="OffsetIndex"/> (<c>.index</c>) and <see cref="TimeIndex"/> (<c>.timeindex</c>).
 /// Not thread-safe for writers: the partition log serializes appends; reads of bytes below
@@ -197,7 +203,7 @@ public sealed class LogSegment : IDisposable
             segment._size = RandomAccess.GetLength(log);
             if (recover)
             {
-                recovery = segment.Recover(config.MaxMessageBytes, durableBelow);
+                recovery = segment.Recover(config.MaxMessageBytes, durableBelow, contiguous: !config.Compact);
                 segment.TxnIndex.TruncateTo(segment.NextOffset);
                 segment.OffsetIndex.WritePending();
                 segment.TimeIndex.WritePending();
@@ -211,7 +217,7 @@ public sealed class LogSegment : IDisposable
                 catch (InvalidDataException)
                 {
                     // The tail does not read as the indexes promised: scan the segment instead of trusting it.
-                    recovery = segment.Recover(config.MaxMessageBytes, durableBelow);
+                    recovery = segment.Recover(config.MaxMessageBytes, durableBelow, contiguous: !config.Compact);
                     segment.TxnIndex.TruncateTo(segment.NextOffset);
                     segment.OffsetIndex.WritePending();
                     segment.TimeIndex.WritePending();
@@ -256,9 +262,10 @@ public sealed class LogSegment : IDisposable
     /// batch that is torn or corrupt past <paramref name="durableBelow"/> (the recovery point: what was fsynced). A
     /// batch below it that fails its checks was on disk whole, so it is damage, not a torn write: it is kept where
     /// it is (and reported) when its framing lets the scan step over it; when not, nothing is cut and the open fails
-    /// with <see cref="CorruptLogException"/>, so damage never turns into deleting the intact data after it.
+    /// with <see cref="CorruptLogException"/>, so damage never turns into deleting the intact data after it. With
+    /// <paramref name="contiguous"/> (a log that is not compacted), a batch must start where the previous one ended.
     /// </summary>
-    public SegmentRecovery Recover(int maxMessageBytes, long durableBelow = 0)
+    public SegmentRecovery Recover(int maxMessageBytes, long durableBelow = 0, bool contiguous = false)
     {
         var corrupt = new List<(long Position, int Length, long AfterOffset)>();
         OffsetIndex.Reset();
@@ -318,7 +325,10 @@ public sealed class LogSegment : IDisposable
                 {
                     var batch = RecordBatch.Parse(buffer.AsSpan(offsetInBuffer, (int)total));
                     header = batch.Header;
-                    valid = batch.VerifyCrc() && header.BaseOffset >= NextOffset && header.LastOffsetDelta >= 0;
+                    // The base offset is outside the CRC: a torn write can leave a batch whose CRC holds but whose
+                    // offset is garbage. Only compaction leaves gaps between batches, so elsewhere each batch must
+                    // start where the one before it ended.
+                    valid = batch.VerifyCrc() && header.LastOffsetDelta >= 0 && (contiguous ? header.BaseOffset == NextOffset : header.BaseOffset >= NextOffset);
                 }
                 catch (KafkaProtocolException)
                 {
@@ -641,11 +651,19 @@ public sealed class LogSegment : IDisposable
     /// <summary>Whether the segment rolled and its index files still have to be synced.</summary>
     public bool HasUnsyncedIndexes => Volatile.Read(ref _indexesUnsynced);
 
-    public void Flush()
+    public void Flush(SegmentSyncer? syncer = null)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var size = Size;
-        RandomAccess.FlushToDisk(_log);
+        if (syncer is null)
+        {
+            RandomAccess.FlushToDisk(_log);
+        }
+        else
+        {
+            syncer(_log, LogPath);
+        }
+
         AdvanceWriteback(size);
         StorageMetrics.Fsync(started, System.Diagnostics.Stopwatch.GetTimestamp());
         TxnIndex.Flush(); // an ABORT marker on disk has its index entry on disk

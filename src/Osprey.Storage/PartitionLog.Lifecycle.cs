@@ -280,7 +280,7 @@ public sealed partial class PartitionLog
                 {
                     if (segment.NextOffset > RecoveryPoint)
                     {
-                        segment.Flush();
+                        segment.Flush(Syncer);
                     }
 
                     segment.FlushIndexes();

@@ -53,6 +53,9 @@ public sealed partial class PartitionLog : IDisposable
     /// <summary>Writes appended bytes to the active segment; null is the file system itself (tests put a faulty disk here).</summary>
     internal SegmentWriter? Writer { get; set; }
 
+    /// <summary>Makes segment files durable; null is fsync itself (tests put a simulated disk here, to lose what it did not cover).</summary>
+    internal SegmentSyncer? Syncer { get; set; }
+
     /// <summary>Where this log reports disk errors and their end.</summary>
     internal Microsoft.Extensions.Logging.ILogger Logger { get; init; } = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
@@ -493,7 +496,7 @@ public sealed partial class PartitionLog : IDisposable
             {
                 if ((segment.NextOffset > from || segment.HasUnsyncedIndexes) && segment.BaseOffset < target)
                 {
-                    segment.Flush();
+                    segment.Flush(Syncer);
                 }
             }
         }
