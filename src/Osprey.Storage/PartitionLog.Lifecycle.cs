@@ -90,6 +90,31 @@ public sealed partial class PartitionLog
                 StorageMetrics.Truncated(bytes);
             }
 
+            // A log that is not compacted has no gaps: a segment that ends before the next one begins lost its tail
+            // to the crash (the cut fell exactly between two batches, so nothing looked torn). What follows the hole
+            // was not fsynced either (it is past the recovery point) and goes, as after a torn batch.
+            if (!cleanShutdown && !config.Compact)
+            {
+                for (var i = 0; i + 1 < segments.Count; i++)
+                {
+                    if (segments[i].NextOffset < segments[i + 1].BaseOffset && segments[i].NextOffset >= recoveryPoint)
+                    {
+                        var later = segments.Skip(i + 1).ToList();
+                        var bytes = later.Sum(segment => segment.Size);
+                        foreach (var segment in later)
+                        {
+                            segment.Dispose();
+                            segment.DeleteFiles("");
+                        }
+
+                        segments.RemoveRange(i + 1, later.Count);
+                        StorageEvents.LaterSegmentsRemoved(logger, topic, partition, later.Count, bytes, later[0].BaseOffset);
+                        StorageMetrics.Truncated(bytes);
+                        break;
+                    }
+                }
+            }
+
             // Drop empty segments other than the last, which stay behind after a crash during a roll.
             for (var i = segments.Count - 2; i >= 0; i--)
             {

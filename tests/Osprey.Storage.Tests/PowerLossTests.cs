@@ -66,6 +66,8 @@ public class PowerLossTests
     [Fact]
     public void AcknowledgedRecordsSurviveAndRecoveryKeepsAPrefix()
     {
+        // It found two holes: a torn batch whose CRC held but whose base offset (outside the CRC) was garbage, and a
+        // segment whose tail was lost exactly at a batch boundary while the next segment's file survived.
         Gen.Select(Ops.List[1, 40], Gen.Int, Gen.Bool).Sample((ops, seed, checkpointLags) => Run(ops, seed, checkpointLags), iter: 150, threads: 1);
     }
 
