@@ -116,6 +116,10 @@ public class GroupTests
             if (held.Select(h => h.Value).Order().SequenceEqual(Enumerable.Range(0, partitions)))
             {
                 var described = Assert.Single((await admin.DescribeConsumerGroupsAsync([groupId])).ConsumerGroupDescriptions);
+
+                // The await resumed on the admin client's own poll thread: leave it, or disposing that client (or a
+                // consumer) from its own callback thread blocks in librdkafka for good (seen: a 20-minute hang).
+                await Task.Yield();
                 var agrees = described.State == ConsumerGroupState.Stable
                     && described.Members.Count == members.Length
                     && members.All(m => described.Members.SingleOrDefault(d => d.ConsumerId == m.Consumer.MemberId) is { } d
