@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kafka-configs: a topic's config added, described, deleted; broker 1's full config list (--all, Kafka has ~290
-# entries: at least 250, with num.network.threads and log.retention.hours); a cluster-wide broker default added,
+# entries: at least 250, with num.network.threads and log.retention.hours, broker.id=1); a cluster-wide broker default added,
 # described, removed; a user's SCRAM-SHA-256 credential added, described (iterations=8192), deleted.
 set -euo pipefail
 . "$(dirname "$0")/lib.bash"
@@ -25,16 +25,19 @@ topic_configs() {
 }
 
 broker_all() {
-  local out n
+  local out n problems=""
   out=$(tool kafka-configs --bootstrap-server "$b" --entity-type brokers --entity-name 1 --describe --all 2>&1) \
     || fail "kafka-configs --entity-type brokers --entity-name 1 --describe --all failed:" "$out"
   no_exception "kafka-configs --describe --all (broker)" "$out"
   echo "$out" | grep -q "^All configs for broker 1 are:" || fail "kafka-configs --describe --all (broker) said:" "$out"
   n=$(echo "$out" | grep -Ec '^  [a-z0-9._-]+=.* sensitive=(true|false) synonyms=')
   for name in num.network.threads log.retention.hours log.dirs num.partitions auto.create.topics.enable; do
-    echo "$out" | grep -q "^  $name=" || fail "broker 1's --all configs ($n entries) have no $name:" "$(echo "$out" | head -20)"
+    echo "$out" | grep -q "^  $name=" || problems+=" no $name;"
   done
-  [ "$n" -ge 250 ] || fail "broker 1's --all configs have $n entries (Kafka 4.0 lists about 290; expected at least 250)"
+  # In KRaft mode broker.id is the node id: 1 here (the id Metadata gives the broker).
+  echo "$out" | grep -q "^  broker.id=1 " || problems+=" not broker.id=1 but '$(echo "$out" | grep '^  broker.id=' | cut -d' ' -f3)';"
+  [ "$n" -ge 250 ] || problems+=" $n entries (Kafka 4.0 lists about 290; expected at least 250);"
+  [ -z "$problems" ] || fail "kafka-configs --entity-type brokers --entity-name 1 --describe --all:$problems"
 }
 
 broker_default() {

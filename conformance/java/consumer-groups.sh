@@ -13,8 +13,13 @@ got=$(tool kafka-console-consumer --bootstrap-server "$b" --topic "$topic" --gro
   || fail "kafka-console-consumer --group failed:" "$got$(cat "$tmp/err")"
 [ "$(printf '%s\n' "$got" | sort -V)" = "$(seq 1 $n | sed 's/^/v/')" ] || fail "the group consumer read:" "$got"
 
-out=$(tool kafka-consumer-groups --bootstrap-server "$b" --list 2>&1) || fail "kafka-consumer-groups --list failed:" "$out"
-echo "$out" | grep -qx "$group" || fail "kafka-consumer-groups --list does not contain $group:" "$out"
+# --list (in the background, while --describe runs).
+listed() {
+  local out
+  out=$(tool kafka-consumer-groups --bootstrap-server "$b" --list 2>&1) || fail "kafka-consumer-groups --list failed:" "$out"
+  echo "$out" | grep -qx "$group" || fail "kafka-consumer-groups --list does not contain $group:" "$out"
+}
+spawn list listed
 
 # describe_rows : the GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG rows of the group on the topic.
 describe_rows() {
@@ -31,6 +36,7 @@ while read -r p cur end lag; do
 done <<<"$rows"
 [ $total = $n ] || fail "the log end offsets add up to $total, not $n:" "$out"
 ends="$rows"
+join_all
 
 out=$(tool kafka-consumer-groups --bootstrap-server "$b" --reset-offsets --group "$group" --topic "$topic" --to-earliest --execute 2>&1) \
   || fail "kafka-consumer-groups --reset-offsets --to-earliest --execute failed:" "$out"

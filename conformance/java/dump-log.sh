@@ -3,11 +3,11 @@
 # .log files hold exactly offsets 0..1999 in order with the keys and payloads sent; every rolled segment's .index and
 # .timeindex have entries, pass --index-sanity-check, and match the log (no mismatch, no out-of-order timestamp); the
 # newest producer snapshot holds the producer's last offset before it.
-# Needs OSPREY_DATA_DIR: the data directory of the broker under test.
+# Needs CONFORMANCE_DATA_DIR: the data directory of the broker under test.
 set -euo pipefail
 . "$(dirname "$0")/lib.bash"
-data="${OSPREY_DATA_DIR:-}"
-[ -n "$data" ] && [ -d "$data" ] || fail "OSPREY_DATA_DIR is not set to the broker's data directory (got '$data'); conformance/run must export it"
+data="${CONFORMANCE_DATA_DIR:-}"
+[ -n "$data" ] && [ -d "$data" ] || fail "CONFORMANCE_DATA_DIR is not set to the broker's data directory (got '$data'); conformance/run must export it"
 topic="java-dump-$RANDOM$RANDOM"; n=2000
 out=$(tool kafka-topics --bootstrap-server "$b" --create --topic "$topic" --partitions 1 --config segment.bytes=65536 2>&1) \
   || fail "kafka-topics --create --config segment.bytes=65536 failed:" "$out"

@@ -9,12 +9,17 @@ if [ ! -x "$K/kafka-topics.sh" ]; then
 fi
 command -v java >/dev/null 2>&1 || { echo "java is not installed (Kafka's tools need Java 17)"; exit 1; }
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# at_exit COMMAND : run COMMAND (eval'd) when the scenario exits, latest first; then the scenario waits for what it
+# still runs in the background (every tool has a timeout) and removes its temp folder.
+exit_cmds=()
+at_exit() { exit_cmds=("$1" "${exit_cmds[@]}"); }
+run_exit_cmds() { local c; for c in "${exit_cmds[@]}"; do eval "$c" || true; done; wait 2>/dev/null; rm -rf "$tmp"; }
+trap run_exit_cmds EXIT
 export LOG_DIR="$tmp/kafka-logs"
 mkdir -p "$LOG_DIR"
 # A small heap and quick JIT start for the short-lived tools (two cores, many JVM starts).
 export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512m}"
-export KAFKA_JVM_PERFORMANCE_OPTS="${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}"
+export KAFKA_JVM_PERFORMANCE_OPTS="${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData -XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote -Djava.awt.headless=true}"
 
 # tool NAME ARGS... : bin/NAME.sh with a timeout; stdout and stderr as the tool wrote them, its exit code.
 tool() {
@@ -34,9 +39,16 @@ no_exception() {
   if printf '%s\n' "$2" | grep -Eq 'Exception|ERROR|Error:'; then fail "$1 printed an error:" "$2"; fi
 }
 
+# stop_pid PID : SIGTERM, up to 30 s for it to end, then SIGKILL.
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || return 0
+  local i; for i in $(seq 1 60); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.5; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
 # free_port : a TCP port nobody listens on now.
 free_port() {
-  python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+  /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
 }
 
 # spawn NAME COMMAND... : run a function/command in the background (a subshell; `fail` there ends only it);

@@ -1,10 +1,46 @@
 #!/usr/bin/env bash
 # kafka-transactions after a transactional kafka-producer-perf-test: list has its transactional id (CompleteCommit,
 # coordinator 1), describe shows the same producer id and state with no partitions left in the transaction,
-# describe-producers on the partition shows that producer, find-hanging on broker 1 reports nothing.
+# describe-producers on the partition shows that producer, find-hanging on broker 1 reports nothing. A transactional
+# producer killed (-9) inside a transaction (describe: Ongoing, its partition listed) is fenced by a new producer with
+# the same id, which commits 1 record (describe: CompleteCommit, a higher epoch); read_committed then reads exactly that
+# record, read_uncommitted also the aborted ones.
 set -euo pipefail
 . "$(dirname "$0")/lib.bash"
-topic="java-txn-$RANDOM$RANDOM"; tid="java-tid-$RANDOM$RANDOM"
+topic="java-txn-$RANDOM$RANDOM"; tid="java-tid-$RANDOM$RANDOM"; atopic="java-txn-abort-$RANDOM$RANDOM"; atid="java-tid-abort-$RANDOM$RANDOM"
+
+# A producer dies (kill -9) inside a transaction; a new producer with the same transactional.id fences it: the broker
+# aborts the open transaction, the new producer commits its own. read_committed then sees only the new record.
+aborted() {
+  local producer row epoch out committed uncommitted deadline
+  # timeout puts itself and the JVM in a process group of their own (id $!): killed as a group below, or by timeout.
+  timeout -s KILL 150 "$K/kafka-producer-perf-test.sh" --topic "$atopic" --num-records 100000000 --record-size 10 --throughput 200 \
+    --transactional-id "$atid" --transaction-duration-ms 600000 --producer-props bootstrap.servers="$b" >"$tmp/abort-producer.log" 2>&1 &
+  producer=$!
+  deadline=$((SECONDS + 50))
+  # Ongoing, with the partition in the transaction (the TopicPartitions column).
+  until row=$(tool kafka-transactions --bootstrap-server "$b" describe --transactional-id "$atid" 2>&1 \
+      | awk -v t="$atid" -v p="$atopic-0" '$2 == t && $5 == "Ongoing" && $9 == p {print; f=1} END {exit !f}'); do
+    kill -0 $producer 2>/dev/null || fail "the transactional producer ended early:" "$(tail -20 "$tmp/abort-producer.log")"
+    [ $SECONDS -lt $deadline ] || { kill -KILL -- -$producer; fail "$atid never showed as Ongoing on $atopic-0 in kafka-transactions describe:" "$(tool kafka-transactions --bootstrap-server "$b" describe --transactional-id "$atid" 2>&1)"; }
+    sleep 0.5
+  done
+  epoch=$(echo "$row" | awk '{print $4}')
+  kill -KILL -- -$producer; wait $producer 2>/dev/null || true
+  out=$(tool kafka-producer-perf-test --topic "$atopic" --num-records 1 --record-size 10 --throughput -1 \
+    --transactional-id "$atid" --producer-props bootstrap.servers="$b" 2>&1) || fail "a new producer with the dead one's transactional id failed:" "$out"
+  echo "$out" | grep -q "^1 records sent, " || fail "a new producer with the dead one's transactional id said:" "$out"
+  out=$(tool kafka-transactions --bootstrap-server "$b" describe --transactional-id "$atid" 2>&1)
+  echo "$out" | awk -v t="$atid" -v e="$epoch" '$2 == t && $5 == "CompleteCommit" && $4 > e && NF == 8 {f=1} END {exit !f}' \
+    || fail "after the new producer: expected CompleteCommit with an epoch above $epoch and no partitions:" "$out"
+  committed=$(tool kafka-console-consumer --bootstrap-server "$b" --topic "$atopic" --partition 0 --offset earliest \
+    --isolation-level read_committed --timeout-ms 4000 2>/dev/null | wc -l) || true
+  uncommitted=$(tool kafka-console-consumer --bootstrap-server "$b" --topic "$atopic" --partition 0 --offset earliest \
+    --isolation-level read_uncommitted --timeout-ms 4000 2>/dev/null | wc -l) || true
+  [ "$committed" = 1 ] && [ "$uncommitted" -gt 1 ] \
+    || fail "read_committed reads $committed records (expected 1: the aborted ones hidden), read_uncommitted $uncommitted (expected more)"
+}
+spawn aborted-transaction aborted
 out=$(tool kafka-producer-perf-test --topic "$topic" --num-records 2000 --record-size 20 --throughput -1 \
   --transactional-id "$tid" --transaction-duration-ms 100 --producer-props bootstrap.servers="$b" 2>&1) \
   || fail "kafka-producer-perf-test --transactional-id failed:" "$out"
