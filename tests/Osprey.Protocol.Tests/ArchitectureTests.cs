@@ -14,7 +14,8 @@ public class ArchitectureTests
         ["Osprey.Metadata"] = ["Osprey.Protocol", "Osprey.Storage"],
         ["Osprey.Broker"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata"],
         ["Osprey.Client"] = ["Osprey.Protocol"],
-        ["Osprey.Cli"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Broker", "Osprey.Client"],
+        ["Osprey.LoadKit"] = [],
+        ["Osprey.Cli"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Broker", "Osprey.Client", "Osprey.LoadKit"],
     };
 
     [Fact]
