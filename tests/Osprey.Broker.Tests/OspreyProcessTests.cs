@@ -81,7 +81,8 @@ public class OspreyProcessTests
     internal static async Task<Process> StartAsync(string dataDir, int port, string[]? extra = null, Dictionary<string, string>? environment = null)
     {
         var process = Launch(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", .. extra ?? []], environment);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        // The first start in a fresh clone builds the CLI (Release) while the other test projects run beside it.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
         while (true)
         {
             var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
