@@ -20,12 +20,7 @@ public sealed record MetaProperties(string ClusterId, int NodeId, string Directo
     public bool Created { get; init; }
 
     /// <summary>A random UUID in Kafka's form: URL-safe base64 of its 16 bytes, without padding (22 characters).</summary>
-    public static string NewKafkaUuid()
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
-        return Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-    }
+    public static string NewKafkaUuid() => ToKafkaString(Guid.NewGuid());
 
     /// <summary>A topic id (or any UUID) the way Kafka's tools print it.</summary>
     public static string ToKafkaString(Guid id)
