@@ -71,6 +71,11 @@ public sealed partial class BrokerServer : IAsyncDisposable
             // Every partition of every topic the metadata knows gets its log opened (recovered if need be).
             var opening = System.Diagnostics.Stopwatch.GetTimestamp();
             var topicLogs = new TopicLogs(logs, configs);
+            if (DescriptorShortageException.CheckRoomFor(metadata.Image.Topics.Values.Sum(t => t.Partitions.Count)) is { } shortage)
+            {
+                throw shortage;
+            }
+
             foreach (var topic in metadata.Image.Topics.Values)
             {
                 topicLogs.Open(metadata.Image, topic);
@@ -84,6 +89,12 @@ public sealed partial class BrokerServer : IAsyncDisposable
                 logs.Logs.Values.Sum(l => l.LogEndOffset - l.LogStartOffset),
                 meta.Created ? "in a new data directory" : logs.WasCleanShutdown ? "after a clean stop" : "after an unclean stop: logs past their recovery point were scanned",
                 (long)System.Diagnostics.Stopwatch.GetElapsedTime(opening).TotalMilliseconds);
+            var descriptorLimit = NativeFileSystem.OpenFileLimit();
+            var descriptorsOpen = NativeFileSystem.OpenFileCount();
+            if (descriptorsOpen > descriptorLimit * 3 / 4)
+            {
+                LogFewDescriptorsLeft(startup, descriptorsOpen, descriptorLimit, logs.Logs.Count);
+            }
 
             var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, configs, topicLogs, cancellationToken).ConfigureAwait(false);
             logs.StartBackgroundTasks();
@@ -91,9 +102,18 @@ public sealed partial class BrokerServer : IAsyncDisposable
         }
         catch
         {
-            if (logs is not null)
+            // The cause is what the caller hears about: a failure while tidying up (the disk that failed the start may
+            // fail the close too) must not replace it.
+            try
             {
-                await logs.DisposeAsync().ConfigureAwait(false);
+                if (logs is not null)
+                {
+                    await logs.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception)
+            {
+                // Swallowed: the cause is rethrown below.
             }
 
             await lockFile.DisposeAsync().ConfigureAwait(false);
@@ -243,4 +263,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Opened {Logs} partition logs of {Topics} topics ({Records} offsets in all) {How}, in {Ms} ms")]
     private static partial void LogOpened(ILogger logger, int logs, int topics, long records, string how, long ms);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Open} of the {Limit} file descriptors this process may have are in use after opening {Logs} partition logs; raise the limit (ulimit -n, LimitNOFILE=) before connections or new partitions run out of them")]
+    private static partial void LogFewDescriptorsLeft(ILogger logger, int open, long limit, int logs);
 }

@@ -5,15 +5,16 @@ namespace Osprey.Storage;
 /// <summary>
 /// What the offset and time indexes share: a file of fixed-size entries, kept in memory by the subclass, opened
 /// either from disk (checked entry by entry, <see cref="InvalidDataException"/> when damaged) or empty (to be rebuilt
-/// by a scan). New entries reach the file only when <see cref="WritePending"/> or <see cref="Flush"/> runs (when the
-/// segment rolls, is closed or is written by the cleaner), not on every append: each small write-through dirtied two
-/// more files per partition, which every group-commit syncfs then had to commit (about a fifth of durable append
-/// throughput, docs/benchmarks.md). Nothing is lost by waiting: the active segment is always rescanned, and its
-/// indexes rebuilt, after an unclean stop; a segment is trusted only once a later one exists, and rolling writes it.
+/// by a scan). The file is opened only for the moment it is read or written, so an index holds no descriptor (a
+/// broker with thousands of segments would otherwise need three per segment). New entries reach the file only when
+/// <see cref="WritePending"/> or <see cref="Flush"/> runs (when the segment rolls, is closed or is written by the
+/// cleaner), not on every append: each small write-through dirtied two more files per partition, which every
+/// group-commit syncfs then had to commit (about a fifth of durable append throughput, docs/benchmarks.md). Nothing
+/// is lost by waiting: the active segment is always rescanned, and its indexes rebuilt, after an unclean stop; a
+/// segment is trusted only once a later one exists, and rolling writes it.
 /// </summary>
-internal abstract class IndexFile : IDisposable
+internal abstract class IndexFile
 {
-    private readonly SafeFileHandle _file;
     private int _written;
 
     protected IndexFile(string path, long baseOffset, int maxIndexBytes, int entrySize)
@@ -22,10 +23,10 @@ internal abstract class IndexFile : IDisposable
         BaseOffset = baseOffset;
         EntryBytes = entrySize;
         MaxEntries = Math.Max(1, maxIndexBytes / entrySize);
-        _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
     }
 
-    public string Path { get; }
+    /// <summary>Where the file is now (it follows the segment's renames).</summary>
+    public string Path { get; private set; }
 
     public long BaseOffset { get; }
 
@@ -37,28 +38,20 @@ internal abstract class IndexFile : IDisposable
 
     private int EntryBytes { get; }
 
-    /// <summary>Loads the file's entries (<paramref name="load"/>) or empties it; disposes the index if that fails.</summary>
+    /// <summary>Loads the file's entries (<paramref name="load"/>) or empties it.</summary>
     protected static T Open<T>(T index, bool load)
         where T : IndexFile
     {
-        try
+        if (load)
         {
-            if (load)
-            {
-                index.Load(index.ReadAll());
-            }
-            else
-            {
-                index.Reset();
-            }
+            index.Load(index.ReadAll());
+        }
+        else
+        {
+            index.Reset();
+        }
 
-            return index;
-        }
-        catch
-        {
-            index.Dispose();
-            throw;
-        }
+        return index;
     }
 
     /// <summary>Takes the entries from the file's bytes, checking their order.</summary>
@@ -67,16 +60,29 @@ internal abstract class IndexFile : IDisposable
     /// <summary>Forgets every entry, in memory and on disk.</summary>
     public abstract void Reset();
 
+    private SafeFileHandle OpenFile()
+    {
+        try
+        {
+            return File.OpenHandle(Path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (IOException e) when (NativeFileSystem.IsDescriptorShortage(e))
+        {
+            throw new DescriptorShortageException(Path, e);
+        }
+    }
+
     private byte[] ReadAll()
     {
-        var length = RandomAccess.GetLength(_file);
+        using var file = OpenFile();
+        var length = RandomAccess.GetLength(file);
         if (length % EntryBytes != 0 || length / EntryBytes > MaxEntries)
         {
             throw new InvalidDataException($"{Path}: size {length} is not a whole number of entries within the limit.");
         }
 
         var bytes = new byte[length];
-        RandomAccess.Read(_file, bytes, 0);
+        RandomAccess.Read(file, bytes, 0);
         _written = (int)(length / EntryBytes);
         return bytes;
     }
@@ -93,6 +99,7 @@ internal abstract class IndexFile : IDisposable
             return;
         }
 
+        using var file = OpenFile();
         Span<byte> chunk = stackalloc byte[4096 / EntryBytes * EntryBytes];
         while (_written < count)
         {
@@ -102,7 +109,7 @@ internal abstract class IndexFile : IDisposable
                 EncodeEntry(_written + i, chunk.Slice(i * EntryBytes, EntryBytes));
             }
 
-            RandomAccess.Write(_file, chunk[..(entries * EntryBytes)], (long)_written * EntryBytes);
+            RandomAccess.Write(file, chunk[..(entries * EntryBytes)], (long)_written * EntryBytes);
             _written += entries;
         }
     }
@@ -111,15 +118,19 @@ internal abstract class IndexFile : IDisposable
     protected void TruncateFile(int entries)
     {
         _written = Math.Min(_written, entries);
-        RandomAccess.SetLength(_file, (long)_written * EntryBytes);
+        using var file = OpenFile();
+        RandomAccess.SetLength(file, (long)_written * EntryBytes);
     }
 
     /// <summary>Writes the pending entries and makes the file durable.</summary>
     public void Flush()
     {
         WritePending();
-        RandomAccess.FlushToDisk(_file);
+        using var file = OpenFile();
+        RandomAccess.FlushToDisk(file);
     }
 
-    public void Dispose() => _file.Dispose();
+    /// <summary>Follows the segment's files to a new name.</summary>
+    public void MovedTo(string path) => Path = path;
+
 }

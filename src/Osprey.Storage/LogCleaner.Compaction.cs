@@ -86,7 +86,7 @@ public sealed partial class LogCleaner
         long now,
         CancellationToken cancellationToken)
     {
-        var cleaned = LogSegment.Create(log.Directory, group[0].BaseOffset, config, now, LogSegment.CleanedSuffix);
+        var cleaned = LogSegment.Create(log.Directory, group[0].BaseOffset, config, now, LogSegment.CleanedSuffix, log.Handles);
         var committed = false;
         var mayDelete = true;
         try

@@ -160,7 +160,8 @@ public sealed class LogFlusher : IAsyncDisposable
         try
         {
             // One commit for every log of the data directory's file system.
-            NativeFileSystem.SyncFileSystem(byLog[0].Log.ActiveSegment.Handle);
+            using var file = byLog[0].Log.ActiveSegment.LeaseFile();
+            NativeFileSystem.SyncFileSystem(file.Handle);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {

@@ -30,6 +30,12 @@ public sealed record LogManagerOptions
     /// </summary>
     public long WritebackBytes { get; init; } = LogWriteback.DefaultThresholdBytes;
 
+    /// <summary>
+    /// osprey.log.open.segments.max: how many .log files of inactive segments may be open at once (active segments
+    /// always are); null sizes it from the descriptor limit (<see cref="SegmentHandleCache.DefaultCapacity"/>).
+    /// </summary>
+    public int? OpenSegmentsMax { get; init; }
+
     /// <summary>The log cleaner's settings (log.cleaner.*).</summary>
     public LogCleanerOptions Cleaner { get; init; } = new();
 }
@@ -68,6 +74,7 @@ public sealed class LogManager : IAsyncDisposable
         _cleanerOffsets = Checkpoints.ReadOffsets(Path.Combine(DataDirectory, Checkpoints.CleanerOffsetFile));
         Flusher = new LogFlusher(minRoundInterval: options.GroupCommitInterval);
         Writeback = new LogWriteback(options.WritebackBytes);
+        Handles = new SegmentHandleCache(options.OpenSegmentsMax ?? SegmentHandleCache.DefaultCapacity(NativeFileSystem.OpenFileLimit()));
         Cleaner = new LogCleaner(() => _logs.Values, time, options.Cleaner) { Cleaned = _ => WriteCleanerCheckpoint() };
 
         // From here on a crash is an unclean stop.
@@ -82,6 +89,9 @@ public sealed class LogManager : IAsyncDisposable
 
     /// <summary>Starts the write-out of data nobody fsyncs yet, a little at a time.</summary>
     public LogWriteback Writeback { get; }
+
+    /// <summary>The open files of inactive segments, across every log of this directory.</summary>
+    public SegmentHandleCache Handles { get; }
 
     /// <summary>Compacts the logs whose cleanup.policy has compact; runs in the background once started.</summary>
     public LogCleaner Cleaner { get; }
@@ -151,7 +161,8 @@ public sealed class LogManager : IAsyncDisposable
                 recoveryPoint: _recoveryPoints.GetValueOrDefault(key, 0),
                 logStartOffset: _logStartOffsets.GetValueOrDefault(key, 0),
                 cleanShutdown: _wasCleanShutdown || !existed,
-                logger: _logger);
+                logger: _logger,
+                handles: Handles);
             log.RestoreCleanerCheckpoint(_cleanerOffsets.GetValueOrDefault(key, 0));
             log.Writeback = Writeback;
             _logs[key] = log;

@@ -34,8 +34,16 @@ public sealed class LogSegment : IDisposable
     /// <summary>Next to a <c>.log.swap</c> file: the first offset after the segments the swap replaces.</summary>
     public const string CoversSuffix = ".covers";
 
-    private readonly SafeFileHandle _log;
+    private readonly SegmentHandleCache _handles;
+    private readonly Lock _fileLock = new();
     private readonly int _indexIntervalBytes;
+
+    // The .log file's handle: always open while the segment is active (pinned); for an older segment, opened when a
+    // read needs it and closed by the handle cache when it needs room. Replaced and closed only under _fileLock.
+    private SafeFileHandle? _log;
+    private bool _pinned = true;
+    private bool _disposed;
+    private int _recentlyUsed;
     private long _size;
 
     // Where the batch starting at an offset is: set by the last append and the last read, so that a consumer at
@@ -51,8 +59,9 @@ public sealed class LogSegment : IDisposable
     private long _writebackPosition;
     private int _writebackQueued;
 
-    private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long created)
+    private LogSegment(string directory, long baseOffset, SafeFileHandle log, OffsetIndex offsetIndex, TimeIndex timeIndex, TransactionIndex txnIndex, int indexIntervalBytes, long created, SegmentHandleCache handles)
     {
+        _handles = handles;
         TxnIndex = txnIndex;
         Directory = directory;
         BaseOffset = baseOffset;
@@ -117,7 +126,125 @@ public sealed class LogSegment : IDisposable
     /// <summary>The aborted transactions whose ABORT marker is in this segment (<c>.txnindex</c>).</summary>
     public TransactionIndex TxnIndex { get; }
 
-    internal SafeFileHandle Handle => _log;
+    /// <summary>Where the segment sits in its <see cref="SegmentHandleCache"/> while its file is open and it is inactive.</summary>
+    internal LinkedListNode<LogSegment>? CacheNode { get; set; }
+
+    /// <summary>Whether the .log file is open now.</summary>
+    internal bool IsFileOpen => Volatile.Read(ref _log) is not null;
+
+    /// <summary>
+    /// The .log file's handle, held until the lease is disposed: the file is opened if the handle cache closed it, and
+    /// stays usable even if the cache closes it meanwhile. <see cref="ObjectDisposedException"/> once the segment is
+    /// disposed.
+    /// </summary>
+    internal SegmentFileLease LeaseFile()
+    {
+        Volatile.Write(ref _recentlyUsed, 1);
+        if (Volatile.Read(ref _log) is { } handle)
+        {
+            var added = false;
+            try
+            {
+                handle.DangerousAddRef(ref added);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed by the cache just now: reopened below.
+            }
+
+            if (added)
+            {
+                return new SegmentFileLease(handle);
+            }
+        }
+
+        return LeaseFileSlowly();
+    }
+
+    private SegmentFileLease LeaseFileSlowly()
+    {
+        SafeFileHandle handle;
+        var opened = false;
+        lock (_fileLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_log is null)
+            {
+                _log = OpenFile(LogPath, FileMode.Open);
+                opened = !_pinned;
+            }
+
+            handle = _log;
+            var added = false;
+            handle.DangerousAddRef(ref added);
+        }
+
+        if (opened)
+        {
+            _handles.Opened(this);
+        }
+
+        return new SegmentFileLease(handle);
+    }
+
+    /// <summary>True when the segment was read since the last call (the handle cache's second chance).</summary>
+    internal bool TakeRecentUse() => Interlocked.Exchange(ref _recentlyUsed, 0) == 1;
+
+    /// <summary>Closes the .log file if the segment is inactive (the next read opens it again).</summary>
+    internal void CloseIdleFile()
+    {
+        lock (_fileLock)
+        {
+            if (_pinned || _log is null)
+            {
+                return;
+            }
+
+            _log.Dispose();
+            _log = null;
+        }
+    }
+
+    /// <summary>
+    /// Marks the segment active (its file stays open for appends) or inactive (its file may be closed when the
+    /// handle cache needs room).
+    /// </summary>
+    internal void SetActive(bool active)
+    {
+        bool cache;
+        lock (_fileLock)
+        {
+            if (_disposed || _pinned == active)
+            {
+                return;
+            }
+
+            _pinned = active;
+            cache = !active && _log is not null;
+        }
+
+        if (cache)
+        {
+            _handles.Opened(this);
+        }
+        else if (active)
+        {
+            _handles.Forget(this);
+        }
+    }
+
+    /// <summary>Opens a segment file, naming a shortage of descriptors as such.</summary>
+    internal static SafeFileHandle OpenFile(string path, FileMode mode)
+    {
+        try
+        {
+            return File.OpenHandle(path, mode, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        }
+        catch (IOException e) when (NativeFileSystem.IsDescriptorShortage(e))
+        {
+            throw new DescriptorShortageException(path, e);
+        }
+    }
 
     public string LogPath => FilePath(Directory, BaseOffset, LogSuffix) + FileSuffix;
 
@@ -140,22 +267,20 @@ public sealed class LogSegment : IDisposable
     /// Creates a new, empty segment (any files of the same name are truncated), under the live names or, with
     /// <paramref name="fileSuffix"/>, under names that end with it (the cleaner writes ".cleaned" segments).
     /// </summary>
-    public static LogSegment Create(string directory, long baseOffset, LogConfig config, long nowMs, string fileSuffix = "")
+    public static LogSegment Create(string directory, long baseOffset, LogConfig config, long nowMs, string fileSuffix = "", SegmentHandleCache? handles = null)
     {
-        var log = File.OpenHandle(FilePath(directory, baseOffset, LogSuffix) + fileSuffix, FileMode.Create, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
-        OffsetIndex? offsetIndex = null;
+        var log = OpenFile(FilePath(directory, baseOffset, LogSuffix) + fileSuffix, FileMode.Create);
         try
         {
-            offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix) + fileSuffix, baseOffset, config.SegmentIndexBytes, load: false);
+            var offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix) + fileSuffix, baseOffset, config.SegmentIndexBytes, load: false);
             var timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix) + fileSuffix, baseOffset, config.SegmentIndexBytes, load: false);
             var txnPath = FilePath(directory, baseOffset, TxnIndexSuffix) + fileSuffix;
             File.Delete(txnPath); // a new segment has no aborted transactions, whatever an earlier one left
-            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, TransactionIndex.Open(txnPath), config.IndexIntervalBytes, nowMs) { FileSuffix = fileSuffix };
+            return new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, TransactionIndex.Open(txnPath), config.IndexIntervalBytes, nowMs, handles ?? SegmentHandleCache.Default) { FileSuffix = fileSuffix };
         }
         catch
         {
             log.Dispose();
-            offsetIndex?.Dispose();
             throw;
         }
     }
@@ -164,10 +289,10 @@ public sealed class LogSegment : IDisposable
     /// Opens an existing segment. With <paramref name="trustIndexes"/> the index files are loaded as they are (a
     /// clean segment); otherwise, or when they fail their checks, the segment is scanned by <see cref="Recover"/>.
     /// </summary>
-    public static LogSegment Open(string directory, long baseOffset, LogConfig config, bool trustIndexes, long nowMs, long durableBelow, out SegmentRecovery? recovery)
+    public static LogSegment Open(string directory, long baseOffset, LogConfig config, bool trustIndexes, long nowMs, long durableBelow, out SegmentRecovery? recovery, SegmentHandleCache? handles = null)
     {
         recovery = null;
-        var log = File.OpenHandle(FilePath(directory, baseOffset, LogSuffix), FileMode.Open, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
+        var log = OpenFile(FilePath(directory, baseOffset, LogSuffix), FileMode.Open);
         OffsetIndex? offsetIndex = null;
         TimeIndex? timeIndex = null;
         var recover = !trustIndexes;
@@ -180,8 +305,6 @@ public sealed class LogSegment : IDisposable
             }
             catch (InvalidDataException)
             {
-                offsetIndex?.Dispose();
-                timeIndex?.Dispose();
                 offsetIndex = OffsetIndex.Open(FilePath(directory, baseOffset, IndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
                 timeIndex = TimeIndex.Open(FilePath(directory, baseOffset, TimeIndexSuffix), baseOffset, config.SegmentIndexBytes, load: false);
                 recover = true;
@@ -199,7 +322,7 @@ public sealed class LogSegment : IDisposable
                 txnIndex = TransactionIndex.Open(FilePath(directory, baseOffset, TxnIndexSuffix));
             }
 
-            var segment = new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, txnIndex, config.IndexIntervalBytes, nowMs);
+            var segment = new LogSegment(directory, baseOffset, log, offsetIndex, timeIndex, txnIndex, config.IndexIntervalBytes, nowMs, handles ?? SegmentHandleCache.Default);
             segment._size = RandomAccess.GetLength(log);
             if (recover)
             {
@@ -229,8 +352,6 @@ public sealed class LogSegment : IDisposable
         catch
         {
             log.Dispose();
-            offsetIndex?.Dispose();
-            timeIndex?.Dispose();
             throw;
         }
     }
@@ -275,7 +396,8 @@ public sealed class LogSegment : IDisposable
         MaxTimestamp = -1;
         OffsetOfMaxTimestamp = -1;
         _bytesSinceLastIndexEntry = 0;
-        var fileSize = RandomAccess.GetLength(_log);
+        using var file = LeaseFile();
+        var fileSize = RandomAccess.GetLength(file.Handle);
         long position = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1 << 20, maxMessageBytes + RecordBatchHeader.LogOverhead));
         try
@@ -289,7 +411,7 @@ public sealed class LogSegment : IDisposable
                 if (offsetInBuffer + RecordBatchHeader.LogOverhead > bufferLength)
                 {
                     bufferStart = position;
-                    bufferLength = RandomAccess.Read(_log, buffer, position);
+                    bufferLength = RandomAccess.Read(file.Handle, buffer, position);
                     offsetInBuffer = 0;
                 }
 
@@ -310,7 +432,7 @@ public sealed class LogSegment : IDisposable
                 if (offsetInBuffer + total > bufferLength)
                 {
                     bufferStart = position;
-                    bufferLength = RandomAccess.Read(_log, buffer, position);
+                    bufferLength = RandomAccess.Read(file.Handle, buffer, position);
                     offsetInBuffer = 0;
                     if (total > bufferLength)
                     {
@@ -382,7 +504,7 @@ public sealed class LogSegment : IDisposable
         var truncated = fileSize - position;
         if (truncated > 0)
         {
-            RandomAccess.SetLength(_log, position);
+            RandomAccess.SetLength(file.Handle, position);
         }
 
         Interlocked.Exchange(ref _size, position);
@@ -423,13 +545,16 @@ public sealed class LogSegment : IDisposable
         }
 
         var position = Size;
-        if (writer is null)
+        using (var file = LeaseFile())
         {
-            RandomAccess.Write(_log, batches, position);
-        }
-        else
-        {
-            writer(_log, batches, position);
+            if (writer is null)
+            {
+                RandomAccess.Write(file.Handle, batches, position);
+            }
+            else
+            {
+                writer(file.Handle, batches, position);
+            }
         }
 
         var offset = 0;
@@ -451,7 +576,12 @@ public sealed class LogSegment : IDisposable
             return null;
         }
 
-        var read = RandomAccess.Read(_log, buffer[..RecordBatchHeader.Size], position);
+        int read;
+        using (var file = LeaseFile())
+        {
+            read = RandomAccess.Read(file.Handle, buffer[..RecordBatchHeader.Size], position);
+        }
+
         if (read < RecordBatchHeader.Size)
         {
             return null;
@@ -570,9 +700,10 @@ public sealed class LogSegment : IDisposable
     public void ReadBytes(long position, Span<byte> destination)
     {
         var total = 0;
+        using var file = LeaseFile();
         while (total < destination.Length)
         {
-            var read = RandomAccess.Read(_log, destination[total..], position + total);
+            var read = RandomAccess.Read(file.Handle, destination[total..], position + total);
             if (read == 0)
             {
                 throw new KafkaStorageException(ErrorCode.KafkaStorageError, $"{LogPath}: unexpected end of file at {position + total}.");
@@ -593,9 +724,10 @@ public sealed class LogSegment : IDisposable
             throw new InvalidOperationException($"{LogPath}: can only cut back to the segment's own end ({Size}), not {size}.");
         }
 
-        if (RandomAccess.GetLength(_log) != size)
+        using var file = LeaseFile();
+        if (RandomAccess.GetLength(file.Handle) != size)
         {
-            RandomAccess.SetLength(_log, size);
+            RandomAccess.SetLength(file.Handle, size);
         }
     }
 
@@ -614,7 +746,11 @@ public sealed class LogSegment : IDisposable
             position += header.TotalSize;
         }
 
-        RandomAccess.SetLength(_log, position);
+        using (var file = LeaseFile())
+        {
+            RandomAccess.SetLength(file.Handle, position);
+        }
+
         Interlocked.Exchange(ref _size, position);
         Interlocked.Exchange(ref _writebackPosition, Math.Min(Interlocked.Read(ref _writebackPosition), position));
         Volatile.Write(ref _cursor, null);
@@ -646,6 +782,7 @@ public sealed class LogSegment : IDisposable
         OffsetIndex.WritePending();
         TimeIndex.WritePending();
         Volatile.Write(ref _indexesUnsynced, true);
+        SetActive(false);
     }
 
     /// <summary>Whether the segment rolled and its index files still have to be synced.</summary>
@@ -655,13 +792,16 @@ public sealed class LogSegment : IDisposable
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var size = Size;
-        if (syncer is null)
+        using (var file = LeaseFile())
         {
-            RandomAccess.FlushToDisk(_log);
-        }
-        else
-        {
-            syncer(_log, LogPath);
+            if (syncer is null)
+            {
+                RandomAccess.FlushToDisk(file.Handle);
+            }
+            else
+            {
+                syncer(file.Handle, LogPath);
+            }
         }
 
         AdvanceWriteback(size);
@@ -692,7 +832,23 @@ public sealed class LogSegment : IDisposable
         WritebackDequeued(); // appends from here on may queue the segment again
         var end = Size;
         var from = Interlocked.Read(ref _writebackPosition);
-        if (end <= from || !NativeFileSystem.StartWriteback(_log, from, end - from))
+        if (end <= from || !IsFileOpen)
+        {
+            return 0; // an inactive segment whose file the cache closed: its pages wait for the next fsync
+        }
+
+        bool started;
+        try
+        {
+            using var file = LeaseFile();
+            started = NativeFileSystem.StartWriteback(file.Handle, from, end - from);
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+
+        if (!started)
         {
             return 0;
         }
@@ -727,17 +883,23 @@ public sealed class LogSegment : IDisposable
     public void RenameTo(string suffix)
     {
         string[] kinds = suffix == DeletedSuffix ? [LogSuffix, IndexSuffix, TimeIndexSuffix, TxnIndexSuffix] : [IndexSuffix, TimeIndexSuffix, TxnIndexSuffix, LogSuffix];
-        TxnIndex.MovedTo(FilePath(Directory, BaseOffset, TxnIndexSuffix) + suffix);
-        foreach (var kind in kinds)
+        // Under the file lock: a read that reopens the .log file meanwhile must find it under the name it looks for.
+        lock (_fileLock)
         {
-            var path = FilePath(Directory, BaseOffset, kind);
-            if (File.Exists(path + FileSuffix))
+            TxnIndex.MovedTo(FilePath(Directory, BaseOffset, TxnIndexSuffix) + suffix);
+            OffsetIndex.MovedTo(FilePath(Directory, BaseOffset, IndexSuffix) + suffix);
+            TimeIndex.MovedTo(FilePath(Directory, BaseOffset, TimeIndexSuffix) + suffix);
+            foreach (var kind in kinds)
             {
-                File.Move(path + FileSuffix, path + suffix, overwrite: true);
+                var path = FilePath(Directory, BaseOffset, kind);
+                if (File.Exists(path + FileSuffix))
+                {
+                    File.Move(path + FileSuffix, path + suffix, overwrite: true);
+                }
             }
-        }
 
-        FileSuffix = suffix;
+            FileSuffix = suffix;
+        }
     }
 
     /// <summary>Deletes this segment's files with the given suffix appended ("" for the live names).</summary>
@@ -751,10 +913,14 @@ public sealed class LogSegment : IDisposable
 
     public void Dispose()
     {
-        _log.Dispose();
-        OffsetIndex.Dispose();
-        TimeIndex.Dispose();
-        TxnIndex.Dispose();
+        lock (_fileLock)
+        {
+            _disposed = true;
+            _log?.Dispose();
+            _log = null;
+        }
+
+        _handles.Forget(this);
     }
 
     /// <summary>A batch that starts with <paramref name="Offset"/> at <paramref name="Position"/>.</summary>
@@ -767,8 +933,6 @@ public sealed class LogSegment : IDisposable
 /// </summary>
 public readonly record struct FileRegion(LogSegment Segment, long Position, int Length)
 {
-    public SafeFileHandle Handle => Segment.Handle;
-
     public void CopyTo(Span<byte> destination) => Segment.ReadBytes(Position, destination[..Length]);
 
     public byte[] ToArray()
@@ -777,4 +941,12 @@ public readonly record struct FileRegion(LogSegment Segment, long Position, int 
         CopyTo(bytes);
         return bytes;
     }
+}
+
+/// <summary>A segment file's handle, kept open until disposed (see <see cref="LogSegment.LeaseFile"/>).</summary>
+internal readonly struct SegmentFileLease(SafeFileHandle handle) : IDisposable
+{
+    public SafeFileHandle Handle { get; } = handle;
+
+    public void Dispose() => Handle.DangerousRelease();
 }

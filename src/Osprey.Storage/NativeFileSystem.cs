@@ -9,7 +9,7 @@ namespace Osprey.Storage;
 /// (so a newly created segment file's name survives a crash) and sync_file_range (to start a file's write-out
 /// early, see <see cref="LogWriteback"/>).
 /// </summary>
-internal static partial class NativeFileSystem
+public static partial class NativeFileSystem
 {
     private const int ReadOnly = 0;
     private const int Directory = 0x10000; // O_DIRECTORY
@@ -95,6 +95,68 @@ internal static partial class NativeFileSystem
             _ = Close(fd);
         }
     }
+
+    /// <summary>
+    /// The process's soft limit on open descriptors (RLIMIT_NOFILE), or <see cref="int.MaxValue"/> when unknown
+    /// (off Linux) or unlimited.
+    /// </summary>
+    public static long OpenFileLimit()
+    {
+        if (!IsSupported || GetRLimit(RLimitNoFile, out var limit) != 0)
+        {
+            return int.MaxValue;
+        }
+
+        return limit.Current > int.MaxValue ? int.MaxValue : (long)limit.Current;
+    }
+
+    /// <summary>
+    /// Raises the soft limit on open descriptors to the hard limit, as the JVM does for Kafka at start (a shell's
+    /// default soft limit is often 1,024 while the hard one is far higher). Returns the limit now in force.
+    /// </summary>
+    public static long RaiseOpenFileLimit()
+    {
+        if (IsSupported && GetRLimit(RLimitNoFile, out var limit) == 0 && limit.Current < limit.Maximum)
+        {
+            _ = SetRLimit(RLimitNoFile, new RLimit { Current = limit.Maximum, Maximum = limit.Maximum });
+        }
+
+        return OpenFileLimit();
+    }
+
+    /// <summary>Descriptors the process has open now (entries of /proc/self/fd), or -1 when that cannot be told.</summary>
+    public static int OpenFileCount()
+    {
+        try
+        {
+            return IsSupported ? System.IO.Directory.GetFileSystemEntries("/proc/self/fd").Length : -1;
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>True when <paramref name="exception"/> says the process or system ran out of descriptors (EMFILE, ENFILE).</summary>
+    public static bool IsDescriptorShortage(Exception exception) =>
+        exception is IOException io && (io.HResult is EMFile or ENFile || io.Message.Contains("Too many open files", StringComparison.Ordinal));
+
+    private const int RLimitNoFile = 7;
+    private const int ENFile = 23;
+    private const int EMFile = 24;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRLimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, in RLimit limit);
 
     [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     private static partial int SyncFs(int fd);

@@ -21,9 +21,11 @@ public sealed partial class PartitionLog
         long recoveryPoint = 0,
         long logStartOffset = 0,
         bool cleanShutdown = false,
-        ILogger? logger = null)
+        ILogger? logger = null,
+        SegmentHandleCache? handles = null)
     {
         logger ??= NullLogger.Instance;
+        handles ??= SegmentHandleCache.Default;
         var started = Stopwatch.GetTimestamp();
         var scanned = 0;
         System.IO.Directory.CreateDirectory(directory);
@@ -46,7 +48,12 @@ public sealed partial class PartitionLog
                 var nextBase = i + 1 < baseOffsets.Count ? baseOffsets[i + 1] : long.MaxValue;
                 // A segment a cleaner swap put in place at this open has indexes of unknown state: rebuild them.
                 var trust = (cleanShutdown || nextBase <= recoveryPoint) && !swapped.Contains(baseOffset);
-                var segment = LogSegment.Open(directory, baseOffset, config, trust, now, recoveryPoint, out var recovery);
+                var segment = LogSegment.Open(directory, baseOffset, config, trust, now, recoveryPoint, out var recovery, handles);
+                if (segments.Count > 0)
+                {
+                    segments[^1].SetActive(false); // its file may be closed now: a partition does not hold all its segments open
+                }
+
                 segments.Add(segment);
                 if (recovery is null)
                 {
@@ -128,14 +135,15 @@ public sealed partial class PartitionLog
 
             if (segments.Count == 0)
             {
-                segments.Add(LogSegment.Create(directory, Math.Max(0, logStartOffset), config, now));
+                segments.Add(LogSegment.Create(directory, Math.Max(0, logStartOffset), config, now, handles: handles));
                 NativeFileSystem.SyncDirectory(directory);
                 NativeFileSystem.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(directory))!);
             }
 
+            segments[^1].SetActive(true);
             var logEnd = segments[^1].NextOffset;
             var start = Math.Clamp(logStartOffset, segments[0].BaseOffset, logEnd);
-            var log = new PartitionLog(directory, topic, partition, config, time, [.. segments], start, Math.Min(logEnd, cleanShutdown ? logEnd : recoveryPoint)) { Logger = logger };
+            var log = new PartitionLog(directory, topic, partition, config, time, [.. segments], start, Math.Min(logEnd, cleanShutdown ? logEnd : recoveryPoint)) { Logger = logger, Handles = handles };
             log.LeaderEpochs.TruncateFromEnd(logEnd);
             log.LoadProducerState();
             if (scanned > 0)
@@ -350,6 +358,7 @@ public sealed partial class PartitionLog
                 segment.DeleteFiles("");
             }
 
+            keep[^1].SetActive(true);
             keep[^1].TruncateTo(offset);
             _segments = [.. keep];
             LeaderEpochs.TruncateFromEnd(offset);

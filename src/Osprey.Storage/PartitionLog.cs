@@ -92,6 +92,9 @@ public sealed partial class PartitionLog : IDisposable
 
     public LeaderEpochCache LeaderEpochs { get; }
 
+    /// <summary>Keeps the open files of this log's inactive segments within the broker's budget.</summary>
+    internal SegmentHandleCache Handles { get; init; } = SegmentHandleCache.Default;
+
     /// <summary>Starts the write-out of appended bytes early (set by the <see cref="LogManager"/>).</summary>
     internal LogWriteback? Writeback { get; set; }
 
@@ -453,7 +456,7 @@ public sealed partial class PartitionLog : IDisposable
         old.OnBecomeInactive();
         try
         {
-            var segment = LogSegment.Create(Directory, old.NextOffset, Config, now);
+            var segment = LogSegment.Create(Directory, old.NextOffset, Config, now, handles: Handles);
             _segments = [.. _segments, segment];
             Writeback?.Enqueue(old);
             _producers.WriteSnapshot(Directory, segment.BaseOffset);

@@ -13,13 +13,13 @@ public readonly record struct AbortedTransaction(long ProducerId, long FirstOffs
 /// segment has an entry; entries are kept in memory too (there are few), copied on write so that fetches read them
 /// without the log's lock while appends go on.
 /// </summary>
-public sealed class TransactionIndex : IDisposable
+public sealed class TransactionIndex
 {
     public const int EntrySize = 34;
     private const short Version = 0;
 
     private volatile AbortedTransaction[] _entries = [];
-    private FileStream? _file;
+    private volatile bool _unsynced;
 
     private TransactionIndex(string path)
     {
@@ -67,9 +67,13 @@ public sealed class TransactionIndex : IDisposable
     {
         Span<byte> bytes = stackalloc byte[EntrySize];
         Encode(entry, bytes);
-        _file ??= new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        _file.Write(bytes);
-        _file.Flush(flushToDisk: false);
+        // Opened for the moment only: aborts are rare, and a segment should not hold a descriptor for them.
+        using (var file = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+        {
+            file.Write(bytes);
+        }
+
+        _unsynced = true;
         _entries = [.. _entries, entry];
     }
 
@@ -93,22 +97,27 @@ public sealed class TransactionIndex : IDisposable
         }
     }
 
-    public void Flush() => _file?.Flush(flushToDisk: true);
-
-    /// <summary>Follows the segment's files to a new name (the file is reopened on the next append).</summary>
-    public void MovedTo(string path)
+    /// <summary>Makes the entries appended since the last flush durable.</summary>
+    public void Flush()
     {
-        _file?.Dispose();
-        _file = null;
-        Path = path;
+        if (!_unsynced || !File.Exists(Path))
+        {
+            return;
+        }
+
+        using (var file = File.OpenHandle(Path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
+        {
+            RandomAccess.FlushToDisk(file);
+        }
+
+        _unsynced = false;
     }
 
-    public void Dispose() => _file?.Dispose();
+    /// <summary>Follows the segment's files to a new name.</summary>
+    public void MovedTo(string path) => Path = path;
 
     private void Rewrite()
     {
-        _file?.Dispose();
-        _file = null;
         var entries = _entries;
         if (entries.Length == 0)
         {

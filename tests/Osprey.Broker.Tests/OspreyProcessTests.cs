@@ -68,6 +68,53 @@ public class OspreyProcessTests
         }
     }
 
+    [Fact]
+    public async Task TwoThousandPartitionsStartWithinADescriptorLimitOf4096AndAShortageIsNamed()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "osprey-process-test-" + Guid.NewGuid().ToString("N"));
+        var port = FreePort();
+        var bootstrap = $"127.0.0.1:{port}";
+        try
+        {
+            using (var broker = await StartAsync(dataDir, port))
+            {
+                using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();
+                await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = "wide", NumPartitions = 2000, ReplicationFactor = 1 }]);
+                broker.Kill(entireProcessTree: true);
+                await broker.WaitForExitAsync(TestContext.Current.CancellationToken);
+            }
+
+            // Kafka's three descriptors per partition would need 6,000 and more: Osprey holds one per partition.
+            using (var broker = await StartAsync(dataDir, port, descriptorLimit: 4096))
+            {
+                using var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = bootstrap, Acks = Acks.All }).Build();
+                var result = await producer.ProduceAsync(new TopicPartition("wide", 1999), new Message<Null, string> { Value = "the last partition" }, TestContext.Current.CancellationToken);
+                Assert.Equal(0, result.Offset.Value);
+                broker.Kill(entireProcessTree: true);
+                await broker.WaitForExitAsync(TestContext.Current.CancellationToken);
+            }
+
+            // Below what the partitions need, the start fails and says why, not with an unrelated exception.
+            using var starved = Launch(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"], descriptorLimit: 1024);
+            var errors = starved.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+            _ = starved.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            await starved.WaitForExitAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(1, starved.ExitCode);
+            var message = await errors;
+            Assert.Contains("osprey: cannot start: Not enough file descriptors for 2000 partition logs", message, StringComparison.Ordinal);
+            Assert.Contains("may have 1024 open (ulimit -n)", message, StringComparison.Ordinal);
+            Assert.DoesNotContain("OutOfMemoryException", message, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir))
+            {
+                Directory.Delete(dataDir, recursive: true);
+            }
+        }
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -78,31 +125,47 @@ public class OspreyProcessTests
     internal static int FreePortForTests() => FreePort();
 
     /// <summary>Runs ./osprey start (which builds the CLI first if needed) and waits until it listens.</summary>
-    internal static async Task<Process> StartAsync(string dataDir, int port, string[]? extra = null, Dictionary<string, string>? environment = null)
+    internal static async Task<Process> StartAsync(string dataDir, int port, string[]? extra = null, Dictionary<string, string>? environment = null, int? descriptorLimit = null)
     {
-        var process = Launch(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", .. extra ?? []], environment);
+        var process = Launch(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", .. extra ?? []], environment, descriptorLimit);
+        // Drained from the start: a broker that logs much while it starts (a line per recovered partition) would
+        // otherwise block on a full pipe before it ever says it is ready.
+        var errors = process.StandardError.ReadToEndAsync(CancellationToken.None);
+
         // The first start in a fresh clone builds the CLI (Release) while the other test projects run beside it.
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
-        while (true)
+        try
         {
-            var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
-            if (line is null)
+            while (true)
             {
-                throw new InvalidOperationException("osprey exited: " + await process.StandardError.ReadToEndAsync(timeout.Token));
-            }
+                var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+                if (line is null)
+                {
+                    await process.WaitForExitAsync(timeout.Token);
+                    throw new InvalidOperationException("osprey exited: " + await errors);
+                }
 
-            if (line.StartsWith("Press Ctrl+C", StringComparison.Ordinal))
-            {
-                // Keep draining output so the process never blocks on a full pipe.
-                _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-                _ = process.StandardError.ReadToEndAsync(CancellationToken.None);
-                return process;
+                if (line.StartsWith("Press Ctrl+C", StringComparison.Ordinal))
+                {
+                    // Keep draining output so the process never blocks on a full pipe.
+                    _ = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+                    return process;
+                }
             }
+        }
+        catch
+        {
+            process.Kill(entireProcessTree: true);
+            process.Dispose();
+            throw;
         }
     }
 
-    /// <summary>Starts ./osprey with <paramref name="arguments"/> from the repository root, output redirected.</summary>
-    internal static Process Launch(string[] arguments, Dictionary<string, string>? environment = null)
+    /// <summary>
+    /// Starts ./osprey with <paramref name="arguments"/> from the repository root, output redirected; with
+    /// <paramref name="descriptorLimit"/> under prlimit, soft and hard limit both.
+    /// </summary>
+    internal static Process Launch(string[] arguments, Dictionary<string, string>? environment = null, int? descriptorLimit = null)
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "Osprey.slnx")))
@@ -111,7 +174,11 @@ public class OspreyProcessTests
         }
 
         Assert.NotNull(root);
-        var start = new ProcessStartInfo(Path.Combine(root.FullName, "osprey"), arguments)
+        var osprey = Path.Combine(root.FullName, "osprey");
+        string[] command = descriptorLimit is { } limit
+            ? ["prlimit", $"--nofile={limit.ToString(CultureInfo.InvariantCulture)}:{limit.ToString(CultureInfo.InvariantCulture)}", osprey, .. arguments]
+            : [osprey, .. arguments];
+        var start = new ProcessStartInfo(command[0], command[1..])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

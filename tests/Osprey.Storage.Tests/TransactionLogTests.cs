@@ -118,15 +118,12 @@ public class TransactionLogTests
     {
         using var dir = new TempDirectory();
         var path = Path.Combine(dir.Path, "00000000000000000000" + LogSegment.TxnIndexSuffix);
-        using (var index = TransactionIndex.Open(path))
-        {
-            index.Append(new AbortedTransaction(0x0102030405060708, 16, 33, 34));
-        }
+        TransactionIndex.Open(path).Append(new AbortedTransaction(0x0102030405060708, 16, 33, 34));
 
         Assert.Equal(
             Convert.FromHexString("0000" + "0102030405060708" + "0000000000000010" + "0000000000000021" + "0000000000000022"),
             File.ReadAllBytes(path));
-        using var reread = TransactionIndex.Open(path);
+        var reread = TransactionIndex.Open(path);
         Assert.Equal(new AbortedTransaction(0x0102030405060708, 16, 33, 34), Assert.Single(reread.Entries));
     }
 }

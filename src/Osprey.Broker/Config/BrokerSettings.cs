@@ -24,6 +24,13 @@ public static class BrokerSettings
     /// </summary>
     public const string LogWritebackBytes = "osprey.log.writeback.bytes";
 
+    /// <summary>
+    /// Osprey's own setting: how many .log files of inactive segments may be open at once (each partition's active
+    /// segment always is; index files are never held open). 0, the default, takes a quarter of the process's
+    /// descriptor limit, between 16 and 4,096.
+    /// </summary>
+    public const string LogOpenSegmentsMax = "osprey.log.open.segments.max";
+
     /// <summary>Coarser-unit settings consulted when the finer one is not set, with the factor to milliseconds.</summary>
     public static IReadOnlyDictionary<string, (string Name, long Factor)[]> Fallbacks { get; } = new Dictionary<string, (string, long)[]>(StringComparer.Ordinal)
     {
@@ -93,6 +100,7 @@ public static class BrokerSettings
             new(AcksAllFsync, ConfigType.Boolean, "true"),
             new(GroupCommitIntervalUs, ConfigType.Long, "2000") { Min = 0, Max = 1_000_000 },
             new(LogWritebackBytes, ConfigType.Long, "1048576") { Min = 0 },
+            new(LogOpenSegmentsMax, ConfigType.Int, "0") { Min = 0 },
 
             // The group coordinator. offsets.topic.replication.factor is capped at the brokers there are.
             new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000") { Min = 0 },

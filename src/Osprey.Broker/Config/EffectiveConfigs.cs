@@ -107,6 +107,7 @@ public sealed class EffectiveConfigs(BrokerOptions options)
         DurableAppends = options.Config.GetBool(BrokerSettings.AcksAllFsync),
         GroupCommitInterval = TimeSpan.FromMicroseconds(options.Config.GetLong(BrokerSettings.GroupCommitIntervalUs)),
         WritebackBytes = options.Config.GetLong(BrokerSettings.LogWritebackBytes),
+        OpenSegmentsMax = options.Config.GetInt(BrokerSettings.LogOpenSegmentsMax) is > 0 and var max ? max : null,
         ProducerIdExpirationMs = options.Config.GetInt("producer.id.expiration.ms"),
         Cleaner = new LogCleanerOptions
         {

@@ -46,12 +46,14 @@ internal static class StartCommand
                 return 2;
             }
 
+            // As the JVM does for Kafka: the soft descriptor limit up to the hard one (shells often default to 1,024).
+            Storage.NativeFileSystem.RaiseOpenFileLimit();
             BrokerServer server;
             try
             {
                 server = await BrokerServer.StartAsync(options, new BrokerLogging(result.GetValue(logFormat)!), cancellationToken);
             }
-            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or Metadata.DataDirectoryMismatchException)
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or Metadata.DataDirectoryMismatchException or Storage.KafkaStorageException)
             {
                 Console.Error.WriteLine($"osprey: cannot start: {e.Message}");
                 return 1;
