@@ -210,6 +210,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeClientQuotasHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>(), sp.GetRequiredService<ILogger<RequestDispatcher>>()));
         builder.Services.AddSingleton(new RequestMemoryPool(options.QueuedMaxRequestBytes));
+        builder.Services.AddSingleton<ConnectionTracker>();
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, SocketBlockPoolFactory>();
 
         ListenOptions? listen = null;

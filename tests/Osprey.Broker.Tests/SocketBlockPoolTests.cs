@@ -2,6 +2,7 @@ using Confluent.Kafka;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Osprey.Broker.Network;
+using Osprey.Storage.Tests;
 
 namespace Osprey.Broker.Tests;
 
@@ -50,6 +51,138 @@ public class SocketBlockPoolTests
         var again = Enumerable.Range(0, 101).Select(_ => pool.Rent()).ToList();
         Assert.Equal(101, again.Distinct().Count());
         Assert.Equal(101, pool.Allocated);
+    }
+
+    [Fact]
+    public void FreeBlocksThatSatUnusedForAWholePeriodGoBackToTheSystem()
+    {
+        using var pool = new SocketBlockPool();
+        var burst = Enumerable.Range(0, 100).Select(_ => pool.Rent()).ToList();
+        burst.ForEach(block => block.Dispose());
+        Assert.Equal(100, pool.Retained);
+
+        // In the period the burst happened, the free list was empty at times: nothing was unused all along.
+        Assert.Equal(0, pool.Trim());
+
+        // Ten blocks in use during the next period: ninety sat free all the time and go.
+        var steady = Enumerable.Range(0, 10).Select(_ => pool.Rent()).ToList();
+        steady.ForEach(block => block.Dispose());
+        Assert.Equal(90, pool.Trim());
+        Assert.Equal(10, pool.Retained);
+        Assert.Equal(90, pool.Released);
+
+        // A quiet period: the rest go too, and renting afterwards makes new blocks.
+        Assert.Equal(10, pool.Trim());
+        Assert.Equal(0, pool.Retained);
+        using var fresh = pool.Rent();
+        fresh.Memory.Span.Fill(7);
+        Assert.Equal(101, pool.Allocated);
+    }
+
+    [Fact]
+    public void BlocksBeyondWhatThePoolKeepsAreReleasedAtOnce()
+    {
+        var pool = new SocketBlockPool();
+        var blocks = Enumerable.Range(0, SocketBlockPool.MaxRetained + 5).Select(_ => pool.Rent()).ToList();
+        blocks.ForEach(block => block.Dispose());
+        Assert.Equal(5, pool.Released);
+
+        // A block given back after the pool is disposed is released, not kept.
+        var late = pool.Rent(); // one of the kept ones
+        pool.Dispose();
+        Assert.Equal(SocketBlockPool.MaxRetained + 4, pool.Released);
+        late.Dispose();
+        Assert.Equal(SocketBlockPool.MaxRetained + 5, pool.Released);
+        Assert.Throws<ObjectDisposedException>(() => pool.Rent());
+    }
+
+    [Fact]
+    public void TheTimerTrimsThePoolsAndCollectsOnceAfterAMassDisconnect()
+    {
+        var time = new ManualTimeProvider();
+        var connections = new ConnectionTracker();
+        var collections = 0;
+        using var factory = new SocketBlockPoolFactory(time, connections, () => collections++);
+        using var pool = (SocketBlockPool)factory.Create();
+        pool.Rent().Dispose();
+
+        for (var i = 0; i < 3000; i++)
+        {
+            connections.Opened();
+        }
+
+        time.Advance((long)SocketBlockPoolFactory.TrimInterval.TotalMilliseconds);
+        Assert.Equal(0, collections);
+        Assert.Equal(0, pool.Released); // rented in this period
+
+        // 999 closed: not a mass disconnect.
+        for (var i = 0; i < 999; i++)
+        {
+            connections.Closed();
+        }
+
+        time.Advance((long)SocketBlockPoolFactory.TrimInterval.TotalMilliseconds);
+        Assert.Equal(0, collections);
+        Assert.Equal(1, pool.Released); // unused for a whole period
+
+        // The rest close: from a peak of 2,001 down to 0.
+        for (var i = 0; i < 2001; i++)
+        {
+            connections.Closed();
+        }
+
+        time.Advance((long)SocketBlockPoolFactory.TrimInterval.TotalMilliseconds);
+        Assert.Equal(1, collections);
+        Assert.Equal(0, connections.Open);
+
+        // Once: the next quiet period does not collect again.
+        time.Advance((long)SocketBlockPoolFactory.TrimInterval.TotalMilliseconds);
+        Assert.Equal(1, collections);
+    }
+
+    [Fact]
+    public void ManyConnectionsThatComeAndGoInAPeriodAreNoMassDisconnect()
+    {
+        var connections = new ConnectionTracker();
+        for (var i = 0; i < 5000; i++)
+        {
+            connections.Opened();
+            connections.Closed();
+        }
+
+        Assert.False(connections.TakeMassDisconnect());
+        for (var i = 0; i < 4000; i++)
+        {
+            connections.Opened();
+        }
+
+        for (var i = 0; i < 1500; i++)
+        {
+            connections.Closed();
+        }
+
+        Assert.False(connections.TakeMassDisconnect()); // 2,500 of 4,000 still open
+        for (var i = 0; i < 2500; i++)
+        {
+            connections.Closed();
+        }
+
+        Assert.True(connections.TakeMassDisconnect());
+    }
+
+    [Fact]
+    public async Task TheBrokerCountsItsConnections()
+    {
+        await using var broker = await TestBroker.StartAsync();
+        var connections = broker.Server.Services.GetRequiredService<ConnectionTracker>();
+        Assert.Equal(0, connections.Open);
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            await client.ConnectAsync("127.0.0.1", broker.Server.Port, TestContext.Current.CancellationToken);
+            await GroupCoordinatorSimulationTests.WaitUntilAsync(() => connections.Open == 1);
+        }
+
+        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => connections.Open == 0);
     }
 
     [Fact]

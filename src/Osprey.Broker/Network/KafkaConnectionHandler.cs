@@ -18,10 +18,23 @@ namespace Osprey.Broker.Network;
 /// broker stops, connections stop reading, answer what they already read, and close, so that a stop never waits for
 /// idle clients.
 /// </summary>
-public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, RequestMemoryPool memory, IHostApplicationLifetime lifetime, ILogger<KafkaConnectionHandler> logger)
+public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, RequestMemoryPool memory, ConnectionTracker connections, IHostApplicationLifetime lifetime, ILogger<KafkaConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        connections.Opened();
+        try
+        {
+            await ServeAsync(connection).ConfigureAwait(false);
+        }
+        finally
+        {
+            connections.Closed();
+        }
+    }
+
+    private async Task ServeAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
         var output = connection.Transport.Output;
