@@ -41,6 +41,9 @@ public sealed class LogFlusher : IAsyncDisposable
     /// <summary>From how many logs in one round a single syncfs replaces per-log fsyncs (Linux only; ≤ 0: never).</summary>
     public int SyncFileSystemThreshold { get; }
 
+    /// <summary>How one syncfs is done: <see cref="NativeFileSystem.SyncFileSystem"/>, or a test's failing disk.</summary>
+    internal Action<Microsoft.Win32.SafeHandles.SafeFileHandle> FileSystemSyncer { get; set; } = NativeFileSystem.SyncFileSystem;
+
     /// <summary>Called on the flusher's thread as round N starts, with its requests taken (tests hold a round here).</summary>
     internal Action<long>? RoundStarting { get; set; }
 
@@ -161,7 +164,7 @@ public sealed class LogFlusher : IAsyncDisposable
         {
             // One commit for every log of the data directory's file system.
             using var file = byLog[0].Log.ActiveSegment.LeaseFile();
-            NativeFileSystem.SyncFileSystem(file.Handle);
+            FileSystemSyncer(file.Handle);
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)
         {

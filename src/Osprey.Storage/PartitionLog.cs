@@ -465,9 +465,15 @@ public sealed partial class PartitionLog : IDisposable
             NativeFileSystem.SyncDirectory(Directory);
             return segment;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or KafkaStorageException)
         {
-            throw KafkaStorageException.Io($"{Topic}-{Partition}: cannot create a segment at {old.NextOffset}", e);
+            // When the new segment never made it, the old one stays the active one, open for the appends that follow.
+            if (ReferenceEquals(_segments[^1], old))
+            {
+                old.SetActive(true);
+            }
+
+            throw e as KafkaStorageException ?? KafkaStorageException.Io($"{Topic}-{Partition}: cannot create a segment at {old.NextOffset}", e);
         }
     }
 

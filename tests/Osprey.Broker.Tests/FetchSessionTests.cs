@@ -8,7 +8,7 @@ namespace Osprey.Broker.Tests;
 
 public class FetchSessionTests
 {
-    private static byte[] Batch(string value)
+    internal static byte[] Batch(string value)
     {
         using var builder = new RecordBatchBuilder();
         builder.Append(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), null, Encoding.UTF8.GetBytes(value));
