@@ -162,6 +162,90 @@ public class TransactionCoordinatorTests
         Assert.Equal(log.LogEndOffset, log.LastStableOffset);
     }
 
+    /// <summary>
+    /// The broker dies (its files as a kill leaves them: everything written, nothing closed) after the commit decision
+    /// and the first partition's marker, before the second's. The restarted coordinator finishes the commit: the
+    /// second partition gets its marker, the first a second one (harmless: no transaction of that producer is open
+    /// there any more), both last stable offsets reach the end, and the id goes on.
+    /// </summary>
+    [Fact]
+    public async Task ACoordinatorKilledBetweenMarkersFinishesTheCommitAfterARestart()
+    {
+        var time = new ManualTimeProvider();
+        var (broker, transactions, logs) = await StartAsync(time);
+        await using var _ = broker;
+        await CreateTopicAsync(broker, "left");
+        await CreateTopicAsync(broker, "right");
+        var (_, pid, epoch) = await transactions.InitProducerIdAsync("half-marked", 60_000, -1, -1, Ct);
+        await transactions.AddPartitionsAsync("half-marked", pid, epoch, [("left", 0), ("right", 0)], TxnAddMode.Explicit, Ct);
+        await WriteAsync(logs, "left", pid, epoch, 0);
+        await WriteAsync(logs, "right", pid, epoch, 0);
+
+        var crashed = Path.Combine(Path.GetTempPath(), "osprey-txn-kill-" + Guid.NewGuid().ToString("N"));
+        transactions.BeforeMarkers = async txn =>
+        {
+            transactions.BeforeMarkers = null;
+            await transactions.WriteMarkersAsync(txn.ProducerId, txn.ProducerEpoch, commit: true, [("left", 0)], Ct);
+            CopyDirectory(broker.Server.Options.DataDirectory, crashed);
+        };
+        Assert.Equal(ErrorCode.None, (await transactions.EndTxnAsync("half-marked", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
+        await broker.Server.DisposeAsync();
+
+        // What the kill left: PrepareCommit decided, "left" marked, "right" not.
+        var (again, reloaded, reopenedLogs) = await StartAsync(time, crashed);
+        await using var __ = again;
+        Assert.False(reopenedLogs.WasCleanShutdown);
+        var (_, txn) = await reloaded.DescribeAsync("half-marked", Ct);
+        Assert.Equal((TransactionState.CompleteCommit, pid, epoch), (txn!.State, txn.ProducerId, txn.ProducerEpoch));
+        Assert.Empty(txn.Partitions);
+        foreach (var topic in new[] { "left", "right" })
+        {
+            var log = reopenedLogs.Get(topic, 0)!;
+            Assert.Equal(log.LogEndOffset, log.LastStableOffset);
+            var batches = ReadBatches(log);
+            Assert.Equal(1, batches.Count(b => !b.IsControlBatch));
+            Assert.All(batches.Where(b => b.IsControlBatch), b => Assert.Equal(pid, b.ProducerId));
+            Assert.Empty(log.AbortedTransactions(0, log.LastStableOffset));
+        }
+
+        Assert.Equal(1, ReadBatches(reopenedLogs.Get("right", 0)!).Count(b => b.IsControlBatch));
+
+        // The producer's retry of its EndTxn is answered as done, and its next transaction works.
+        Assert.Equal(ErrorCode.None, (await reloaded.EndTxnAsync("half-marked", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
+        await reloaded.AddPartitionsAsync("half-marked", pid, epoch, [("right", 0)], TxnAddMode.Explicit, Ct);
+        await WriteAsync(reopenedLogs, "right", pid, epoch, 1);
+        Assert.Equal(ErrorCode.None, (await reloaded.EndTxnAsync("half-marked", pid, epoch, commit: false, transactionVersion: 0, Ct)).Error);
+        Assert.Single(reopenedLogs.Get("right", 0)!.AbortedTransactions(0, long.MaxValue));
+    }
+
+    private static List<RecordBatchHeader> ReadBatches(PartitionLog log)
+    {
+        var headers = new List<RecordBatchHeader>();
+        foreach (var batch in RecordBatch.Enumerate(PartitionLog.ReadBytes(log.Read(0, int.MaxValue))))
+        {
+            headers.Add(batch.Header);
+        }
+
+        return headers;
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+        {
+            if (Path.GetFileName(file) != ".lock")
+            {
+                File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+            }
+        }
+
+        foreach (var directory in Directory.GetDirectories(from))
+        {
+            CopyDirectory(directory, Path.Combine(to, Path.GetFileName(directory)));
+        }
+    }
+
     [Fact]
     public async Task AnIdleTransactionalIdExpiresAndStartsAfreshAfterwards()
     {

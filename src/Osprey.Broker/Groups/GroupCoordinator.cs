@@ -188,7 +188,7 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
             {
                 CompletePending(shard, batch.ProducerId, commit);
             }
-        });
+        }, (batch, why) => LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, why));
 
         var now = NowMs;
         foreach (var group in shard.Groups.Values.Where(g => g.Members.Count > 0))

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 using Osprey.Protocol.Records;
 using Osprey.Storage;
@@ -37,8 +38,13 @@ public static class InternalTopics
         return result.ErrorCode is 0 or (short)Protocol.ErrorCode.TopicAlreadyExists ? null : result.ErrorMessage ?? $"error {result.ErrorCode}";
     }
 
-    /// <summary>Replays every record of <paramref name="log"/> from its start, control batches included (as batches with no records seen).</summary>
-    public static void Replay(PartitionLog log, InternalRecordVisitor visit, Action<RecordBatchHeader, RecordBatch>? control = null)
+    /// <summary>
+    /// Replays every record of <paramref name="log"/> from its start, control batches included (as batches with no
+    /// records seen). A batch whose CRC does not match or whose records cannot be read (damage on disk the log kept
+    /// rather than cut) is passed to <paramref name="skipped"/> with the reason and left out whole, so a coordinator
+    /// never loads half a batch or garbage, and the batches after it still load.
+    /// </summary>
+    public static void Replay(PartitionLog log, InternalRecordVisitor visit, Action<RecordBatchHeader, RecordBatch>? control = null, Action<RecordBatchHeader, string>? skipped = null)
     {
         var offset = log.LogStartOffset;
         using var decompressed = new PooledBufferWriter(0);
@@ -54,6 +60,12 @@ public static class InternalTopics
             foreach (var batch in RecordBatch.Enumerate(bytes))
             {
                 offset = batch.Header.NextOffset;
+                if (Unreadable(batch, decompressed) is { } why)
+                {
+                    skipped?.Invoke(batch.Header, why);
+                    continue;
+                }
+
                 if (batch.Header.IsControlBatch)
                 {
                     control?.Invoke(batch.Header, batch);
@@ -65,6 +77,30 @@ public static class InternalTopics
                     visit(batch.Header, record);
                 }
             }
+        }
+    }
+
+    /// <summary>Why the batch cannot be replayed, or null when its CRC holds and all its records read.</summary>
+    private static string? Unreadable(RecordBatch batch, PooledBufferWriter decompressed)
+    {
+        if (!batch.VerifyCrc())
+        {
+            return "its CRC does not match (damaged on disk)";
+        }
+
+        try
+        {
+            var count = 0;
+            foreach (var _ in batch.GetRecords(decompressed))
+            {
+                count++;
+            }
+
+            return count == batch.Header.RecordCount ? null : $"it holds {count} records where its header says {batch.Header.RecordCount}";
+        }
+        catch (Exception e) when (e is KafkaProtocolException or InvalidDataException)
+        {
+            return e.Message;
         }
     }
 }

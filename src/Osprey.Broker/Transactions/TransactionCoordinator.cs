@@ -183,7 +183,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
             {
                 LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, e.Message);
             }
-        });
+        }, skipped: (batch, why) => LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, why));
 
         // A transaction the broker stopped in the middle of ending is ended now, as it was decided.
         foreach (var txn in shard.Transactions.Values.Where(t => t.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
