@@ -402,7 +402,7 @@ public sealed partial class PartitionLog : IDisposable
             {
                 throw new KafkaProtocolException(
                     ErrorCode.InvalidRecord,
-                    $"{Topic}-{Partition}: a compacted topic cannot accept a record without a key (offset delta {record.OffsetDelta}).");
+                    $"Compacted topic cannot accept message without key in topic partition {Topic}-{Partition}");
             }
         }
     }

@@ -569,6 +569,7 @@ public class LogCleanerTests
             builder.Append(time.NowMs, null, Utf8("no key"));
             var error = Assert.Throws<KafkaProtocolException>(() => log.Append(builder.ToArray()));
             Assert.Equal(ErrorCode.InvalidRecord, error.ErrorCode);
+            Assert.Equal($"Compacted topic cannot accept message without key in topic partition {log.Topic}-0", error.Message); // Kafka's words
             Assert.Equal(0, log.LogEndOffset);
 
             // Replication writes batches as they are (the topic may have been compacted only later).

@@ -54,9 +54,15 @@ public sealed class CreatePartitionsHandler(MetadataLog metadata, TopicLogs logs
         }
 
         var current = existing.Partitions.Count;
-        if (topic.Count <= current)
+        // Kafka 4.0's wording for both.
+        if (topic.Count < current)
         {
-            return ([], (ErrorCode.InvalidPartitions, $"Topic currently has {current} partitions, which is higher than or equal to the requested {topic.Count}."));
+            return ([], (ErrorCode.InvalidPartitions, $"The topic {topic.Name} currently has {current} partition(s); {topic.Count} would not be an increase."));
+        }
+
+        if (topic.Count == current)
+        {
+            return ([], (ErrorCode.InvalidPartitions, $"Topic already has {current} partition(s)."));
         }
 
         var added = topic.Count - current;

@@ -15,6 +15,8 @@ public delegate void InternalRecordVisitor(RecordBatchHeader batch, Record recor
 /// </summary>
 public static class InternalTopics
 {
+    public const string TransactionLogTopic = "__transaction_state";
+
     /// <summary>Creates a compacted internal topic; null when it was created or already exists, else the error message.</summary>
     public static async Task<string?> CreateAsync(TopicCreator creator, string name, int partitions, int segmentBytes, CancellationToken cancellationToken)
     {
@@ -29,7 +31,11 @@ public static class InternalTopics
                 [
                     new() { Name = "cleanup.policy", Value = "compact" },
                     new() { Name = "segment.bytes", Value = segmentBytes.ToString(CultureInfo.InvariantCulture) },
-                    new() { Name = "compression.type", Value = "producer" },
+
+                    // As Kafka sets them: the transaction log is never compressed and never elects an unclean leader.
+                    .. name == TransactionLogTopic
+                        ? new CreateTopicsRequest.CreatableTopicConfig[] { new() { Name = "compression.type", Value = "uncompressed" }, new() { Name = "unclean.leader.election.enable", Value = "false" } }
+                        : [new() { Name = "compression.type", Value = "producer" }],
                 ],
             },
             result,

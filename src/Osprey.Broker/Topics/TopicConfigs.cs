@@ -131,26 +131,27 @@ public static class TopicNames
     /// <summary>Null when <paramref name="name"/> is legal; otherwise why not.</summary>
     public static string? Validate(string? name)
     {
+        // Worded as Kafka 4.0's controller answers CreateTopics (read off the reference broker with kafka-topics).
         if (string.IsNullOrEmpty(name))
         {
-            return "Topic name is illegal, it can't be empty";
+            return "Topic name is invalid: the empty string is not allowed";
         }
 
         if (name is "." or "..")
         {
-            return "Topic name cannot be \".\" or \"..\"";
+            return $"Topic name is invalid: '{name}' is not allowed";
         }
 
         if (name.Length > MaxLength)
         {
-            return $"Topic name is illegal, it can't be longer than {MaxLength} characters, topic name: {name}";
+            return $"Topic name is invalid: the length of '{name}' is longer than the max allowed length {MaxLength}";
         }
 
         foreach (var c in name)
         {
             if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
             {
-                return $"Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'";
+                return $"Topic name is invalid: '{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'";
             }
         }
 

@@ -72,7 +72,7 @@ public sealed class TransactionShard(int partition) : InternalTopicShard(partiti
 /// </summary>
 public sealed partial class TransactionCoordinator : InternalTopicCoordinator<TransactionShard>, IAsyncDisposable
 {
-    public const string TopicName = "__transaction_state";
+    public const string TopicName = InternalTopics.TransactionLogTopic;
 
     /// <summary>The transaction.version feature level of KIP-890 part 2 (epoch bump per transaction, implicit adds).</summary>
     public const short TransactionVersion2 = 2;

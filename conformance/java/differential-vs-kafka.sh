@@ -6,13 +6,17 @@
 # synonyms, bad value, unknown name, a read-only broker config; broker --all: every name Kafka lists, same defaults),
 # kafka-features (features and version ranges), kafka-broker-api-versions (usable version per API), and the internal
 # __consumer_offsets / __transaction_state topics as kafka-topics describes them. Takes ~1.5 min (Kafka's start included).
-# Not yet part of conformance/run (named .bash, run it by hand: OSPREY_BOOTSTRAP=... bash THIS): it still lists
-# differences to fix (issue #19): error wording of kafka-topics and of a keyless record on a compacted topic, the
-# features Kafka reports (metadata.version, kraft.version, eligible.leader.replicas.version), APIs advertised by Kafka
-# and not yet by Osprey, __transaction_state's topic configs, and broker config defaults.
+# Differences that are deliberate or wait for an open issue are listed below with their reason and removed from both
+# sides before comparing; anything else that differs fails.
 set -euo pipefail
 . "$(dirname "$0")/lib.bash"
 id="$RANDOM$RANDOM"
+# APIs Kafka 4.0 advertises that wait for an open issue: SASL and delegation tokens (#25 security), client quotas
+# (#25), UpdateFeatures, UnregisterBroker and the Raft voter changes (#20 clustering), client metrics (KIP-714).
+not_yet_apis="SaslHandshake|SaslAuthenticate|CreateDelegationToken|RenewDelegationToken|ExpireDelegationToken|DescribeDelegationToken|AlterClientQuotas|UpdateFeatures|UnregisterBroker|ListClientMetricsResources|AddRaftVoter|RemoveRaftVoter"
+# Broker defaults Osprey chooses on purpose (docs and BrokerSettings say why): loopback-only listeners, ./data, the flush
+# check every second (Kafka's default never checks flush.ms), a bound on queued request bytes (Kafka's is none).
+deliberate_defaults="listeners log.dir log.flush.scheduler.interval.ms queued.max.request.bytes"
 kport=$(free_port)
 timeout --kill-after=10 600 "$oracle/kafka-run.sh" "$kport" "$tmp/kafka-data" >"$tmp/kafka.out" 2>&1 &
 kafka=$!
@@ -54,6 +58,8 @@ run_side() {
     # The usable version per API (what a Kafka 4.0 client will speak); the ranges the broker advertises may be wider.
     sed -i -e 's/^\(.*\)): [0-9]* to [0-9]* \[usable: \([0-9]*\)\],*$/\1): usable \2/' -e 's/^\(.*\)): [0-9]* \[usable: \([0-9]*\)\],*$/\1): usable \2/' \
       -e 's/: UNSUPPORTED,*$/: UNSUPPORTED/' "$dir/api-versions"
+    grep -Ev "^\s($not_yet_apis)\(" "$dir/api-versions" >"$dir/api-versions.tmp" || true
+    mv "$dir/api-versions.tmp" "$dir/api-versions"
     # A transaction and a group commit, so both internal topics exist; then describe them.
     tool kafka-producer-perf-test --topic "$t-data" --num-records 10 --record-size 10 --throughput -1 --transactional-id "$t-tx" \
       --producer-props bootstrap.servers="$bs" >/dev/null 2>&1 || echo "producer-perf-test failed" >"$dir/internal-topics-setup"
@@ -88,7 +94,7 @@ for f in "$tmp"/kafka/*; do
   d=$(diff "$tmp/kafka/$name" "$tmp/osprey/$name" 2>&1) || diffs+="--- $name (< Kafka 4.0, > this broker)"$'\n'"$d"$'\n'
 done
 # Broker configs: every name Kafka lists; for configs both take from DEFAULT_CONFIG, the same default value.
-d=$(/usr/bin/python3 - "$tmp/kafka/broker-all.raw" "$tmp/osprey/broker-all.raw" <<'PY'
+d=$(/usr/bin/python3 - "$tmp/kafka/broker-all.raw" "$tmp/osprey/broker-all.raw" "$deliberate_defaults" <<'PY'
 import re, sys
 def load(path):
     out = {}
@@ -98,11 +104,11 @@ def load(path):
             defaults = dict(s.split(":", 1)[1].split("=", 1) for s in m.group(3).split(", ") if s.startswith("DEFAULT_CONFIG:"))
             out[m.group(1)] = defaults
     return out
-kafka, osprey = load(sys.argv[1]), load(sys.argv[2])
+kafka, osprey, deliberate = load(sys.argv[1]), load(sys.argv[2]), set(sys.argv[3].split())
 missing = sorted(set(kafka) - set(osprey))
 if missing:
     print("broker configs Kafka 4.0 lists (--all) and this broker does not (%d of %d): %s" % (len(missing), len(kafka), " ".join(missing)))
-for name in sorted(set(kafka) & set(osprey)):
+for name in sorted((set(kafka) & set(osprey)) - deliberate):
     for key, value in kafka[name].items():
         if key in osprey[name] and osprey[name][key] != value:
             print("default of %s (DEFAULT_CONFIG:%s): Kafka %s, this broker %s" % (name, key, value, osprey[name][key]))
