@@ -1,6 +1,6 @@
 """confluent-kafka-python 1.7.0 (librdkafka 2.0.2): an idempotent producer (producer id, sequence numbers) gets its
 messages stored in send order at offsets 0..n-1 (retries after lost answers, where idempotence matters, are injected
-in kafkajs/idempotent-configs.js and the broker tests);
+in idempotence-lost-answers.py);
 a 1 MB message goes through; a message over the topic's max.message.bytes fails with MSG_SIZE_TOO_LARGE;
 LogAppendTime topics stamp records with the broker's time; offsets_for_times finds records by timestamp."""
 import os
