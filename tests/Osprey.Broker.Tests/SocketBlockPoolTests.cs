@@ -138,6 +138,15 @@ public class SocketBlockPoolTests
         // Once: the next quiet period does not collect again.
         time.Advance((long)SocketBlockPoolFactory.TrimInterval.TotalMilliseconds);
         Assert.Equal(1, collections);
+
+        // Many blocks let go of by one trim: a collection too, so the pinned heap empties.
+        var burst = Enumerable.Range(0, SocketBlockPoolFactory.CollectAfterReleasing).Select(_ => pool.Rent()).ToList();
+        burst.ForEach(block => block.Dispose());
+        time.Advance((long)SocketBlockPoolFactory.TrimInterval.TotalMilliseconds); // the burst's period: nothing unused all along
+        Assert.Equal(1, collections);
+        time.Advance((long)SocketBlockPoolFactory.TrimInterval.TotalMilliseconds);
+        Assert.Equal(2, collections);
+        Assert.Equal(0, pool.Retained);
     }
 
     [Fact]
@@ -199,5 +208,12 @@ public class SocketBlockPoolTests
 
         // The whole frame is held in the pipe until it is complete: 600 KB needs at least that many 64 KB blocks.
         Assert.True(factory.Created.Sum(p => p.Allocated) >= value.Length / SocketBlockPool.BlockSize, $"{factory.Created.Sum(p => p.Allocated)} blocks");
+
+        // And the answer leaves from many blocks at once (a send of several segments: Kestrel needs them to be arrays).
+        using var consumer = new ConsumerBuilder<Null, byte[]>(new ConsumerConfig { BootstrapServers = broker.Bootstrap, GroupId = "unused", EnableAutoCommit = false, FetchMaxBytes = 2_000_000 }).Build();
+        consumer.Assign(new TopicPartitionOffset("big", 0, Offset.Beginning));
+        var consumed = consumer.Consume(TimeSpan.FromSeconds(30));
+        Assert.NotNull(consumed);
+        Assert.Equal(value, consumed.Message.Value);
     }
 }

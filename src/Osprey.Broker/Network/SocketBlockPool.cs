@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 
 namespace Osprey.Broker.Network;
@@ -11,16 +10,16 @@ namespace Osprey.Broker.Network;
 /// (perf, 1 KB records, acks=all). Kafka requests are large and arrive in bulk; with 64 KB blocks one recv takes what
 /// the socket holds (up to a block), and a fetch response leaves in a few large sends.
 /// <para>
-/// Blocks are native memory (mapped pages on Linux), not pinned arrays: a burst — thousands of connections closing at
-/// once each take a block to read their end — once left the pinned-object heap with 130 MB of free but committed
-/// space that the collector never compacts or returns. A native block that is not kept goes back to the system at
-/// once. At most <see cref="MaxRetained"/> free blocks are kept for reuse, and <see cref="Trim"/> (called every few
-/// seconds) releases those that sat unused for a whole period, so an idle broker shrinks back. Rented blocks are
-/// bounded by the transport itself (Kestrel's read and write buffer limits per connection). An idle connection holds
-/// no block (the transport waits for data before renting one).
+/// Blocks are pinned arrays (Kestrel's socket sender needs arrays; native memory fails its sends). At most
+/// <see cref="MaxRetained"/> free blocks are kept for reuse, and <see cref="Trim"/> (called every few seconds)
+/// lets go of those that sat unused for a whole period, so that after a burst — thousands of connections closing at
+/// once each take a block to read their end of stream — the pinned heap empties again and the collection that
+/// follows a mass disconnect (<see cref="ConnectionTracker"/>) can give its memory back. Rented blocks are bounded by
+/// the transport itself (Kestrel's read and write buffer limits per connection). An idle connection holds no block
+/// (the transport waits for data before renting one).
 /// </para>
 /// </summary>
-public sealed partial class SocketBlockPool : MemoryPool<byte>
+public sealed class SocketBlockPool : MemoryPool<byte>
 {
     public const int BlockSize = 64 * 1024;
 
@@ -38,7 +37,7 @@ public sealed partial class SocketBlockPool : MemoryPool<byte>
     /// <summary>Blocks created since the pool was made (reused ones are not counted again).</summary>
     public long Allocated => Interlocked.Read(ref _allocated);
 
-    /// <summary>Blocks whose memory went back to the system.</summary>
+    /// <summary>Free blocks let go of (not kept, or trimmed), for the collector to reclaim.</summary>
     public long Released => Interlocked.Read(ref _released);
 
     /// <summary>Free blocks held for reuse.</summary>
@@ -111,120 +110,37 @@ public sealed partial class SocketBlockPool : MemoryPool<byte>
     }
 
     /// <summary>
-    /// A block of native memory; its pages go back to the system when it is released. No finalizer: a span of the
-    /// block does not keep it reachable, so a finalizer could free memory in use. Kestrel's pipes return every block.
+    /// A block: a pinned array (the socket transport needs arrays it can hand to the kernel, and pinned ones so that
+    /// the kernel may write into them while the collector runs). Released blocks are left to the collector.
     /// </summary>
-    private sealed unsafe class Block : MemoryManager<byte>
+    private sealed class Block(SocketBlockPool pool) : IMemoryOwner<byte>
     {
-        private readonly SocketBlockPool _pool;
-        private byte* _memory;
+        private readonly byte[] _array = GC.AllocateUninitializedArray<byte>(BlockSize, pinned: true);
 
         // 1 while rented. Returning is an atomic 1 → 0, so a block disposed twice is still pooled once.
         private int _rented = 1;
 
-        public Block(SocketBlockPool pool)
-        {
-            _pool = pool;
-            _memory = NativeBlocks.Allocate(BlockSize);
-        }
-
-        public override Memory<byte> Memory
+        public Memory<byte> Memory
         {
             get
             {
                 ObjectDisposedException.ThrowIf(Volatile.Read(ref _rented) == 0, this);
-                return CreateMemory(BlockSize);
+                return _array;
             }
         }
 
         public void Rent() => Volatile.Write(ref _rented, 1);
 
-        public override Span<byte> GetSpan()
-        {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _rented) == 0, this);
-            return new Span<byte>(_memory, BlockSize);
-        }
+        /// <summary>Lets the block go (a free block the pool does not keep): the collector reclaims it.</summary>
+        public void Release() => Interlocked.Increment(ref pool._released);
 
-        public override MemoryHandle Pin(int elementIndex = 0)
-        {
-            ObjectDisposedException.ThrowIf(Volatile.Read(ref _rented) == 0, this);
-            ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)elementIndex, (uint)BlockSize);
-            return new MemoryHandle(_memory + elementIndex); // native memory never moves
-        }
-
-        public override void Unpin()
-        {
-        }
-
-        /// <summary>Gives the memory back to the system (a free block the pool does not keep).</summary>
-        public void Release()
-        {
-            Free();
-            Interlocked.Increment(ref _pool._released);
-        }
-
-        protected override void Dispose(bool disposing)
+        public void Dispose()
         {
             if (Interlocked.Exchange(ref _rented, 0) == 1)
             {
-                _pool.Return(this);
+                pool.Return(this);
             }
         }
-
-        private void Free()
-        {
-            var memory = _memory;
-            _memory = null;
-            if (memory is not null)
-            {
-                NativeBlocks.Free(memory, BlockSize);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Block memory: anonymous mappings on Linux (returned to the system by munmap, whatever else the process's
-    /// allocator holds), the C runtime's allocator elsewhere.
-    /// </summary>
-    private static unsafe partial class NativeBlocks
-    {
-        private const int ProtRead = 1;
-        private const int ProtWrite = 2;
-        private const int MapPrivate = 2;
-        private const int MapAnonymous = 0x20;
-
-        public static byte* Allocate(int bytes)
-        {
-            if (!OperatingSystem.IsLinux())
-            {
-                return (byte*)NativeMemory.Alloc((nuint)bytes);
-            }
-
-            var memory = MMap(null, (nuint)bytes, ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
-            if ((nint)memory == -1)
-            {
-                throw new OutOfMemoryException($"mmap of a {bytes}-byte socket block failed: errno {Marshal.GetLastPInvokeError()}");
-            }
-
-            return (byte*)memory;
-        }
-
-        public static void Free(byte* memory, int bytes)
-        {
-            if (!OperatingSystem.IsLinux())
-            {
-                NativeMemory.Free(memory);
-                return;
-            }
-
-            _ = MUnmap(memory, (nuint)bytes);
-        }
-
-        [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
-        private static partial void* MMap(void* address, nuint length, int protection, int flags, int fd, nint offset);
-
-        [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
-        private static partial int MUnmap(void* address, nuint length);
     }
 }
 
@@ -269,10 +185,15 @@ public sealed class SocketBlockPoolFactory : IMemoryPoolFactory<byte>, IDisposab
     /// <summary>Releases, in every pool, the free blocks that went unused since the last trim.</summary>
     public int Trim() => _created.Sum(pool => pool.Trim());
 
+    /// <summary>Blocks let go of by one trim that make a collection worth its pause (4 MB).</summary>
+    public const int CollectAfterReleasing = 64;
+
     private void OnTimer()
     {
-        Trim();
-        if (_connections.TakeMassDisconnect())
+        // A collection after a mass disconnect (the closed connections' objects), or once many blocks were let go of:
+        // pinned blocks otherwise linger as garbage in the pinned heap until some later collection.
+        var released = Trim();
+        if (_connections.TakeMassDisconnect() | released >= CollectAfterReleasing)
         {
             _collect();
         }
