@@ -6,7 +6,7 @@ namespace Osprey.Broker.Tests;
 
 public class AdminTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DescribeClusterNamesTheNodeAndCluster()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -19,7 +19,7 @@ public class AdminTests
         Assert.Equal((1, "127.0.0.1", broker.Server.Port), (node.Id, node.Host, node.Port));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DeleteRecordsMovesTheLowWatermark()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -42,7 +42,7 @@ public class AdminTests
         Assert.Equal(ErrorCode.OffsetOutOfRange, Assert.Single(e.Results).Error.Code);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task OffsetForLeaderEpochGivesTheEpochsEndOffset()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -72,7 +72,7 @@ public class AdminTests
 
 public class DescribeConfigsTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TopicConfigsReportValuesAndSources()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -88,7 +88,7 @@ public class DescribeConfigsTests
         Assert.Equal(33, result.Entries.Count);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task BrokerConfigsAndUnknownTopics()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -113,7 +113,7 @@ public class DescribeConfigsTests
 
 public class AlterConfigsTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task IncrementalAlterConfigsSetsDeletesAppendsAndTheLogsFollow()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -145,7 +145,7 @@ public class AlterConfigsTests
     }
 
     /// <summary>Config errors carry Kafka's wording and codes, so tools and people see the messages they know.</summary>
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData((sbyte)2, "flush.ms", "5", 40, "Can't APPEND to key flush.ms because its type is not LIST.")]
     [InlineData((sbyte)3, "flush.ms", "5", 40, "Can't SUBTRACT to key flush.ms because its type is not LIST.")]
     [InlineData((sbyte)0, "retention.ms", "soon", 40, "Invalid value soon for configuration retention.ms: Not a number of type LONG")]
@@ -163,7 +163,7 @@ public class AlterConfigsTests
         Assert.Equal((code, message), (result.ErrorCode, result.ErrorMessage));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task LegacyAlterConfigsReplacesAllOverrides()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -181,7 +181,7 @@ public class AlterConfigsTests
 
 public class DescribeLogDirsTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task LogDirsReportPartitionSizes()
     {
         await using var broker = await TestBroker.StartAsync();

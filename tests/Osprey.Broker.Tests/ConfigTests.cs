@@ -200,7 +200,7 @@ public class BrokerConfigLoadingTests
 
 public class BrokerConfigTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
     public async Task StaticBrokerSettingsAreTheTopicDefaults()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("log.retention.hours", "2"), ("message.max.bytes", "2000")) });
@@ -227,7 +227,7 @@ public class BrokerConfigTests
     /// num.network.threads), with Kafka's default or the value the config gave, passwords without their value, and
     /// broker.id copied from node.id (it was -1 for node.id 0).
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
     public async Task ABrokerDescribesEverySettingKafkaHas()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { NodeId = 0, Config = BrokerConfig.From(("node.id", "0"), ("num.io.threads", "4")) });
@@ -244,7 +244,7 @@ public class BrokerConfigTests
         Assert.True(entries.ContainsKey("osprey.acks.all.fsync"));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
     public async Task DynamicBrokerDefaultsReachEveryTopicAndSurviveRestart()
     {
         var broker = await TestBroker.StartAsync();
@@ -282,7 +282,7 @@ public class BrokerConfigTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
     public async Task DeleteTopicEnableFalseRefusesDeletion()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("delete.topic.enable", "false")) });
@@ -293,7 +293,7 @@ public class BrokerConfigTests
         Assert.NotNull(broker.Server.Logs.Get("kept", 0));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
     public async Task OspreyStartTakesAFileEnvironmentAndSetAndRefusesUnknownSettings()
     {
         using (var refused = OspreyProcessTests.Launch(["start", "--set", "no.such.thing=1"]))

@@ -104,7 +104,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal(all.Count, all.Distinct().Count());
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ANewMemberReceivesPartitionsOnlyAfterTheOwnerRevokedThem()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -143,7 +143,7 @@ public class ConsumerGroupProtocolTests
         Assert.All(described.Members, m => Assert.Equal("orders", Assert.Single(m.Assignment.TopicPartitions).TopicName));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task FiveMembersOnFourPartitionsLeaveExactlyOneIdle()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -169,7 +169,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal("Stable", (await groups.DescribeConsumerGroupAsync("five", TestContext.Current.CancellationToken)).GroupState);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task EpochsAreCheckedAndStrangersAreRefused()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -203,7 +203,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal(ErrorCode.StaleMemberEpoch, fetchError);
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData(0, "", "MemberId can't be empty.")]
     [InlineData(1, "", "MemberId can't be empty.")]
     [InlineData(0, "no-rebalance-timeout", "RebalanceTimeoutMs must be provided in first request.")]
@@ -228,7 +228,7 @@ public class ConsumerGroupProtocolTests
         Assert.Empty((await groups.ListGroupsAsync([], TestContext.Current.CancellationToken)).Groups);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task UnknownAssignorsAndBadRegexesAreRefused()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -239,7 +239,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal((short)ErrorCode.InvalidRegularExpression, regex.ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ARegexSubscriptionFollowsTopicsAsTheyAreCreated()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -260,7 +260,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal("orders-.*", member.SubscribedTopicRegex);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheRangeAssignorGivesCoPartitionedTopicsTheSamePartitions()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -279,7 +279,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal("range", (await groups.DescribeConsumerGroupAsync("ranged", TestContext.Current.CancellationToken)).AssignorName);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ASilentMemberIsFencedAfterTheSessionTimeoutAndItsPartitionsMove()
     {
         var (broker, groups, time) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -307,7 +307,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal((short)ErrorCode.UnknownMemberId, fenced.ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AMemberThatDoesNotRevokeWithinItsRebalanceTimeoutIsFenced()
     {
         var (broker, groups, time) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -347,7 +347,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal(2, b.Owned.Count);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ALeavingMemberHandsItsPartitionsOver()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -365,7 +365,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal(4, b.Owned.Count);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AStaticMemberAwayKeepsItsPartitionsForItsReturnUnderANewMemberId()
     {
         var (broker, groups, _) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -392,7 +392,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal((short)ErrorCode.UnreleasedInstanceId, intruder.ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnEmptyClassicGroupIsTakenOverWithItsOffsetsAndABusyOneIsNot()
     {
         var (broker, groups, time) = await GroupCoordinatorSimulationTests.StartAsync();
@@ -429,7 +429,7 @@ public class ConsumerGroupProtocolTests
         Assert.Equal((short)ErrorCode.GroupIdNotFound, (await groups.DescribeConsumerGroupAsync("busy", TestContext.Current.CancellationToken)).ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheGroupSurvivesARestartWithEpochsAndAssignments()
     {
         var a = new Member("a");

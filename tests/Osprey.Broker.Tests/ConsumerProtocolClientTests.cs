@@ -27,7 +27,7 @@ public class ConsumerProtocolClientTests
             EnableAutoCommit = false,
         }).Build();
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task FiveConsumersOnFourPartitionsLeaveOneIdleAndALeaverHandsItsPartitionsOn()
     {
         await using var broker = await StartAsync();
@@ -63,7 +63,7 @@ public class ConsumerProtocolClientTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task CommittedOffsetsSurviveCloseAndTheNextMemberResumesThere()
     {
         await using var broker = await StartAsync();
@@ -114,7 +114,7 @@ public class ConsumerProtocolClientTests
         second.Close();
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ARegexSubscriptionPicksUpMatchingTopics()
     {
         await using var broker = await StartAsync();

@@ -55,7 +55,7 @@ public class FetchLimitsTests
                 return (batches, bytes);
             });
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheRequestWideLimitStopsAtWholeBatchesAcrossPartitions()
     {
         var (broker, connection) = await StartAsync(3);
@@ -85,7 +85,7 @@ public class FetchLimitsTests
         Assert.Equal((0, 0), returned[2]);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ThePartitionLimitCapsEachPartition()
     {
         var (broker, connection) = await StartAsync(2);
@@ -106,7 +106,7 @@ public class FetchLimitsTests
         Assert.Equal((2, 2 * batch.Length), returned[1]);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnOversizedBatchIsReturnedWholeOnlyAsTheFirstDataOfTheAnswer()
     {
         var (broker, connection) = await StartAsync(3);
@@ -131,7 +131,7 @@ public class FetchLimitsTests
         Assert.Equal((0, 0), returned[1]);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ASessionsPartitionsTakeTurnsWhenTheAnswerHoldsOnlyOne()
     {
         var (broker, connection) = await StartAsync(3);

@@ -37,7 +37,7 @@ public class FetchSessionTests
 
     private static int[] Listed(FetchResponse response) => [.. response.Responses.SelectMany(t => t.Partitions.Select(p => p.PartitionIndex))];
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task IncrementalFetchesListOnlyWhatChanged()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("num.partitions", "3")) });
@@ -94,7 +94,7 @@ public class FetchSessionTests
         Assert.Equal((short)ErrorCode.FetchSessionIdNotFound, (await IdempotenceTests.CallAsync<FetchResponse>(connection, Fetch(session, 4, 0), 12)).ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AFullCacheMeansNoSessionAndFullFetchesKeepWorking()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("max.incremental.fetch.session.cache.slots", "1"), ("num.partitions", "2")) });

@@ -106,7 +106,7 @@ public class GroupCoordinatorSimulationTests
         return joined;
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AJoinStormEndsInOneGenerationWithOneLeader()
     {
         var (broker, groups, time) = await StartAsync();
@@ -120,7 +120,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal(("Stable", "consumer", "range", 12), (described.GroupState, described.ProtocolType, described.ProtocolData, described.Members.Count));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AMemberThatStopsHeartbeatingIsRemovedAfterItsSessionTimeout()
     {
         var (broker, groups, time) = await StartAsync();
@@ -141,7 +141,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal(2, rejoined.Single(r => r.Members.Count > 0).Members.Count);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AMemberThatDoesNotRejoinInTimeIsDroppedFromTheRebalance()
     {
         var (broker, groups, time) = await StartAsync();
@@ -158,7 +158,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal((short)ErrorCode.UnknownMemberId, (await HeartbeatAsync(groups, "slow", joined[1])).ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ConcurrentCommitsAllLandAndSurviveARestart()
     {
         var (broker, groups, time) = await StartAsync();
@@ -205,7 +205,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal(0, (await HeartbeatAsync(again, "committers", joined[0])).ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AStaticMemberComingBackWithinItsSessionCausesNoRebalance()
     {
         var (broker, groups, time) = await StartAsync();
@@ -241,7 +241,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal("Stable", (await groups.DescribeGroupAsync("static", 5, TestContext.Current.CancellationToken)).GroupState);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task JoinRefusalsCarryKafkasErrors()
     {
         var (broker, groups, time) = await StartAsync();
@@ -261,7 +261,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal((short)ErrorCode.InconsistentGroupProtocol, badSync.ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DeletingGroupsAndOffsetsRespectsMembers()
     {
         var (broker, groups, time) = await StartAsync();
@@ -297,7 +297,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Empty((await groups.FetchOffsetsAsync("busy", null, TestContext.Current.CancellationToken)).Topics);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnEmptyGroupsOffsetsExpireAfterTheRetentionPeriod()
     {
         var (broker, groups, time) = await StartAsync(settings: [("offsets.retention.minutes", "1"), ("offsets.retention.check.interval.ms", "1000")]);

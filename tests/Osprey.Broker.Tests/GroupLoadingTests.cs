@@ -27,7 +27,7 @@ public class GroupLoadingTests
 
     private static byte[] Offset(long offset) => GroupRecords.OffsetValue(new CommittedOffset(offset, -1, "", 1_700_000_000_000));
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TombstonesUnreadableRecordsAndDamagedBatchesAreHandledAtLoad()
     {
         var (broker, groups, time) = await GroupCoordinatorSimulationTests.StartAsync();

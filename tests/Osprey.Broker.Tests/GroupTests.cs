@@ -33,7 +33,7 @@ public class GroupTests
             HeartbeatIntervalMs = 500,
         }).Build();
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AGroupSharesThePartitionsAndResumesAfterItsCommit()
     {
         await using var broker = await StartAsync();
@@ -134,7 +134,7 @@ public class GroupTests
         }
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData(PartitionAssignmentStrategy.Range)]
     [InlineData(PartitionAssignmentStrategy.RoundRobin)]
     [InlineData(PartitionAssignmentStrategy.CooperativeSticky)]
@@ -179,7 +179,7 @@ public class GroupTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TwoGroupsOnOneTopicEachReceiveEveryMessage()
     {
         await using var broker = await StartAsync();
@@ -203,7 +203,7 @@ public class GroupTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AStaticMemberRestartingWithinItsSessionCausesNoRebalance()
     {
         await using var broker = await StartAsync();
@@ -238,7 +238,7 @@ public class GroupTests
         steady.Close();
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ConfluentAdminListsDescribesAltersAndDeletesGroups()
     {
         await using var broker = await StartAsync();
@@ -282,7 +282,7 @@ public class GroupTests
     /// the same name has no committed offset (lag counts every record, a consumer starts by auto.offset.reset), also
     /// for a deletion the group coordinator did not see (it finds offsets of topics that no longer exist when it loads).
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task CommittedOffsetsAreDeletedWithTheirTopic()
     {
         var broker = await StartAsync();
@@ -334,7 +334,7 @@ public class GroupTests
 
 public class OffsetsByTopicIdTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task Version10CommitsAndFetchesOffsetsByTopicId()
     {
         await using var broker = await GroupTests.StartAsync();

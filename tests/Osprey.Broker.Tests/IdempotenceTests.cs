@@ -38,7 +38,7 @@ public class IdempotenceTests
         return Assert.Single(Assert.Single(response.Responses).PartitionResponses);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ConfluentIdempotentProducerWritesEachMessageOnceInOrder()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -68,7 +68,7 @@ public class IdempotenceTests
         Assert.Equal((short)ErrorCode.UnknownTopicOrPartition, partitions[2].ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task RetriesGapsAndOldEpochsOnTheWireAndStateSurvivesARestart()
     {
         var broker = await TestBroker.StartAsync();
@@ -113,7 +113,7 @@ public class IdempotenceTests
 
 public class ProduceRuleTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TopicSettingsDecideWhatAProduceMayWrite()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -152,7 +152,7 @@ public class ProduceRuleTests
         return builder.ToArray();
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData("zstd", Confluent.Kafka.CompressionType.None, Osprey.Protocol.Records.CompressionType.Zstd)]
     [InlineData("uncompressed", Confluent.Kafka.CompressionType.Lz4, Osprey.Protocol.Records.CompressionType.None)]
     [InlineData("gzip", Confluent.Kafka.CompressionType.Snappy, Osprey.Protocol.Records.CompressionType.Gzip)]
@@ -192,7 +192,7 @@ public class ProduceRuleTests
         Assert.Equal(Enumerable.Range(0, 100).Select(i => ($"k{i}", new string('v', 100) + i, (byte)i)), received.Select(r => (r.Message.Key, r.Message.Value, r.Message.Headers.GetLastBytes("h")[0])).OrderBy(r => int.Parse(r.Item1[1..], System.Globalization.CultureInfo.InvariantCulture)));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task OneMegabyteMessagesGoThroughAndLargerOnesAreMessageTooLarge()
     {
         await using var broker = await TestBroker.StartAsync();

@@ -30,7 +30,7 @@ public class KafkaWordingTests
         Assert.Null(TopicNames.Validate(name[..249]));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task PartitionCountsThatAreNoIncreaseAreRefusedInKafkasWords()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -42,7 +42,7 @@ public class KafkaWordingTests
         Assert.Equal((ErrorCode.InvalidPartitions, "Topic already has 2 partition(s)."), (same.Results[0].Error.Code, same.Results[0].Error.Reason));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheFeaturesAreReportedAsKafka40ReportsThemOnOneNode()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -60,7 +60,7 @@ public class KafkaWordingTests
         Assert.Equal(TransactionCoordinator.TransactionVersion2, finalized["transaction.version"]);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheTransactionLogTopicHasKafkasConfigs()
     {
         await using var broker = await TestBroker.StartAsync();

@@ -2,7 +2,7 @@ namespace Osprey.Broker.Tests;
 
 public class LifecycleTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ASecondBrokerOnTheSameDataDirectoryRefusesToStart()
     {
         await using var first = await TestBroker.StartAsync();
@@ -11,7 +11,7 @@ public class LifecycleTests
         Assert.Contains("in use by another Osprey broker", e.Message, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task StoppingWritesTheCleanShutdownMarkerAndReleasesTheLock()
     {
         var broker = await TestBroker.StartAsync();
@@ -29,7 +29,7 @@ public class LifecycleTests
     /// meta.properties as Kafka writes it) that it keeps across restarts; a directory that belongs to another node
     /// is refused rather than served under the wrong identity.
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheDataDirectoryKeepsARandomClusterIdAndBelongsToOneNode()
     {
         var broker = await TestBroker.StartAsync();
@@ -55,7 +55,7 @@ public class LifecycleTests
     }
 
     /// <summary>A port already in use names the Kafka listener, not Kestrel's http:// address.</summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task APortInUseNamesTheListener()
     {
         await using var first = await TestBroker.StartAsync();

@@ -11,7 +11,7 @@ namespace Osprey.Broker.Tests;
 
 public class NetworkTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ApiVersionsAdvertisesExactlyTheImplementedApis()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -53,7 +53,7 @@ public class NetworkTests
             response.ApiKeys.Select(k => (k.ApiKey, k.MinVersion, k.MaxVersion)));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnUnsupportedApiVersionsVersionIsAnsweredInTheV0Shape()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -73,7 +73,7 @@ public class NetworkTests
     /// UNSUPPORTED_VERSION where the response has a top-level error code (a dropped connection makes clients retry
     /// or hang); the connection stays usable. Only what cannot be answered in a form the client reads is closed.
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task RequestsTheBrokerDoesNotServeAreAnsweredWithAnError()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -96,7 +96,7 @@ public class NetworkTests
         Assert.Equal(4, (await connection.ReceiveAsync<MetadataResponse>(12)).CorrelationId);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task BadClientSoftwareNamesGetInvalidRequest()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -106,7 +106,7 @@ public class NetworkTests
         Assert.Equal((short)ErrorCode.InvalidRequest, response.ErrorCode);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task PipelinedRequestsAreAnsweredInOrder()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -129,7 +129,7 @@ public class NetworkTests
         }
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData("oversized")]
     [InlineData("negative-size")]
     [InlineData("unknown-api")]
@@ -161,7 +161,7 @@ public class NetworkTests
         return frame;
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ConfluentKafkaReadsTheClusterMetadata()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -179,7 +179,7 @@ public class MetadataTests
 {
     public static TheoryData<short> Versions() => [.. Enumerable.Range(0, 14).Select(v => (short)v)];
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [MemberData(nameof(Versions))]
     public async Task MetadataAnswersAtEveryVersion(short version)
     {
@@ -195,7 +195,7 @@ public class MetadataTests
 
 public class ConnectionTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ManyRequestsOneAfterAnotherOnOneConnection()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -212,7 +212,7 @@ public class ConnectionTests
 
 public class ClientQuirkTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task LibrdkafkasFourByteNullTopicArrayIsReadAsKafkaReadsIt()
     {
         // Captured from librdkafka 2.16: Metadata v13 "all topics" with the null array written as 4 bytes
@@ -226,7 +226,7 @@ public class ClientQuirkTests
         Assert.Single(response.Brokers);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AConnectionIdleForConnectionsMaxIdleMsIsClosedAndOthersStay()
     {
         var time = new Osprey.Storage.Tests.ManualTimeProvider();
@@ -250,7 +250,7 @@ public class ClientQuirkTests
         Assert.Equal(3, (await busy.ReceiveAsync<ApiVersionsResponse>(0)).CorrelationId);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ShutdownLetsARequestInFlightFinishBeforeTheLogsClose()
     {
         // FindCoordinator creates __consumer_offsets (50 partitions): the broker stops while that is under way.

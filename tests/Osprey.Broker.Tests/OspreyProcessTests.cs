@@ -12,7 +12,7 @@ namespace Osprey.Broker.Tests;
 /// </summary>
 public class OspreyProcessTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
     public async Task EveryAcknowledgedMessageSurvivesKillNineOfTheRealProcess()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "osprey-process-test-" + Guid.NewGuid().ToString("N"));
@@ -68,7 +68,7 @@ public class OspreyProcessTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
     public async Task TwoThousandPartitionsStartWithinADescriptorLimitOf4096AndAShortageIsNamed()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "osprey-process-test-" + Guid.NewGuid().ToString("N"));

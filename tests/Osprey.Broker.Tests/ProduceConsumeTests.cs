@@ -6,7 +6,7 @@ namespace Osprey.Broker.Tests;
 
 public class ProduceConsumeTests
 {
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData(CompressionType.None)]
     [InlineData(CompressionType.Gzip)]
     [InlineData(CompressionType.Snappy)]
@@ -61,7 +61,7 @@ public class ProduceConsumeTests
         Assert.All(received, r => Assert.Equal(r.Message.Value["value-".Length..], Encoding.UTF8.GetString(r.Message.Headers.GetLastBytes("n"))));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ListOffsetsAndOffsetsForTimes()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -88,7 +88,7 @@ public class ProduceConsumeTests
         Assert.Equal(Offset.End, Assert.Single(afterAll).Offset);
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData("nowhere", (short)-1, Osprey.Protocol.ErrorCode.UnknownTopicOrPartition)]
     [InlineData("known", (short)2, Osprey.Protocol.ErrorCode.InvalidRequiredAcks)]
     [InlineData("known", (short)1, Osprey.Protocol.ErrorCode.None)]
@@ -116,7 +116,7 @@ public class ProduceConsumeTests
         Assert.Equal(expected == Osprey.Protocol.ErrorCode.None ? 0 : -1, partition.BaseOffset);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task BothTimestampTypesReachConfluentConsumers()
     {
         await using var broker = await TestBroker.StartAsync();

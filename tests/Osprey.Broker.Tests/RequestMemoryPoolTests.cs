@@ -4,7 +4,7 @@ namespace Osprey.Broker.Tests;
 
 public class RequestMemoryPoolTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task RequestsWaitUntilEarlierOnesAreReleasedInArrivalOrder()
     {
         var pool = new RequestMemoryPool(1000);
@@ -20,7 +20,7 @@ public class RequestMemoryPoolTests
         Assert.Equal(700, pool.Used);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ARequestLargerThanTheLimitIsAdmittedAlone()
     {
         var pool = new RequestMemoryPool(1000);
@@ -32,7 +32,7 @@ public class RequestMemoryPoolTests
         Assert.Equal(1, pool.Used);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ACancelledWaitTakesNothingAndLetsTheNextIn()
     {
         var pool = new RequestMemoryPool(1000);
@@ -47,7 +47,7 @@ public class RequestMemoryPoolTests
         Assert.Equal(50, pool.Used);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task NoLimitNeverWaits()
     {
         var pool = new RequestMemoryPool(-1);
@@ -59,7 +59,7 @@ public class RequestMemoryPoolTests
 
 public class QueuedRequestBytesTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ABrokerWithATinyRequestBudgetStillServesPipelinedClients()
     {
         // queued.max.request.bytes=1: every request is admitted alone, one at a time across all connections.

@@ -28,7 +28,7 @@ public class SingleNodeAdminApiTests
         return (await connection.ReceiveAsync<T>(version)).Body;
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AclCallsAreAnsweredSecurityDisabled()
     {
         var (broker, connection) = await StartWithTopicAsync();
@@ -51,7 +51,7 @@ public class SingleNodeAdminApiTests
         Assert.Empty(filter.MatchingAcls);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ElectionsAreNotNeededAndUnknownPartitionsAreNamed()
     {
         var (broker, connection) = await StartWithTopicAsync();
@@ -72,7 +72,7 @@ public class SingleNodeAdminApiTests
         Assert.Empty(topic.PartitionResult);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ReplicasStayInTheOneDataDirectoryAndOnTheOneBroker()
     {
         var (broker, connection) = await StartWithTopicAsync();
@@ -114,7 +114,7 @@ public class SingleNodeAdminApiTests
         Assert.Equal((0, 0), (listed.ErrorCode, listed.Topics.Count));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheQuorumIsThisNodeAsTheOneVoter()
     {
         var (broker, connection) = await StartWithTopicAsync();
@@ -141,7 +141,7 @@ public class SingleNodeAdminApiTests
     /// with RFC 7677's example exchange (user "user", password "pencil"), whose client proof must verify against the
     /// stored key and whose server signature must come out of the server key, also after a restart.
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ScramCredentialsAreStoredAsKeysThatVerifyTheRfcExchange()
     {
         var (broker, connection) = await StartWithTopicAsync();
@@ -193,7 +193,7 @@ public class SingleNodeAdminApiTests
         Assert.Equal(["user"], all.Results.Select(r => r.User));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task NoClientQuotasAreSetAndFiltersAreCheckedAsKafkaChecksThem()
     {
         var (broker, connection) = await StartWithTopicAsync();

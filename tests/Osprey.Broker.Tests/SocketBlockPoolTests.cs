@@ -179,7 +179,7 @@ public class SocketBlockPoolTests
         Assert.True(connections.TakeMassDisconnect());
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheBrokerCountsItsConnections()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -194,7 +194,7 @@ public class SocketBlockPoolTests
         await GroupCoordinatorSimulationTests.WaitUntilAsync(() => connections.Open == 0);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheBrokersSocketsReceiveIntoTheLargeBlocks()
     {
         await using var broker = await TestBroker.StartAsync();

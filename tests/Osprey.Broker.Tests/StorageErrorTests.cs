@@ -7,7 +7,7 @@ namespace Osprey.Broker.Tests;
 /// <summary>A partition whose disk fails answers KAFKA_STORAGE_ERROR on the wire; the other partitions go on.</summary>
 public class StorageErrorTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AProduceToAPartitionWhoseDiskIsFullIsAnsweredWithKafkaStorageError()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("num.partitions", "2")) });

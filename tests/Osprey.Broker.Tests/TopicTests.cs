@@ -11,7 +11,7 @@ public class TopicTests
     private static IAdminClient Admin(TestBroker broker) =>
         new AdminClientBuilder(new AdminClientConfig { BootstrapServers = broker.Bootstrap }).Build();
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task CreatedTopicsAppearInMetadataAndSurviveARestart()
     {
         var broker = await TestBroker.StartAsync();
@@ -51,7 +51,7 @@ public class TopicTests
     /// source, sorted by name, and a null error message: Java's AdminClient reads the list unconditionally (a null
     /// one was a NullPointerException in kafka-topics.sh and crashed a Connect worker creating its topics).
     /// </summary>
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData(false)]
     [InlineData(true)]
     public async Task CreateTopicsAnswersWithEveryConfigOfTheNewTopic(bool validateOnly)
@@ -80,7 +80,7 @@ public class TopicTests
         Assert.Equal(!validateOnly, broker.Server.Logs.Get("with-configs", 1) is not null);
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData("bad name!", 1, 1, null, ErrorCode.TopicException)]
     [InlineData("too-many-replicas", 1, 3, null, ErrorCode.InvalidReplicationFactor)]
     [InlineData("zero-partitions", 0, 1, null, ErrorCode.InvalidPartitions)]
@@ -101,7 +101,7 @@ public class TopicTests
         Assert.DoesNotContain(admin.GetMetadata(TimeSpan.FromSeconds(10)).Topics, t => t.Topic == name);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task CreatingAnExistingTopicIsTopicAlreadyExists()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -113,7 +113,7 @@ public class TopicTests
         Assert.Contains(collision.Results, r => r.Error.Code == ErrorCode.TopicException);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ValidateOnlyCreatesNothing()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -126,7 +126,7 @@ public class TopicTests
 
 public class AutoCreateTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ProducingToANewTopicCreatesItWithNumPartitions()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("num.partitions", "2")) });
@@ -137,7 +137,7 @@ public class AutoCreateTests
         Assert.Equal(2, Assert.Single(admin.GetMetadata("fresh", TimeSpan.FromSeconds(10)).Topics).Partitions.Count);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task WithAutoCreationOffUnknownTopicsStayUnknown()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("auto.create.topics.enable", "false")) });
@@ -151,7 +151,7 @@ public class AutoCreateTests
 
 public class DeleteTopicsTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DeletedTopicsLeaveMetadataDiskAndRestarts()
     {
         var broker = await TestBroker.StartAsync();
@@ -173,7 +173,7 @@ public class DeleteTopicsTests
         Assert.NotNull(restarted.Server.Logs.Get("kept", 0));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DeleteByTopicIdAtVersion6()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -191,7 +191,7 @@ public class DeleteTopicsTests
 
 public class CreatePartitionsTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task PartitionsCanBeAddedButNeverRemoved()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -213,7 +213,7 @@ public class CreatePartitionsTests
 
 public class DescribeTopicPartitionsTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task PagesThroughTopicsAndPartitionsWithACursor()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -248,7 +248,7 @@ public class DescribeTopicPartitionsTests
 
 public class ManyPartitionsTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ATopicWithSixHundredPartitionsTakesAndGivesBackAMessageOnEach()
     {
         const int Partitions = 600;

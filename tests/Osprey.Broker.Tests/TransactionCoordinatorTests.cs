@@ -53,7 +53,7 @@ public class TransactionCoordinatorTests
         await logs.AppendAsync(logs.Get(topic, 0)!, builder.ToArray(), durable: true);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task CommitAndAbortWriteMarkersAndRepeatedOrLateDecisionsAreHandled()
     {
         var time = new ManualTimeProvider();
@@ -85,7 +85,7 @@ public class TransactionCoordinatorTests
         Assert.Equal((TransactionState.CompleteAbort, 0), (described!.State, described.Partitions.Count));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ANewIncarnationFencesTheOldEpochAndAbortsItsTransaction()
     {
         var time = new ManualTimeProvider();
@@ -111,7 +111,7 @@ public class TransactionCoordinatorTests
         Assert.Equal(ErrorCode.InvalidProducerEpoch, stale.ErrorCode); // the partition knows the new epoch from the marker
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ATransactionOpenPastItsTimeoutIsAbortedUnderANewEpoch()
     {
         var time = new ManualTimeProvider();
@@ -139,7 +139,7 @@ public class TransactionCoordinatorTests
         Assert.Equal(ErrorCode.ProducerFenced, (await transactions.EndTxnAsync("sleepy", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnOpenTransactionSurvivesABrokerRestartAndCommitsAfterIt()
     {
         var time = new ManualTimeProvider();
@@ -168,7 +168,7 @@ public class TransactionCoordinatorTests
     /// second partition gets its marker, the first a second one (harmless: no transaction of that producer is open
     /// there any more), both last stable offsets reach the end, and the id goes on.
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ACoordinatorKilledBetweenMarkersFinishesTheCommitAfterARestart()
     {
         var time = new ManualTimeProvider();
@@ -246,7 +246,7 @@ public class TransactionCoordinatorTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnIdleTransactionalIdExpiresAndStartsAfreshAfterwards()
     {
         var time = new ManualTimeProvider();

@@ -123,7 +123,7 @@ public class TransactionStateMachineTests
         }
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]

@@ -75,7 +75,7 @@ public class TransactionTests
         return values;
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task CommittedTransactionsAreVisibleAndAbortedOnesOnlyToReadUncommitted()
     {
         await using var broker = await StartAsync();
@@ -110,7 +110,7 @@ public class TransactionTests
         Assert.Equal(3, uncommitted.Count(v => v.StartsWith("aborted-", StringComparison.Ordinal)));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnOpenTransactionHoldsReadCommittedConsumersBackUntilItCommits()
     {
         await using var broker = await StartAsync();
@@ -131,7 +131,7 @@ public class TransactionTests
         Assert.Equal(["pending"], ReadAll(broker, "held", IsolationLevel.ReadCommitted, 1));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ANewProducerWithTheSameTransactionalIdFencesTheOldOne()
     {
         await using var broker = await StartAsync();
@@ -152,7 +152,7 @@ public class TransactionTests
         Assert.Equal(["successor"], ReadAll(broker, "fenced", IsolationLevel.ReadCommitted, 1));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ATransactionOpenPastItsTimeoutIsAbortedAndItsProducerFenced()
     {
         await using var broker = await StartAsync(("transaction.abort.timed.out.transaction.cleanup.interval.ms", "100"));
@@ -180,7 +180,7 @@ public class TransactionTests
         Assert.Equal(["never committed", "in time"], ReadAll(broker, "stalled", IsolationLevel.ReadUncommitted, 2));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ATransactionOpenAcrossABrokerRestartCommitsAndItsMarkersSurviveTheNextOne()
     {
         var settings = BrokerConfig.From(("offsets.topic.num.partitions", "3"), ("transaction.state.log.num.partitions", "3"), ("group.initial.rebalance.delay.ms", "0"));
@@ -215,7 +215,7 @@ public class TransactionTests
         Assert.Equal(all, ReadAll(third, "restarted", IsolationLevel.ReadCommitted, 6).Order());
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task OffsetsSentToTheTransactionAreCommittedWithIt()
     {
         await using var broker = await StartAsync();
@@ -277,7 +277,7 @@ public class TransactionTests
         consumer.Close();
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ACopierThatCrashesAtRandomPointsStillCopiesEveryRecordExactlyOnce()
     {
         await using var broker = await StartAsync();

@@ -109,7 +109,7 @@ public class TransactionVersion2Tests
         public void Dispose() => connection.Dispose();
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task EveryEndBumpsTheEpochAndLateRequestsOfAnEndedTransactionAreRefused()
     {
         await using var broker = await StartAsync();
@@ -175,7 +175,7 @@ public class TransactionVersion2Tests
         Assert.Equal(7, Assert.Single(committed).Offset.Value);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ATimedOutTransactionIsAbortedAndTheProducersAbortOfItIsAnsweredWithTheNewEpoch()
     {
         var time = new Storage.Tests.ManualTimeProvider();
@@ -212,7 +212,7 @@ public class TransactionVersion2Tests
         Assert.Equal([(pid, 0L, 1L)], log.AbortedTransactions(0, log.LogEndOffset).Select(a => (a.ProducerId, a.FirstOffset, a.LastOffset)));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task WhenTheEpochRunsOutTheProducerMovesToANewIdAndARetryOfTheLastEndIsStillRecognised()
     {
         var settings = BrokerConfig.From(("transaction.state.log.num.partitions", "1"));
@@ -265,7 +265,7 @@ public class TransactionVersion2Tests
     /// append them in the order they were sent, or a later batch lands first and the earlier ones are refused as
     /// out of sequence (kafka-producer-perf-test --transactional-id failed so on its first commit).
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task PipelinedWritesOfEachTransactionAreAppendedInSendingOrder()
     {
         await using var broker = await StartAsync();

@@ -18,7 +18,7 @@ public class VersionSweepTests
 
     public static TheoryData<short> InitProducerIdVersions() => [.. Enumerable.Range(0, 6).Select(v => (short)v)];
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [MemberData(nameof(InitProducerIdVersions))]
     public async Task InitProducerIdAtEveryVersion(short version)
     {
@@ -48,7 +48,7 @@ public class VersionSweepTests
         return builder.ToArray();
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [MemberData(nameof(ProduceVersions))]
     public async Task ProduceAtEveryVersion(short version)
     {
@@ -68,7 +68,7 @@ public class VersionSweepTests
         Assert.Equal((0, 0L), (partition.ErrorCode, partition.BaseOffset));
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [MemberData(nameof(FetchVersions))]
     public async Task FetchAtEveryVersion(short version)
     {
@@ -90,7 +90,7 @@ public class VersionSweepTests
         Assert.Equal(1, batch.Header.RecordCount);
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [MemberData(nameof(ListOffsetsVersions))]
     public async Task ListOffsetsAtEveryVersion(short version)
     {

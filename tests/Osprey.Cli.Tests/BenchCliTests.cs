@@ -9,7 +9,7 @@ namespace Osprey.Cli.Tests;
 
 public class BenchCliTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ProduceWritesTheRecordsAndConsumeReadsThemBack()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -47,7 +47,7 @@ public class BenchCliTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task EndToEndMeasuresEveryRecordSent()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -59,7 +59,7 @@ public class BenchCliTests
         Assert.Matches(@"e2e\s+600 records  p50 [\d.]+  p95 [\d.]+  p99 [\d.]+  p99\.9 [\d.]+  max [\d.]+ ms; acked p50 [\d.]+  p99 [\d.]+ ms  \(0 errors\)", line);
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData("--records", "0", "--records must be above 0")]
     [InlineData("--rate", "-5", "--rate must not be negative")]
     public async Task BadSettingsAreRefusedWithAMessage(string option, string value, string message)

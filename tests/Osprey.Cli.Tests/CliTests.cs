@@ -8,7 +8,7 @@ namespace Osprey.Cli.Tests;
 
 public class TopicsCliTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task CreateListDescribeAlterDelete()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -40,7 +40,7 @@ public class TopicsCliTests
     /// Piped output is plain, unwrapped lines: a long topic name and its id (in Kafka's base64 form, as Kafka's tools
     /// print it) stay on one line that grep finds (tables wrapped at 80 columns cut them in half).
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task PipedOutputIsUnwrappedLinesWithKafkasTopicIds()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -58,7 +58,7 @@ public class TopicsCliTests
     }
 
     /// <summary><c>osprey apis</c> shows what the broker advertises (ApiVersions), the codec's range beside it.</summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ApisListWhatTheBrokerAdvertises()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -72,7 +72,7 @@ public class TopicsCliTests
         Assert.Contains(codec, a => a.GetProperty("name").GetString() == "SaslHandshake");
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task VersionAndDashDashVersionAgree()
     {
         var command = await CliRunner.RunAsync(null, "version");
@@ -82,7 +82,7 @@ public class TopicsCliTests
         Assert.StartsWith("0.", command.Stdout, StringComparison.Ordinal);
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData("topics create dup", "dup", "TOPIC_ALREADY_EXISTS")]
     [InlineData("topics describe missing", "missing", "does not exist")]
     [InlineData("topics delete missing", "missing", "UNKNOWN_TOPIC_OR_PARTITION")]
@@ -102,7 +102,7 @@ public class TopicsCliTests
         Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal); // a message, not a stack trace
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AnUnreachableBrokerIsOneReadableLine()
     {
         var result = await CliRunner.RunAsync(null, "topics", "list", "-b", "127.0.0.1:1");
@@ -113,7 +113,7 @@ public class TopicsCliTests
 
 public class ProduceConsumeCliTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task LinesGoInAsRecordsThatRealClientsAndTheCliReadBack()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -154,7 +154,7 @@ public class ProduceConsumeCliTests
         Assert.All(records, r => Assert.Equal("CreateTime", r.GetProperty("timestampType").GetString()));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task StartingPointsPartitionsAndFormats()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -186,7 +186,7 @@ public class ProduceConsumeCliTests
 
 public class ConfigsAndClusterCliTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task BrokerConfigsAndTheCluster()
     {
         await using var broker = await TestBroker.StartAsync();

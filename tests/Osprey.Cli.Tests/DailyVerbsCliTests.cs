@@ -16,7 +16,7 @@ public class DailyVerbsCliTests
         return [.. result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)];
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TombstonesSeveralTopicsPatternsAndBinarySafeOutput()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -48,7 +48,7 @@ public class DailyVerbsCliTests
         Assert.Equal(Convert.ToBase64String("other-1"u8), base64[0].GetProperty("value").GetString());
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ReadCommittedShowsOnlyCommittedTransactions()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("transaction.state.log.num.partitions", "2")) });
@@ -78,7 +78,7 @@ public class DailyVerbsCliTests
         Assert.Equal(["kept-1", "dropped", "kept-2"], everything.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DeleteRecordsDeleteOffsetsAndACommandConfigFile()
     {
         await using var broker = await StartGroupBrokerAsync();

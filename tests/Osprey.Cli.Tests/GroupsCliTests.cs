@@ -30,7 +30,7 @@ public class GroupsCliTests
     /// printed and leave the group before it exits with 0: it used to die at once, leaving a ghost member that held
     /// its partitions for the session timeout (and made groups reset-offsets refuse the group).
     /// </summary>
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ASignalledGroupConsumerCommitsWhatItPrintedAndLeaves()
     {
         await using var broker = await StartAsync();
@@ -65,7 +65,7 @@ public class GroupsCliTests
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ConsumeAsAGroupCommitsAndDescribeShowsTheLag()
     {
         await using var broker = await StartAsync();
@@ -104,7 +104,7 @@ public class GroupsCliTests
         Assert.Contains(list.EnumerateArray(), g => g.GetProperty("group").GetString() == "workers" && g.GetProperty("state").GetString() == "Empty");
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AConsumerProtocolGroupIsListedAndDescribedWithItsMemberAndLag()
     {
         await using var broker = await StartAsync();
@@ -143,7 +143,7 @@ public class GroupsCliTests
         consumer.Close();
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ResetOffsetsIsADryRunUntilExecuteAndRefusedWhileMembersAreActive()
     {
         await using var broker = await StartAsync();

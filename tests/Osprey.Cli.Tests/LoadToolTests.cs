@@ -7,7 +7,7 @@ namespace Osprey.Cli.Tests;
 /// <summary>The load tool's librdkafka C API path (--api c): what it counts is what the broker really holds.</summary>
 public class LoadToolTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheCApiProducesAndConsumesEveryRecord()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -31,7 +31,7 @@ public class LoadToolTests
         Assert.Contains("first record after", consumed.Line(), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AConsumerThatFailsBeforeItIsReadyDoesNotHoldTheOthersBack()
     {
         using var clock = new ConsumeClock(2);

@@ -13,7 +13,7 @@ public class TransactionsCliTests
         return JsonDocument.Parse(result.Stdout).RootElement;
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ListAndDescribeShowOpenAndCompletedTransactions()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("transaction.state.log.num.partitions", "3")) });

@@ -22,7 +22,7 @@ public class KafkaClientTests
         return builder.ToArray();
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task VersionsAreNegotiatedFromTheBrokersApiVersions()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -36,7 +36,7 @@ public class KafkaClientTests
         Assert.False(connection.Supports(ApiKey.SaslHandshake));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ProducedBatchesAreFetchedBackWithTheirOffsetsAndTheWatermarksAgree()
     {
         await using var broker = await TestBroker.StartAsync();
@@ -57,7 +57,7 @@ public class KafkaClientTests
         Assert.Equal(3, await client.ListOffsetAsync("client-round-trip", 1, 1_700_000_000_003, Ct));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task GroupMembersSplitThePartitionsCommitAndLeave()
     {
         await using var broker = await TestBroker.StartAsync(o => o with { Config = BrokerConfig.From(("group.initial.rebalance.delay.ms", "0"), ("offsets.topic.num.partitions", "3")) });

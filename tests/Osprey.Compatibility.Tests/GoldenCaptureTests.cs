@@ -14,7 +14,7 @@ namespace Osprey.Compatibility.Tests;
 /// </summary>
 public class GoldenCaptureTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ProducerRequestsDecodeAndReencodeExactly()
     {
         await using var broker = new CaptureBroker();
@@ -69,7 +69,7 @@ public class GoldenCaptureTests
         GoldenFiles.SaveIfAsked(broker.All.ToDictionary(p => p.Key, p => p.Value.Last()));
     }
 
-    [Theory]
+    [Theory(Timeout = TestLimits.Timeout)]
     [InlineData(Confluent.Kafka.CompressionType.None)]
     [InlineData(Confluent.Kafka.CompressionType.Gzip)]
     [InlineData(Confluent.Kafka.CompressionType.Snappy)]
@@ -143,7 +143,7 @@ public class GoldenCaptureTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AdminCreateTopicsRequestDecodesAndReencodesExactly()
     {
         await using var broker = new CaptureBroker();
@@ -181,7 +181,7 @@ public class GoldenCaptureTests
         GoldenFiles.SaveIfAsked(broker.All.ToDictionary(p => p.Key, p => p.Value.Last()));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ConsumerFetchRequestDecodesAndReencodesExactly()
     {
         await using var broker = new CaptureBroker();

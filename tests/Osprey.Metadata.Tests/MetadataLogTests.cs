@@ -25,7 +25,7 @@ public sealed class MetadataLogTests : IDisposable
         }),
     ];
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task RecordsAreReplayedIntoTheSameImageAfterARestart()
     {
         var orders = Guid.NewGuid();
@@ -60,7 +60,7 @@ public sealed class MetadataLogTests : IDisposable
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task UpdatesDecideAgainstTheImageTheyApplyTo()
     {
         await using var logs = new LogManager(_dir, new LogManagerOptions(), TimeProvider.System);

@@ -9,7 +9,7 @@ namespace Osprey.Storage.Tests;
 /// </summary>
 public class CrashTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task EveryAcknowledgedAppendSurvivesKillNine()
     {
         using var dir = new TempDirectory();

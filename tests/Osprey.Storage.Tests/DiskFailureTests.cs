@@ -113,7 +113,7 @@ public class DiskFailureBeyondWritesTests
         Assert.Equal(Enumerable.Range(0, 6).Select(i => (long)i), Batches.ReadAll(reopened).Select(r => r.Offset));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AFailedSyncfsFailsEveryWaitingAcknowledgementAndTheRecoveryPointStays()
     {
         using var dir = new TempDirectory();

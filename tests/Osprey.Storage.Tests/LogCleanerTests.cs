@@ -809,7 +809,7 @@ public class LogCleanerTests
         Assert.Equal([(15L, "K1", "V25"), (16L, "K9", "V99"), (17L, "K2", "V30"), (18L, "K8", "V31")], Records(log));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheLogManagerKeepsTheCleanerCheckpointAndRunsTheCleaner()
     {
         using var dir = new TempDirectory();

@@ -2,7 +2,7 @@ namespace Osprey.Storage.Tests;
 
 public class LogManagerTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task ACleanShutdownWritesTheMarkerAndCheckpointsAndTheNextStartTrustsThem()
     {
         using var dir = new TempDirectory();
@@ -29,7 +29,7 @@ public class LogManagerTests
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AClosedManagerOpensNoLogAndWritesNothingAfterItsMarker()
     {
         using var dir = new TempDirectory();
@@ -43,7 +43,7 @@ public class LogManagerTests
         Assert.True(File.Exists(Path.Combine(dir.Path, ".kafka_cleanshutdown")));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DurableAppendsCompleteOnlyOnceFlushed()
     {
         using var dir = new TempDirectory();
@@ -60,7 +60,7 @@ public class LogManagerTests
         Assert.True(manager.Flusher.Flushes <= 200, "each request needs at most one flush, and rounds share them");
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task AppendsThatArriveDuringARoundShareTheNextOne()
     {
         using var dir = new TempDirectory();
@@ -94,7 +94,7 @@ public class LogManagerTests
         Assert.True(manager.WhenDurable(log, log.Append(Batches.Make(1)), durable: false).IsCompleted);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task NonDurableAppendsLeaveTheRecoveryPointUntilFlushMessagesIsReached()
     {
         using var dir = new TempDirectory();
@@ -108,7 +108,7 @@ public class LogManagerTests
         Assert.Equal(10, log.RecoveryPoint);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task FlushMsFlushesOldUnflushedData()
     {
         using var dir = new TempDirectory();
@@ -124,7 +124,7 @@ public class LogManagerTests
         Assert.Equal(3, log.RecoveryPoint);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheDurabilitySettingCanTurnOffWaitingForFsync()
     {
         using var dir = new TempDirectory();
@@ -134,7 +134,7 @@ public class LogManagerTests
         Assert.Equal(0, log.RecoveryPoint);
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task DeletingAPartitionRemovesItsDirectory()
     {
         using var dir = new TempDirectory();
@@ -245,7 +245,7 @@ public class RetentionTests
 
 public class BackgroundTaskTests
 {
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task RetentionRunsEveryCheckIntervalOnTheInjectedClock()
     {
         using var dir = new TempDirectory();

@@ -159,7 +159,7 @@ public class LogWritebackTests
         Assert.True(SpinWait.SpinUntil(() => writeback.Bytes >= 2 * Threshold, TimeSpan.FromSeconds(30)));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task TheManagerGivesEveryLogItsWritebackWithTheConfiguredThreshold()
     {
         using var dir = new TempDirectory();

@@ -119,7 +119,7 @@ public class OpenFilesTests
         Assert.Equal(batch, PartitionLog.ReadBytes(log.Read(0, batch.Length)));
     }
 
-    [Fact]
+    [Fact(Timeout = TestLimits.Timeout)]
     public async Task APartitionCostsOneDescriptorHoweverManySegmentsItHas()
     {
         using var dir = new TempDirectory();
