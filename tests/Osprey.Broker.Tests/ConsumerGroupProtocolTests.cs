@@ -300,7 +300,7 @@ public class ConsumerGroupProtocolTests
             await BeatAsync(groups, "silent", b);
         }
 
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => groups.DescribeConsumerGroupAsync("silent", CancellationToken.None).Result.Members.Count == 1);
+        await TestWait.UntilAsync(() => groups.DescribeConsumerGroupAsync("silent", CancellationToken.None).Result.Members.Count == 1);
         await BeatAsync(groups, "silent", b);
         Assert.Equal(2, b.Owned.Count);
         var fenced = await HeartbeatAsync(groups, new() { GroupId = "silent", MemberId = "a", MemberEpoch = a.Epoch });
@@ -342,7 +342,7 @@ public class ConsumerGroupProtocolTests
             }
         }
 
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => groups.DescribeConsumerGroupAsync("slow", CancellationToken.None).Result.Members.Count == 1);
+        await TestWait.UntilAsync(() => groups.DescribeConsumerGroupAsync("slow", CancellationToken.None).Result.Members.Count == 1);
         await BeatAsync(groups, "slow", b);
         Assert.Equal(2, b.Owned.Count);
     }
@@ -421,7 +421,7 @@ public class ConsumerGroupProtocolTests
             "sim",
             "/127.0.0.1",
             TestContext.Current.CancellationToken);
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => time.ActiveTimers > 0);
+        await TestWait.UntilAsync(() => time.ActiveTimers > 0);
         time.Advance(3000); // group.initial.rebalance.delay.ms
         Assert.Equal(0, (await joining).ErrorCode);
         var refused = await HeartbeatAsync(groups, JoinRequest("busy", new Member("m"), ["t"]));

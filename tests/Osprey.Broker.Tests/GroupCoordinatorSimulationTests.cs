@@ -30,19 +30,8 @@ public class GroupCoordinatorSimulationTests
         });
         var groups = broker.Server.Services.GetRequiredService<GroupCoordinator>();
         Assert.Equal(ErrorCode.None, await groups.EnsureStartedAsync(TestContext.Current.CancellationToken));
-        await WaitUntilAsync(() => groups.AllLoaded);
+        await TestWait.UntilAsync(() => groups.AllLoaded);
         return (broker, groups, time);
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
-    {
-        // Generous: the limit only keeps a broken broker from hanging the test (a loaded CI machine is slow).
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Still not true after 30 s: {what}");
-            await Task.Delay(5, TestContext.Current.CancellationToken);
-        }
     }
 
     private static JoinGroupRequest Join(string group, string memberId = "", string? instance = null) => new()
@@ -132,7 +121,7 @@ public class GroupCoordinatorSimulationTests
         Assert.Equal(0, (await HeartbeatAsync(groups, "expiry", a)).ErrorCode);
         Assert.Equal(0, (await HeartbeatAsync(groups, "expiry", b)).ErrorCode);
         time.Advance(2000); // the silent member's session has ended; a and b renewed theirs
-        await WaitUntilAsync(() => groups.DescribeGroupAsync("expiry", 5, CancellationToken.None).Result.GroupState == "PreparingRebalance");
+        await TestWait.UntilAsync(() => groups.DescribeGroupAsync("expiry", 5, CancellationToken.None).Result.GroupState == "PreparingRebalance");
         Assert.Equal((short)ErrorCode.RebalanceInProgress, (await HeartbeatAsync(groups, "expiry", a)).ErrorCode);
         Assert.Equal((short)ErrorCode.UnknownMemberId, (await HeartbeatAsync(groups, "expiry", silent)).ErrorCode);
 
@@ -319,7 +308,7 @@ public class GroupCoordinatorSimulationTests
             Assert.Equal(0, (await HeartbeatAsync(groups, "kept", member[0])).ErrorCode);
         }
 
-        await WaitUntilAsync(() => groups.FetchOffsetsAsync("idle", null, CancellationToken.None).Result.Topics.Count == 0);
+        await TestWait.UntilAsync(() => groups.FetchOffsetsAsync("idle", null, CancellationToken.None).Result.Topics.Count == 0);
         Assert.Single((await groups.FetchOffsetsAsync("kept", null, TestContext.Current.CancellationToken)).Topics);
         Assert.Equal((short)ErrorCode.GroupIdNotFound, (await groups.DescribeGroupAsync("idle", 6, TestContext.Current.CancellationToken)).ErrorCode);
     }

@@ -239,11 +239,11 @@ public class ClientQuirkTests
         await busy.ReceiveAsync<ApiVersionsResponse>(0);
 
         // Both connections are waiting for their next request, each with its idle timer armed.
-        await WaitUntilAsync(() => time.ActiveTimers >= 2);
+        await TestWait.UntilAsync(() => time.ActiveTimers >= 2);
         time.Advance(600);
         await busy.SendAsync(new ApiVersionsRequest(), 0, 2);
         Assert.Equal(2, (await busy.ReceiveAsync<ApiVersionsResponse>(0)).CorrelationId);
-        await WaitUntilAsync(() => time.ActiveTimers >= 2);
+        await TestWait.UntilAsync(() => time.ActiveTimers >= 2);
         time.Advance(500); // quiet: 1100 ms idle; busy: 500 ms
         Assert.Null(await quiet.ReceiveFrameAsync());
         await busy.SendAsync(new ApiVersionsRequest(), 0, 3);
@@ -276,7 +276,7 @@ public class ClientQuirkTests
 
                 // The stop begins once the creation is under way (its first partition directory exists), so the
                 // request is in flight when the broker stops: the stop must let it finish, all 50 partitions.
-                await WaitUntilAsync(() => Directory.GetDirectories(dataDir, "__consumer_offsets-*").Length > 0);
+                await TestWait.UntilAsync(() => Directory.GetDirectories(dataDir, "__consumer_offsets-*").Length > 0);
                 await server.DisposeAsync();
             }
 
@@ -293,7 +293,4 @@ public class ClientQuirkTests
             Directory.Delete(dataDir, recursive: true);
         }
     }
-
-    private static Task WaitUntilAsync(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "") =>
-        GroupCoordinatorSimulationTests.WaitUntilAsync(condition, what);
 }

@@ -188,10 +188,10 @@ public class SocketBlockPoolTests
         using (var client = new System.Net.Sockets.TcpClient())
         {
             await client.ConnectAsync("127.0.0.1", broker.Server.Port, TestContext.Current.CancellationToken);
-            await GroupCoordinatorSimulationTests.WaitUntilAsync(() => connections.Open == 1);
+            await TestWait.UntilAsync(() => connections.Open == 1);
         }
 
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => connections.Open == 0);
+        await TestWait.UntilAsync(() => connections.Open == 0);
     }
 
     [Fact(Timeout = TestLimits.Timeout)]

@@ -35,7 +35,7 @@ public class TransactionCoordinatorTests
         });
         var transactions = broker.Server.Services.GetRequiredService<TransactionCoordinator>();
         Assert.Equal(ErrorCode.None, await transactions.EnsureStartedAsync(Ct));
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => transactions.AllLoaded);
+        await TestWait.UntilAsync(() => transactions.AllLoaded);
         return (broker, transactions, broker.Server.Services.GetRequiredService<LogManager>());
     }
 
@@ -131,7 +131,7 @@ public class TransactionCoordinatorTests
             time.Advance(CheckIntervalMs);
         }
 
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => transactions.DescribeAsync("sleepy", CancellationToken.None).Result.Transaction!.State == TransactionState.CompleteAbort);
+        await TestWait.UntilAsync(() => transactions.DescribeAsync("sleepy", CancellationToken.None).Result.Transaction!.State == TransactionState.CompleteAbort);
         var (_, aborted) = await transactions.DescribeAsync("sleepy", Ct);
         Assert.Equal(epoch + 1, aborted!.ProducerEpoch);
         var log = logs.Get("slow", 0)!;
@@ -258,7 +258,7 @@ public class TransactionCoordinatorTests
         await transactions.InitProducerIdAsync("busy", 60_000, -1, -1, Ct); // activity keeps it
         time.Advance(300_000);
         time.Advance(CheckIntervalMs);
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => transactions.DescribeAsync("idle", CancellationToken.None).Result.Error == ErrorCode.TransactionalIdNotFound);
+        await TestWait.UntilAsync(() => transactions.DescribeAsync("idle", CancellationToken.None).Result.Error == ErrorCode.TransactionalIdNotFound);
         Assert.Equal(ErrorCode.None, (await transactions.DescribeAsync("busy", Ct)).Error);
 
         var (error, again, epoch) = await transactions.InitProducerIdAsync("idle", 60_000, -1, -1, Ct);

@@ -95,7 +95,7 @@ public class TransactionStateMachineTests
             Transactions = broker.Server.Services.GetRequiredService<TransactionCoordinator>();
             Logs = broker.Server.Services.GetRequiredService<LogManager>();
             Assert.Equal(ErrorCode.None, await Transactions.EnsureStartedAsync(Ct));
-            await GroupCoordinatorSimulationTests.WaitUntilAsync(() => Transactions.AllLoaded);
+            await TestWait.UntilAsync(() => Transactions.AllLoaded);
             Transactions.Transitioned = (_, _, to) => visited.Add(to);
             if (_brokers.Count == 1)
             {

@@ -165,7 +165,7 @@ public class TransactionTests
         // The coordinator aborts the transaction once it is open past its timeout: the last stable offset moves
         // past it without the producer doing anything.
         var log = broker.Server.Services.GetRequiredService<Osprey.Storage.LogManager>().Get("stalled", 0)!;
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => log.LastStableOffset == log.LogEndOffset && log.LogEndOffset == 2);
+        await TestWait.UntilAsync(() => log.LastStableOffset == log.LogEndOffset && log.LogEndOffset == 2);
         Assert.Single(log.AbortedTransactions(0, log.LogEndOffset));
 
         // The producer learns it was fenced when it tries to commit; nothing of it is ever read committed.

@@ -196,7 +196,7 @@ public class TransactionVersion2Tests
             time.Advance(1000);
         }
 
-        await GroupCoordinatorSimulationTests.WaitUntilAsync(() => transactions.DescribeAsync("tv2-sleepy", CancellationToken.None).Result.Transaction!.State == TransactionState.CompleteAbort);
+        await TestWait.UntilAsync(() => transactions.DescribeAsync("tv2-sleepy", CancellationToken.None).Result.Transaction!.State == TransactionState.CompleteAbort);
 
         // The producer is fenced for writes; its abort (with the epoch it knows) is answered as done.
         Assert.Equal(ErrorCode.InvalidProducerEpoch, await producer.ProduceAsync("tv2-slow", "after the timeout"));

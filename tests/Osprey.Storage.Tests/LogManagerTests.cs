@@ -256,24 +256,12 @@ public class BackgroundTaskTests
         log.Append(batch);
         log.Append(batch);
         manager.StartBackgroundTasks();
-        await WaitUntil(() => time.ActiveTimers >= 3);
+        await TestWait.UntilAsync(() => time.ActiveTimers >= 3);
 
         time.Advance(499);
         Assert.Equal(0, log.LogStartOffset);
         time.Advance(1);
-        await WaitUntil(() => log.LogStartOffset == 10);
+        await TestWait.UntilAsync(() => log.LogStartOffset == 10);
         Assert.Equal(10, log.LogStartOffset);
-    }
-
-    // The periodic loops run on the thread pool: wait until they have observed a tick. The limit is generous and
-    // only keeps a broken loop from hanging the test; reaching it fails the test, naming what never happened.
-    private static async Task WaitUntil(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Still not true after 30 s: {what}");
-            await Task.Delay(1, TestContext.Current.CancellationToken);
-        }
     }
 }

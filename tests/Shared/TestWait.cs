@@ -1,0 +1,19 @@
+namespace Osprey.Tests;
+
+/// <summary>Waiting for something that happens on another thread, for tests that cannot be told by an event.</summary>
+internal static class TestWait
+{
+    /// <summary>
+    /// Completes once <paramref name="condition"/> holds. The limit is generous and only keeps a broken broker from
+    /// hanging the test (a loaded CI machine is slow); reaching it fails the test, naming what never happened.
+    /// </summary>
+    public static async Task UntilAsync(Func<bool> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Still not true after 30 s: {what}");
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+    }
+}
