@@ -7,12 +7,19 @@ namespace Osprey.Metadata;
 /// <summary>Record type ids, as Kafka's KRaft metadata records number them.</summary>
 public enum MetadataRecordType : short
 {
+    RegisterBroker = 0,
+    UnregisterBroker = 1,
     Topic = 2,
     Partition = 3,
     Config = 4,
+    PartitionChange = 5,
+    FenceBroker = 7,
+    UnfenceBroker = 8,
     RemoveTopic = 9,
     UserScramCredential = 11,
+    FeatureLevel = 12,
     ProducerIds = 15,
+    BrokerRegistrationChange = 17,
     RemoveUserScramCredential = 22,
 }
 
@@ -51,6 +58,13 @@ public static class MetadataRecordCodec
         var version = (short)reader.ReadUnsignedVarInt();
         IVersionedMessage record = type switch
         {
+            MetadataRecordType.RegisterBroker => new RegisterBrokerRecord(),
+            MetadataRecordType.UnregisterBroker => new UnregisterBrokerRecord(),
+            MetadataRecordType.PartitionChange => new PartitionChangeRecord(),
+            MetadataRecordType.FenceBroker => new FenceBrokerRecord(),
+            MetadataRecordType.UnfenceBroker => new UnfenceBrokerRecord(),
+            MetadataRecordType.FeatureLevel => new FeatureLevelRecord(),
+            MetadataRecordType.BrokerRegistrationChange => new BrokerRegistrationChangeRecord(),
             MetadataRecordType.Topic => new TopicRecord(),
             MetadataRecordType.Partition => new PartitionRecord(),
             MetadataRecordType.Config => new ConfigRecord(),
@@ -66,6 +80,13 @@ public static class MetadataRecordCodec
 
     private static MetadataRecordType TypeOf(IVersionedMessage record) => record switch
     {
+        RegisterBrokerRecord => MetadataRecordType.RegisterBroker,
+        UnregisterBrokerRecord => MetadataRecordType.UnregisterBroker,
+        PartitionChangeRecord => MetadataRecordType.PartitionChange,
+        FenceBrokerRecord => MetadataRecordType.FenceBroker,
+        UnfenceBrokerRecord => MetadataRecordType.UnfenceBroker,
+        FeatureLevelRecord => MetadataRecordType.FeatureLevel,
+        BrokerRegistrationChangeRecord => MetadataRecordType.BrokerRegistrationChange,
         TopicRecord => MetadataRecordType.Topic,
         PartitionRecord => MetadataRecordType.Partition,
         ConfigRecord => MetadataRecordType.Config,
