@@ -29,9 +29,14 @@ public class GroupTests
             GroupInstanceId = instance,
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoCommit = false,
-            SessionTimeoutMs = 6000,
+            SessionTimeoutMs = LongSessionMs,
             HeartbeatIntervalMs = 500,
         }).Build();
+
+    // None of these tests waits for a session to expire (members leave with Close). A long session keeps a starved
+    // machine's late heartbeats from evicting a member mid-test: with 6 s, one run in ten of the suite beside a CPU
+    // hog and a build evicted a cooperative-sticky member, whose consumer then sat in Consume for good.
+    private const int LongSessionMs = 30_000;
 
     [Fact(Timeout = TestLimits.Timeout)]
     public async Task AGroupSharesThePartitionsAndResumesAfterItsCommit()
@@ -147,7 +152,7 @@ public class GroupTests
             BootstrapServers = broker.Bootstrap,
             GroupId = $"five-{strategy}",
             PartitionAssignmentStrategy = strategy,
-            SessionTimeoutMs = 6000,
+            SessionTimeoutMs = LongSessionMs,
             HeartbeatIntervalMs = 300,
             EnableAutoCommit = false,
         }).Build())).ToArray();
@@ -214,7 +219,7 @@ public class GroupTests
             BootstrapServers = broker.Bootstrap,
             GroupId = "statics",
             GroupInstanceId = "steady",
-            SessionTimeoutMs = 6000,
+            SessionTimeoutMs = LongSessionMs,
             HeartbeatIntervalMs = 500,
             EnableAutoCommit = false,
         }).SetPartitionsRevokedHandler((_, _) => Interlocked.Increment(ref revocations)).Build();
@@ -227,7 +232,7 @@ public class GroupTests
         var before = Volatile.Read(ref revocations);
 
         // The process stops without leaving (static members do not), and a new one with the same instance id
-        // comes back well within the 6 s session: it gets the same partitions, and the other member keeps its own.
+        // comes back well within the 30 s session: it gets the same partitions, and the other member keeps its own.
         restarting.Dispose();
         using var back = Consumer(broker, "statics", "restarting");
         back.Subscribe("static-topic");
