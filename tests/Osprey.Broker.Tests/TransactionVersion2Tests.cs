@@ -64,17 +64,30 @@ public class TransactionVersion2Tests
             return error;
         }
 
+        /// <summary>
+        /// TxnOffsetCommit, retried as a client does while the group coordinator creates or loads __consumer_offsets
+        /// (the first commit of a test is what creates it, and loading its partitions can outlast the answer).
+        /// </summary>
         public async Task<ErrorCode> CommitOffsetAsync(string group, string topic, long offset)
         {
-            var response = await IdempotenceTests.CallAsync<TxnOffsetCommitResponse>(connection, new TxnOffsetCommitRequest
+            while (true)
             {
-                TransactionalId = transactionalId,
-                GroupId = group,
-                ProducerId = ProducerId,
-                ProducerEpoch = Epoch,
-                Topics = [new() { Name = topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = offset }] }],
-            }, 5);
-            return (ErrorCode)Assert.Single(Assert.Single(response.Topics).Partitions).ErrorCode;
+                var response = await IdempotenceTests.CallAsync<TxnOffsetCommitResponse>(connection, new TxnOffsetCommitRequest
+                {
+                    TransactionalId = transactionalId,
+                    GroupId = group,
+                    ProducerId = ProducerId,
+                    ProducerEpoch = Epoch,
+                    Topics = [new() { Name = topic, Partitions = [new() { PartitionIndex = 0, CommittedOffset = offset }] }],
+                }, 5);
+                var error = (ErrorCode)Assert.Single(Assert.Single(response.Topics).Partitions).ErrorCode;
+                if (error is not (ErrorCode.CoordinatorLoadInProgress or ErrorCode.CoordinatorNotAvailable))
+                {
+                    return error;
+                }
+
+                await Task.Delay(50, Ct);
+            }
         }
 
         /// <summary>EndTxn v5 with the given identity; adopts the answer's producer id and epoch when <paramref name="adopt"/>.</summary>
