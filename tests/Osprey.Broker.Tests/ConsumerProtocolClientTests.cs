@@ -33,6 +33,7 @@ public class ConsumerProtocolClientTests
         await using var broker = await StartAsync();
         await GroupTests.CreateAndFillAsync(broker, "kip848", 4, 8);
         var consumers = Enumerable.Range(0, 5).Select(i => ($"c{i}", Consumer(broker, "next-gen"))).ToArray();
+        var closed = new HashSet<IConsumer<string, string>>();
         try
         {
             foreach (var (_, consumer) in consumers)
@@ -49,6 +50,7 @@ public class ConsumerProtocolClientTests
             var idle = consumers.Select(c => c.Item1).Except(settled.Select(s => s.Member)).Single();
             var (_, leaving) = consumers.Single(c => c.Item1 == leaver);
             leaving.Close();
+            closed.Add(leaving);
             var rest = consumers.Where(c => c.Item1 != leaver).ToArray();
             var after = await GroupTests.SettleAsync(broker, "next-gen", 4, rest);
             Assert.Equal([0, 1, 2, 3], after.Select(s => s.Partition).Order());
@@ -56,10 +58,7 @@ public class ConsumerProtocolClientTests
         }
         finally
         {
-            foreach (var (_, consumer) in consumers)
-            {
-                consumer.Dispose();
-            }
+            GroupTests.CloseAll(consumers.Select(c => c.Item2), closed);
         }
     }
 
