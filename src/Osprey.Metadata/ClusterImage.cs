@@ -117,7 +117,14 @@ public sealed record ClusterImage(
         },
         PartitionRecord p when TopicNames.TryGetValue(p.TopicId, out var name) => WithTopic(name, topic => topic with
         {
-            Partitions = topic.Partitions.SetItem(p.PartitionId, new PartitionImage(p.PartitionId, [.. p.Replicas], [.. p.Isr], p.Leader, p.LeaderEpoch, p.PartitionEpoch)),
+            Partitions = topic.Partitions.SetItem(p.PartitionId, new PartitionImage(p.PartitionId, [.. p.Replicas], [.. p.Isr], p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+            {
+                AddingReplicas = [.. p.AddingReplicas],
+                RemovingReplicas = [.. p.RemovingReplicas],
+                EligibleLeaderReplicas = [.. p.EligibleLeaderReplicas],
+                LastKnownElr = [.. p.LastKnownElr],
+                LeaderRecoveryState = p.LeaderRecoveryState,
+            }),
         }),
         ConfigRecord { ResourceType: TopicResource } c when Topics.ContainsKey(c.ResourceName) => WithTopic(c.ResourceName, topic => topic with
         {

@@ -31,17 +31,20 @@ public static class MetadataRecordCodec
 {
     public const int FrameVersion = 1;
 
-    public static byte[] Serialize(IVersionedMessage record)
+    /// <summary>The record at its newest version; every older version still reads (a log is never rewritten).</summary>
+    public static byte[] Serialize(IVersionedMessage record) => Serialize(record, record.HighestSupportedVersion);
+
+    /// <summary>The record at <paramref name="version"/> (tests write old versions to check that they replay).</summary>
+    public static byte[] Serialize(IVersionedMessage record, short version)
     {
         var type = TypeOf(record);
-        const short Version = 0;
-        var size = KafkaSize.UnsignedVarInt(FrameVersion) + KafkaSize.UnsignedVarInt((uint)type) + KafkaSize.UnsignedVarInt((uint)Version) + record.Size(Version);
+        var size = KafkaSize.UnsignedVarInt(FrameVersion) + KafkaSize.UnsignedVarInt((uint)type) + KafkaSize.UnsignedVarInt((uint)version) + record.Size(version);
         var bytes = new byte[size];
         var writer = new KafkaWriter(bytes);
         writer.WriteUnsignedVarInt(FrameVersion);
         writer.WriteUnsignedVarInt((uint)type);
-        writer.WriteUnsignedVarInt((uint)Version);
-        record.Write(ref writer, Version);
+        writer.WriteUnsignedVarInt((uint)version);
+        record.Write(ref writer, version);
         return bytes;
     }
 

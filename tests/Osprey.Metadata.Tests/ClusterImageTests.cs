@@ -122,5 +122,37 @@ public class ClusterImageTests
         Assert.Equal(
             "011100" + "00000003" + "0000000000000009" + "ff" + "01" + "00",
             Convert.ToHexString(MetadataRecordCodec.Serialize(new BrokerRegistrationChangeRecord { BrokerId = 3, BrokerEpoch = 9, InControlledShutdown = 1 })).ToLowerInvariant());
+
+        // PartitionRecord version 1: removing and adding replicas after the ISR, the recovery state after the
+        // leader, the eligible leader replicas at the end.
+        Assert.Equal(
+            "010301" + "00000007" + new string('0', 32) + "03" + "00000001" + "00000002" + "02" + "00000002" + "02" + "00000001" + "01" + "00000002" + "01" +
+            "00000004" + "00000009" + "02" + "00000001" + "01" + "00",
+            Convert.ToHexString(MetadataRecordCodec.Serialize(new PartitionRecord
+            {
+                PartitionId = 7, TopicId = Guid.Empty, Replicas = [1, 2], Isr = [2], RemovingReplicas = [1], Leader = 2, LeaderRecoveryState = 1,
+                LeaderEpoch = 4, PartitionEpoch = 9, EligibleLeaderReplicas = [1],
+            })).ToLowerInvariant());
+    }
+
+    [Fact]
+    public void AVersionZeroPartitionRecordFromAnOlderLogStillReplays()
+    {
+        // The bytes every metadata log written before clustering holds for a partition: version 0, without the
+        // reassignment, recovery and ELR fields.
+        var v0 = Convert.FromHexString(
+            "010300" + "00000007" + TopicId.ToString("N") + "03" + "00000001" + "00000002" + "02" + "00000002" + "00000002" + "00000004" + "00000009" + "00");
+        var image = Apply(ClusterImage.Empty, new TopicRecord { Name = "orders", TopicId = TopicId });
+        image = image.Apply(MetadataRecordCodec.Deserialize(v0), image.LastOffset + 1);
+        var partition = image.Topic("orders")!.Partitions[7];
+        Assert.Equal((2, 4, 9, (sbyte)0), (partition.Leader, partition.LeaderEpoch, partition.PartitionEpoch, partition.LeaderRecoveryState));
+        Assert.Equal([1, 2], partition.Replicas);
+        Assert.Equal([2], partition.Isr);
+        Assert.True(partition.AddingReplicas.IsEmpty && partition.RemovingReplicas.IsEmpty && partition.EligibleLeaderReplicas.IsEmpty && partition.LastKnownElr.IsEmpty);
+
+        // Written again today it is version 1 and reads back the same.
+        var again = Assert.IsType<PartitionRecord>(MetadataRecordCodec.Deserialize(MetadataRecordCodec.Serialize(MetadataRecordCodec.Deserialize(v0))));
+        Assert.Equal((7, TopicId, 2, 4, 9), (again.PartitionId, again.TopicId, again.Leader, again.LeaderEpoch, again.PartitionEpoch));
+        Assert.Equal(v0, MetadataRecordCodec.Serialize(again, 0));
     }
 }

@@ -88,7 +88,7 @@ public sealed class MetadataLogTests : IDisposable
     {
         var id = Guid.NewGuid();
         var bytes = MetadataRecordCodec.Serialize(new PartitionRecord { PartitionId = 7, TopicId = id, Replicas = [1, 2], Isr = [2], Leader = 2, LeaderEpoch = 4, PartitionEpoch = 9 });
-        Assert.Equal([1, 3, 0], bytes[..3]); // frame version 1, type 3 (PartitionRecord), version 0
+        Assert.Equal([1, 3, 1], bytes[..3]); // frame version 1, type 3 (PartitionRecord), version 1 (its newest)
         var record = Assert.IsType<PartitionRecord>(MetadataRecordCodec.Deserialize(bytes));
         Assert.Equal((7, id, 2, 4, 9), (record.PartitionId, record.TopicId, record.Leader, record.LeaderEpoch, record.PartitionEpoch));
         Assert.Equal([1, 2], record.Replicas);
