@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
 using Osprey.Broker.Fetching;
 using Osprey.Broker.Groups;
+using Osprey.Broker.Lifecycle;
 using Osprey.Broker.Transactions;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
@@ -71,6 +72,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
             // Every partition of every topic the metadata knows gets its log opened (recovered if need be).
             var opening = System.Diagnostics.Stopwatch.GetTimestamp();
             var topicLogs = new TopicLogs(logs, configs);
+            metadata.AddPublisher(new MetadataPublisher(topicLogs, logs, options.NodeId));
             if (DescriptorShortageException.CheckRoomFor(metadata.Image.Topics.Values.Sum(t => t.Partitions.Count)) is { } shortage)
             {
                 throw shortage;
@@ -150,6 +152,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(logs);
         builder.Services.AddSingleton(metadata);
+        builder.Services.AddSingleton<IMetadataQuorum>(metadata);
         builder.Services.AddSingleton(configs);
         builder.Services.AddSingleton(topicLogs);
         builder.Services.AddSingleton<AppendNotifier>();

@@ -7,10 +7,10 @@ namespace Osprey.Metadata;
 /// <summary>
 /// The cluster metadata log: a partition log named <c>__cluster_metadata-0</c> in the data directory whose records
 /// are metadata records (<see cref="MetadataRecordCodec"/>). Replayed at start into a <see cref="ClusterImage"/>;
-/// every change is appended durably (fsync) before the image moves on. These are the records a Raft quorum will
-/// carry once there is more than one node.
+/// every change is appended durably (fsync) before the image moves on, then published. This is the quorum of a
+/// single node: the same records are what a Raft quorum carries once there is more than one.
 /// </summary>
-public sealed class MetadataLog
+public sealed class MetadataLog : IMetadataQuorum
 {
     public const string Topic = "__cluster_metadata";
 
@@ -19,6 +19,7 @@ public sealed class MetadataLog
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly TimeProvider _time;
     private volatile ClusterImage _image;
+    private volatile IMetadataPublisher[] _publishers = [];
 
     private MetadataLog(LogManager logs, PartitionLog log, ClusterImage image, TimeProvider time)
     {
@@ -65,20 +66,25 @@ public sealed class MetadataLog
         return new MetadataLog(logs, log, image, time);
     }
 
-    /// <summary>
-    /// Appends <paramref name="records"/> as one batch (all or nothing), waits until it is on disk, and returns the
-    /// image with them applied.
-    /// </summary>
+    /// <inheritdoc/>
     public async Task<ClusterImage> AppendAsync(IReadOnlyList<IVersionedMessage> records, CancellationToken cancellationToken = default)
     {
         var (image, _) = await UpdateAsync(_ => (records, 0), cancellationToken).ConfigureAwait(false);
         return image;
     }
 
-    /// <summary>
-    /// Runs <paramref name="decide"/> on the current image and appends the records it returns, as one step: writers
-    /// are serialized, so what <paramref name="decide"/> validated against is still the state the records apply to.
-    /// </summary>
+    /// <inheritdoc/>
+    public void AddPublisher(IMetadataPublisher publisher)
+    {
+        ArgumentNullException.ThrowIfNull(publisher);
+        lock (_writer)
+        {
+            // A write already publishing keeps the list it read; the publisher sees every later change.
+            _publishers = [.. _publishers, publisher];
+        }
+    }
+
+    /// <inheritdoc/>
     public async Task<(ClusterImage Image, T Result)> UpdateAsync<T>(
         Func<ClusterImage, (IReadOnlyList<IVersionedMessage> Records, T Result)> decide,
         CancellationToken cancellationToken = default)
@@ -106,7 +112,18 @@ public sealed class MetadataLog
                 image = image.Apply(records[i], appended.FirstOffset + i);
             }
 
+            var before = _image;
             _image = image;
+            if (_publishers.Length > 0)
+            {
+                // Published in the writer's turn, so publishers see the changes one at a time and in log order.
+                var delta = MetadataDelta.Between(before, image);
+                foreach (var publisher in _publishers)
+                {
+                    await publisher.PublishAsync(delta, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
             return (image, result);
         }
         finally

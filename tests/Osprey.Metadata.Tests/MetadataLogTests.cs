@@ -75,6 +75,35 @@ public sealed class MetadataLogTests : IDisposable
         Assert.Single(metadata.Image.Topics);
     }
 
+    private sealed class RecordingPublisher(IMetadataQuorum quorum) : IMetadataPublisher
+    {
+        public List<(long Before, long After, string[] Created, long SeenByReaders)> Deltas { get; } = [];
+
+        public ValueTask PublishAsync(MetadataDelta delta, CancellationToken cancellationToken)
+        {
+            Deltas.Add((delta.Before.LastOffset, delta.After.LastOffset, [.. delta.CreatedTopics.Select(t => t.Name)], quorum.Image.LastOffset));
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task PublishersSeeEveryChangeInOrderBeforeTheWriteReturns()
+    {
+        await using var logs = new LogManager(_dir, new LogManagerOptions(), TimeProvider.System);
+        IMetadataQuorum metadata = MetadataLog.Open(logs, TimeProvider.System);
+        var publisher = new RecordingPublisher(metadata);
+        metadata.AddPublisher(publisher);
+
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(i => metadata.AppendAsync(Topic($"t{i}", Guid.NewGuid(), 2), TestContext.Current.CancellationToken)));
+        await metadata.UpdateAsync<int>(_ => ([], 0), TestContext.Current.CancellationToken); // no records: nothing to publish
+
+        // Ten batches of three records, each published once, one after the other, as the image readers already see.
+        Assert.Equal(10, publisher.Deltas.Count);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (i * 3L) - 1), publisher.Deltas.Select(d => d.Before));
+        Assert.All(publisher.Deltas, d => Assert.Equal((d.Before + 3, d.After), (d.After, d.SeenByReaders)));
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"t{i}").Order(), publisher.Deltas.Select(d => Assert.Single(d.Created)).Order());
+    }
+
     [Fact]
     public void ARecordOfAnUnknownTypeIsCorrupt()
     {

@@ -8,10 +8,10 @@ namespace Osprey.Broker.Config;
 
 /// <summary>
 /// Changes config overrides: a topic's, or the dynamic broker configs of this node (resource name = its id) or of
-/// the whole cluster (resource name ""). Validates the result, writes ConfigRecords (a null value removes an
-/// override) to the metadata log, and gives the affected partition logs their new settings.
+/// the whole cluster (resource name ""). Validates the result and writes ConfigRecords (a null value removes an
+/// override) to the metadata log; its publisher gives the affected partition logs their new settings.
 /// </summary>
-public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity)
+public sealed class ConfigUpdater(IMetadataQuorum metadata, BrokerIdentity identity)
 {
     /// <summary>The definition of a config of a resource type, or null when there is no such config.</summary>
     public static ConfigDefinition? Find(sbyte resourceType, string name) =>
@@ -38,7 +38,7 @@ public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerId
             return (ErrorCode.InvalidRequest, $"Unexpected broker id, expected {identity.NodeId}, but received {resourceName}");
         }
 
-        var (image, outcome) = await metadata.UpdateAsync<(ErrorCode, string?)>(
+        var (_, outcome) = await metadata.UpdateAsync<(ErrorCode, string?)>(
             current =>
             {
                 IReadOnlyDictionary<string, string> existing;
@@ -93,12 +93,7 @@ public sealed class ConfigUpdater(MetadataLog metadata, TopicLogs logs, BrokerId
             },
             cancellationToken).ConfigureAwait(false);
 
-        if (outcome.Item1 == ErrorCode.None && !validateOnly)
-        {
-            // A broker default reaches every topic that does not override it.
-            logs.Refresh(image, resourceType == ClusterImage.TopicResource ? image.Topic(resourceName) is { } t ? [t] : [] : image.Topics.Values);
-        }
-
+        // The metadata publisher gives the affected logs their new settings.
         return outcome;
     }
 

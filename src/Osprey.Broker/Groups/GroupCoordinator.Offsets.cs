@@ -318,7 +318,7 @@ public sealed partial class GroupCoordinator
     /// under the same name is a new topic (a new id, an empty log), and inherited offsets would show no lag for
     /// records nobody read, or make a consumer skip records where an old offset falls inside the new log.
     /// </summary>
-    public Task RemoveOffsetsOfDeletedTopicsAsync(IReadOnlyCollection<string> topics) =>
+    private Task RemoveOffsetsOfDeletedTopicsAsync(IReadOnlyCollection<string> topics) =>
         ForEachLoadedShardAsync(shard => RemoveOffsetsAsync(shard, topics.Contains));
 
     /// <summary>Tombstones (and forgets) the committed offsets of every group in the shard whose topic <paramref name="gone"/> says is deleted.</summary>

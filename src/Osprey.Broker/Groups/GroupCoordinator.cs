@@ -103,21 +103,21 @@ public sealed class CoordinatorShard(int partition) : InternalTopicShard(partiti
 /// partition abs(hash(group id)) % offsets.topic.num.partitions, as in Kafka. The topic is created on first use
 /// and loaded at start; a shard that is still loading answers COORDINATOR_LOAD_IN_PROGRESS.
 /// </summary>
-public sealed partial class GroupCoordinator : InternalTopicCoordinator<CoordinatorShard>, IAsyncDisposable
+public sealed partial class GroupCoordinator : InternalTopicCoordinator<CoordinatorShard>, IMetadataPublisher, IAsyncDisposable
 {
     public const string TopicName = "__consumer_offsets";
 
-    private readonly MetadataLog _metadata;
+    private readonly IMetadataQuorum _metadata;
     private readonly LogManager _logs;
     private readonly TimeProvider _time;
     private readonly ILogger<GroupCoordinator> _logger;
 
-    public GroupCoordinator(MetadataLog metadata, LogManager logs, TopicCreator creator, BrokerOptions options, ILogger<GroupCoordinator> logger)
+    public GroupCoordinator(IMetadataQuorum metadata, LogManager logs, TopicCreator creator, BrokerOptions options, ILogger<GroupCoordinator> logger)
         : this(metadata, logs, creator, options, GroupCoordinatorOptions.From(options.Config), logger)
     {
     }
 
-    private GroupCoordinator(MetadataLog metadata, LogManager logs, TopicCreator creator, BrokerOptions options, GroupCoordinatorOptions settings, ILogger<GroupCoordinator> logger)
+    private GroupCoordinator(IMetadataQuorum metadata, LogManager logs, TopicCreator creator, BrokerOptions options, GroupCoordinatorOptions settings, ILogger<GroupCoordinator> logger)
         : base(TopicName, metadata, logs, creator, settings.Partitions, settings.SegmentBytes, p => new CoordinatorShard(p))
     {
         _metadata = metadata;
@@ -125,8 +125,13 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
         _time = options.Time;
         _logger = logger;
         Options = settings;
+        metadata.AddPublisher(this);
         LoadIfPresent();
     }
+
+    /// <summary>A deleted topic's committed offsets go with it (a topic created again under the name starts with none).</summary>
+    ValueTask IMetadataPublisher.PublishAsync(MetadataDelta delta, CancellationToken cancellationToken) =>
+        delta.DeletedTopics.IsEmpty ? ValueTask.CompletedTask : new(RemoveOffsetsOfDeletedTopicsAsync([.. delta.DeletedTopics.Select(t => t.Name)]));
 
     public GroupCoordinatorOptions Options { get; }
 

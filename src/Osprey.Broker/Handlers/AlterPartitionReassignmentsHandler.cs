@@ -11,7 +11,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class AlterPartitionReassignmentsHandler(MetadataLog metadata, BrokerIdentity identity)
+public sealed class AlterPartitionReassignmentsHandler(IMetadataQuorum metadata, BrokerIdentity identity)
     : RequestHandler<AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse>
 {
     public override ApiKey ApiKey => ApiKey.AlterPartitionReassignments;

@@ -7,7 +7,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class AlterReplicaLogDirsHandler(MetadataLog metadata, BrokerOptions options) : RequestHandler<AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse>
+public sealed class AlterReplicaLogDirsHandler(IMetadataQuorum metadata, BrokerOptions options) : RequestHandler<AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse>
 {
     public override ApiKey ApiKey => ApiKey.AlterReplicaLogDirs;
 

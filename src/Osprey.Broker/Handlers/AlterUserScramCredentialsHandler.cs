@@ -12,7 +12,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class AlterUserScramCredentialsHandler(MetadataLog metadata)
+public sealed class AlterUserScramCredentialsHandler(IMetadataQuorum metadata)
     : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
 {
     public override ApiKey ApiKey => ApiKey.AlterUserScramCredentials;

@@ -3,14 +3,13 @@
 //   must name one list per new partition, each only this node (INVALID_REPLICA_ASSIGNMENT). The new partitions are
 //   PartitionRecords in the metadata log, then logs. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION; the same topic
 //   twice in a request: INVALID_REQUEST. ValidateOnly checks without creating.
-using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class CreatePartitionsHandler(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity)
+public sealed class CreatePartitionsHandler(IMetadataQuorum metadata, BrokerIdentity identity)
     : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     public override ApiKey ApiKey => ApiKey.CreatePartitions;
@@ -33,14 +32,11 @@ public sealed class CreatePartitionsHandler(MetadataLog metadata, TopicLogs logs
                 continue;
             }
 
-            var (image, error) = await metadata.UpdateAsync<(ErrorCode Code, string? Message)>(
+            // The new partitions' logs are opened by the metadata publisher.
+            var (_, error) = await metadata.UpdateAsync<(ErrorCode Code, string? Message)>(
                 current => Plan(current, topic, request.ValidateOnly),
                 cancellationToken).ConfigureAwait(false);
             (result.ErrorCode, result.ErrorMessage) = ((short)error.Code, error.Message);
-            if (error.Code == ErrorCode.None && !request.ValidateOnly && image.Topic(topic.Name) is { } created)
-            {
-                logs.Open(image, created);
-            }
         }
 
         return response;

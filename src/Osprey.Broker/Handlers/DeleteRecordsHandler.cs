@@ -8,7 +8,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DeleteRecordsHandler(MetadataLog metadata, LogManager logs) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
+public sealed class DeleteRecordsHandler(IMetadataQuorum metadata, LogManager logs) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DeleteRecords;
 

@@ -5,15 +5,13 @@
 //   Internal topics (names starting with "__") are refused with INVALID_TOPIC_EXCEPTION; with
 //   delete.topic.enable=false every deletion is TOPIC_DELETION_DISABLED.
 using Microsoft.Extensions.Logging;
-using Osprey.Broker.Groups;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
-using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed partial class DeleteTopicsHandler(MetadataLog metadata, LogManager logs, BrokerOptions options, GroupCoordinator groups, ILogger<DeleteTopicsHandler> logger) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
+public sealed partial class DeleteTopicsHandler(IMetadataQuorum metadata, BrokerOptions options, ILogger<DeleteTopicsHandler> logger) : RequestHandler<DeleteTopicsRequest, DeleteTopicsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DeleteTopics;
 
@@ -66,13 +64,8 @@ public sealed partial class DeleteTopicsHandler(MetadataLog metadata, LogManager
                     result.TopicId = deleted.TopicId;
                 }
 
-                foreach (var partition in deleted.Partitions.Keys)
-                {
-                    logs.Delete(deleted.Name, partition);
-                }
-
+                // The metadata publishers have deleted its logs and the groups' offsets for it.
                 LogDeleted(logger, deleted.Name, deleted.Partitions.Count, MetaProperties.ToKafkaString(deleted.TopicId), context.ClientId ?? "");
-                await groups.RemoveOffsetsOfDeletedTopicsAsync([deleted.Name]).ConfigureAwait(false);
             }
         }
 

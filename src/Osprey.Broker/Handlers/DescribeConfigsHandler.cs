@@ -17,7 +17,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeConfigsHandler(MetadataLog metadata, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs)
+public sealed class DescribeConfigsHandler(IMetadataQuorum metadata, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs)
     : RequestHandler<DescribeConfigsRequest, DescribeConfigsResponse>
 {
     public const sbyte TopicResource = 2;

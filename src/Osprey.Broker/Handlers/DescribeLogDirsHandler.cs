@@ -8,7 +8,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeLogDirsHandler(MetadataLog metadata, LogManager logs) : RequestHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
+public sealed class DescribeLogDirsHandler(IMetadataQuorum metadata, LogManager logs) : RequestHandler<DescribeLogDirsRequest, DescribeLogDirsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DescribeLogDirs;
 

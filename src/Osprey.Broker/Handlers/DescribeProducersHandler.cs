@@ -9,7 +9,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeProducersHandler(MetadataLog metadata, LogManager logs) : RequestHandler<DescribeProducersRequest, DescribeProducersResponse>
+public sealed class DescribeProducersHandler(IMetadataQuorum metadata, LogManager logs) : RequestHandler<DescribeProducersRequest, DescribeProducersResponse>
 {
     public override ApiKey ApiKey => ApiKey.DescribeProducers;
 

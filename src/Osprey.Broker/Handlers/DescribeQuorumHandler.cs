@@ -9,7 +9,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeQuorumHandler(MetadataLog metadata, BrokerIdentity identity, BrokerOptions options) : RequestHandler<DescribeQuorumRequest, DescribeQuorumResponse>
+public sealed class DescribeQuorumHandler(IMetadataQuorum metadata, BrokerIdentity identity, BrokerOptions options) : RequestHandler<DescribeQuorumRequest, DescribeQuorumResponse>
 {
     /// <summary>The epoch of the single voter's leadership: it elected itself once, as a new single-node KRaft quorum does.</summary>
     public const int LeaderEpoch = 1;

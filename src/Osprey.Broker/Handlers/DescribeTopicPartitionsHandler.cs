@@ -10,7 +10,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeTopicPartitionsHandler(MetadataLog metadata) : RequestHandler<DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse>
+public sealed class DescribeTopicPartitionsHandler(IMetadataQuorum metadata) : RequestHandler<DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse>
 {
     public const int MaxPartitionLimit = 2000;
 

@@ -8,7 +8,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeUserScramCredentialsHandler(MetadataLog metadata)
+public sealed class DescribeUserScramCredentialsHandler(IMetadataQuorum metadata)
     : RequestHandler<DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DescribeUserScramCredentials;

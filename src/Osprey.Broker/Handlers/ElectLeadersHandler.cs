@@ -9,7 +9,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class ElectLeadersHandler(MetadataLog metadata) : RequestHandler<ElectLeadersRequest, ElectLeadersResponse>
+public sealed class ElectLeadersHandler(IMetadataQuorum metadata) : RequestHandler<ElectLeadersRequest, ElectLeadersResponse>
 {
     public override ApiKey ApiKey => ApiKey.ElectLeaders;
 

@@ -22,7 +22,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class FetchHandler(MetadataLog metadata, LogManager logs, AppendNotifier notifier, FetchSessionCache sessions) : RequestHandler<FetchRequest, FetchResponse>
+public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, AppendNotifier notifier, FetchSessionCache sessions) : RequestHandler<FetchRequest, FetchResponse>
 {
     private const int FinalEpoch = -1;
 

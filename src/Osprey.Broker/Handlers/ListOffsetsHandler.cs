@@ -10,7 +10,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class ListOffsetsHandler(MetadataLog metadata, LogManager logs) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
+public sealed class ListOffsetsHandler(IMetadataQuorum metadata, LogManager logs) : RequestHandler<ListOffsetsRequest, ListOffsetsResponse>
 {
     public const long Latest = -1;
     public const long Earliest = -2;

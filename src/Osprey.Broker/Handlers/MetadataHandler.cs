@@ -11,7 +11,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class MetadataHandler(BrokerIdentity identity, MetadataLog metadata, TopicCreator creator, BrokerOptions options)
+public sealed class MetadataHandler(BrokerIdentity identity, IMetadataQuorum metadata, TopicCreator creator, BrokerOptions options)
     : RequestHandler<MetadataRequest, MetadataResponse>
 {
     public override ApiKey ApiKey => ApiKey.Metadata;

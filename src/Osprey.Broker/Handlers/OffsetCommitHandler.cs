@@ -13,7 +13,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class OffsetCommitHandler(GroupCoordinator groups, MetadataLog metadata) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
+public sealed class OffsetCommitHandler(GroupCoordinator groups, IMetadataQuorum metadata) : RequestHandler<OffsetCommitRequest, OffsetCommitResponse>
 {
     public override ApiKey ApiKey => ApiKey.OffsetCommit;
 

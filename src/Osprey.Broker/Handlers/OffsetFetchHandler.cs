@@ -12,7 +12,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class OffsetFetchHandler(GroupCoordinator groups, MetadataLog metadata) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
+public sealed class OffsetFetchHandler(GroupCoordinator groups, IMetadataQuorum metadata) : RequestHandler<OffsetFetchRequest, OffsetFetchResponse>
 {
     public override ApiKey ApiKey => ApiKey.OffsetFetch;
 

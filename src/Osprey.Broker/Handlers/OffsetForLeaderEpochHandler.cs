@@ -9,7 +9,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class OffsetForLeaderEpochHandler(MetadataLog metadata, LogManager logs) : RequestHandler<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>
+public sealed class OffsetForLeaderEpochHandler(IMetadataQuorum metadata, LogManager logs) : RequestHandler<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>
 {
     public override ApiKey ApiKey => ApiKey.OffsetForLeaderEpoch;
 

@@ -27,7 +27,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class ProduceHandler(MetadataLog metadata, LogManager logs, AppendNotifier notifier, TransactionCoordinator transactions) : RequestHandler<ProduceRequest, ProduceResponse>
+public sealed class ProduceHandler(IMetadataQuorum metadata, LogManager logs, AppendNotifier notifier, TransactionCoordinator transactions) : RequestHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey ApiKey => ApiKey.Produce;
 

@@ -14,7 +14,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class TxnOffsetCommitHandler(GroupCoordinator groups, TransactionCoordinator transactions, MetadataLog metadata) : RequestHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
+public sealed class TxnOffsetCommitHandler(GroupCoordinator groups, TransactionCoordinator transactions, IMetadataQuorum metadata) : RequestHandler<TxnOffsetCommitRequest, TxnOffsetCommitResponse>
 {
     public override ApiKey ApiKey => ApiKey.TxnOffsetCommit;
 

@@ -10,7 +10,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class WriteTxnMarkersHandler(TransactionCoordinator transactions, MetadataLog metadata) : RequestHandler<WriteTxnMarkersRequest, WriteTxnMarkersResponse>
+public sealed class WriteTxnMarkersHandler(TransactionCoordinator transactions, IMetadataQuorum metadata) : RequestHandler<WriteTxnMarkersRequest, WriteTxnMarkersResponse>
 {
     public override ApiKey ApiKey => ApiKey.WriteTxnMarkers;
 

@@ -7,7 +7,7 @@ namespace Osprey.Broker.Producers;
 /// Hands out producer ids. Ids are reserved in blocks through a ProducerIdsRecord in the metadata log (as KRaft
 /// does), so no id is ever given twice, across restarts too; within a block they come from memory.
 /// </summary>
-public sealed class ProducerIdManager(MetadataLog metadata, BrokerIdentity identity)
+public sealed class ProducerIdManager(IMetadataQuorum metadata, BrokerIdentity identity)
 {
     public const int BlockSize = 1000;
 

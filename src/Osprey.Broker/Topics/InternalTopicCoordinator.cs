@@ -27,14 +27,14 @@ public abstract class InternalTopicCoordinator<TShard>
     where TShard : InternalTopicShard
 {
     private readonly string _topic;
-    private readonly MetadataLog _metadata;
+    private readonly IMetadataQuorum _metadata;
     private readonly LogManager _logs;
     private readonly TopicCreator _creator;
     private readonly int _segmentBytes;
     private readonly SemaphoreSlim _startLock = new(1, 1);
     private ITimer? _periodic;
 
-    protected InternalTopicCoordinator(string topic, MetadataLog metadata, LogManager logs, TopicCreator creator, int partitions, int segmentBytes, Func<int, TShard> newShard)
+    protected InternalTopicCoordinator(string topic, IMetadataQuorum metadata, LogManager logs, TopicCreator creator, int partitions, int segmentBytes, Func<int, TShard> newShard)
     {
         _topic = topic;
         _metadata = metadata;

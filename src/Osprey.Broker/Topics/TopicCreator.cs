@@ -9,10 +9,10 @@ namespace Osprey.Broker.Topics;
 
 /// <summary>
 /// Creates topics: validation (name, existence and '.'/'_' collisions, partitions, replication, assignments,
-/// configs), the TopicRecord/PartitionRecords/ConfigRecords in the metadata log, then the partition logs. Used by
+/// configs), then the TopicRecord/PartitionRecords/ConfigRecords in the metadata log (whose publisher opens the logs). Used by
 /// CreateTopics and by Metadata's automatic creation.
 /// </summary>
-public sealed partial class TopicCreator(MetadataLog metadata, TopicLogs logs, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs, ILogger<TopicCreator> logger)
+public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs, ILogger<TopicCreator> logger)
 {
     /// <summary>Creates (or with <paramref name="validateOnly"/> only checks) the topic; errors go into <paramref name="result"/>.</summary>
     public async Task CreateAsync(CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, bool validateOnly, CancellationToken cancellationToken)
@@ -26,8 +26,8 @@ public sealed partial class TopicCreator(MetadataLog metadata, TopicLogs logs, B
             cancellationToken).ConfigureAwait(false);
         if (created)
         {
+            // Its logs were opened by the metadata publisher before the update returned.
             var topicImage = image.Topic(topic.Name)!;
-            logs.Open(image, topicImage);
             LogCreated(logger, topic.Name, topicImage.Partitions.Count, MetaProperties.ToKafkaString(topicImage.TopicId), string.Join(", ", topicImage.Configs.Select(c => $"{c.Key}={c.Value}")));
         }
     }

@@ -77,7 +77,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     /// <summary>The transaction.version feature level of KIP-890 part 2 (epoch bump per transaction, implicit adds).</summary>
     public const short TransactionVersion2 = 2;
 
-    private readonly MetadataLog _metadata;
+    private readonly IMetadataQuorum _metadata;
     private readonly LogManager _logs;
     private readonly ProducerIdManager _producerIds;
     private readonly GroupCoordinator _groups;
@@ -89,13 +89,13 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     private readonly ConcurrentDictionary<long, TransactionMetadata> _byProducerId = new();
 
     public TransactionCoordinator(
-        MetadataLog metadata, LogManager logs, TopicCreator creator, ProducerIdManager producerIds, GroupCoordinator groups, AppendNotifier notifier, BrokerOptions options, ILogger<TransactionCoordinator> logger)
+        IMetadataQuorum metadata, LogManager logs, TopicCreator creator, ProducerIdManager producerIds, GroupCoordinator groups, AppendNotifier notifier, BrokerOptions options, ILogger<TransactionCoordinator> logger)
         : this(metadata, logs, creator, producerIds, groups, notifier, options, TransactionCoordinatorOptions.From(options.Config), logger)
     {
     }
 
     private TransactionCoordinator(
-        MetadataLog metadata,
+        IMetadataQuorum metadata,
         LogManager logs,
         TopicCreator creator,
         ProducerIdManager producerIds,
