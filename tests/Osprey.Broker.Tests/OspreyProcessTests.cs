@@ -115,6 +115,65 @@ public class OspreyProcessTests
         }
     }
 
+    /// <summary>
+    /// The broker logs through Microsoft.Extensions.Logging to stderr; with --log-format json every line is one JSON
+    /// object, and the start-up (with what it opened), topic creation and deletion are among them.
+    /// </summary>
+    [Fact(Timeout = TestLimits.ProcessTimeout)]
+    public async Task WithLogFormatJsonTheBrokerLogsOneJsonObjectPerLine()
+    {
+        var dataDir = Path.Combine(Path.GetTempPath(), "osprey-process-test-" + Guid.NewGuid().ToString("N"));
+        var port = FreePort();
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var broker = Launch(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", "--log-format", "json"]);
+        broker.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { } line)
+            {
+                lines.Enqueue(line);
+            }
+        };
+        broker.BeginErrorReadLine();
+        try
+        {
+            using (var ready = new CancellationTokenSource(TimeSpan.FromMinutes(10)))
+            {
+                while (await broker.StandardOutput.ReadLineAsync(ready.Token) is { } line && !line.StartsWith("Press Ctrl+C", StringComparison.Ordinal))
+                {
+                }
+            }
+
+            _ = broker.StandardOutput.ReadToEndAsync(CancellationToken.None);
+            using (var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = $"127.0.0.1:{port}" }).Build())
+            {
+                await admin.CreateTopicsAsync([new Confluent.Kafka.Admin.TopicSpecification { Name = "logged", NumPartitions = 3, ReplicationFactor = 1 }]);
+                await admin.DeleteTopicsAsync(["logged"]);
+            }
+
+            await TestWait.UntilAsync(() => lines.Any(l => l.Contains("Deleted topic logged", StringComparison.Ordinal)));
+            // Only the launcher's own "building" line (when the CLI is stale) is not the broker's.
+            var entries = lines.Where(l => l.Length > 0 && !l.StartsWith("osprey: building", StringComparison.Ordinal)).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+            Assert.All(entries, e => Assert.True(
+                e.TryGetProperty("Timestamp", out _) && e.TryGetProperty("LogLevel", out _) && e.TryGetProperty("Category", out _) && e.TryGetProperty("Message", out _),
+                e.GetRawText()));
+            string Message(string category, string start) =>
+                Assert.Single(entries, e => e.GetProperty("Category").GetString() == category && e.GetProperty("Message").GetString()!.StartsWith(start, StringComparison.Ordinal))
+                    .GetProperty("Message").GetString()!;
+            Assert.Contains("in a new data directory", Message("Osprey.Broker.Startup", "Opened "), StringComparison.Ordinal);
+            Assert.Contains("3 partitions", Message("Osprey.Broker.Topics.TopicCreator", "Created topic logged"), StringComparison.Ordinal);
+            Assert.Contains("3 partitions", Message("Osprey.Broker.Handlers.DeleteTopicsHandler", "Deleted topic logged"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            broker.Kill(entireProcessTree: true);
+            await broker.WaitForExitAsync(CancellationToken.None);
+            if (Directory.Exists(dataDir))
+            {
+                Directory.Delete(dataDir, recursive: true);
+            }
+        }
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
