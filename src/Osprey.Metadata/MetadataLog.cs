@@ -19,6 +19,7 @@ public sealed class MetadataLog : IMetadataQuorum
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly TimeProvider _time;
     private volatile ClusterImage _image;
+    private readonly Lock _publishersLock = new();
     private volatile IMetadataPublisher[] _publishers = [];
 
     private MetadataLog(LogManager logs, PartitionLog log, ClusterImage image, TimeProvider time)
@@ -77,7 +78,7 @@ public sealed class MetadataLog : IMetadataQuorum
     public void AddPublisher(IMetadataPublisher publisher)
     {
         ArgumentNullException.ThrowIfNull(publisher);
-        lock (_writer)
+        lock (_publishersLock)
         {
             // A write already publishing keeps the list it read; the publisher sees every later change.
             _publishers = [.. _publishers, publisher];
@@ -106,21 +107,22 @@ public sealed class MetadataLog : IMetadataQuorum
             }
 
             var appended = await _logs.AppendAsync(_log, builder.Build(), durable: true).ConfigureAwait(false);
-            var image = _image;
+            var before = _image;
+            var image = before;
             for (var i = 0; i < records.Count; i++)
             {
                 image = image.Apply(records[i], appended.FirstOffset + i);
             }
 
-            var before = _image;
             _image = image;
             if (_publishers.Length > 0)
             {
-                // Published in the writer's turn, so publishers see the changes one at a time and in log order.
+                // Published in the writer's turn, so publishers see the changes one at a time and in log order. Not
+                // cancellable: the records are durable, and a caller that gave up must not leave them half applied.
                 var delta = MetadataDelta.Between(before, image);
                 foreach (var publisher in _publishers)
                 {
-                    await publisher.PublishAsync(delta, cancellationToken).ConfigureAwait(false);
+                    await publisher.PublishAsync(delta, CancellationToken.None).ConfigureAwait(false);
                 }
             }
 

@@ -11,7 +11,8 @@ public class ClusterImageTests
 {
     private static readonly Guid TopicId = Guid.Parse("0b7c1d0e-5a7f-4a2b-9a51-3f1f5c2d6e70");
 
-    private static ClusterImage Apply(ClusterImage image, params IVersionedMessage[] records)
+    /// <summary>Applies the records through the on-disk framing, each at the next offset (shared with the delta tests).</summary>
+    internal static ClusterImage Apply(ClusterImage image, params IVersionedMessage[] records)
     {
         foreach (var record in records)
         {

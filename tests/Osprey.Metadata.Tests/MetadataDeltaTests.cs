@@ -9,15 +9,7 @@ public class MetadataDeltaTests
     private static readonly Guid Orders = Guid.Parse("6a0f3c55-2f1e-4c9b-8d5e-0c2a1b3d4e5f");
     private static readonly Guid Payments = Guid.Parse("1d2c3b4a-5e6f-4071-8293-a4b5c6d7e8f9");
 
-    private static ClusterImage Apply(ClusterImage image, params IVersionedMessage[] records)
-    {
-        foreach (var record in records)
-        {
-            image = image.Apply(MetadataRecordCodec.Deserialize(MetadataRecordCodec.Serialize(record)), image.LastOffset + 1);
-        }
-
-        return image;
-    }
+    private static ClusterImage Apply(ClusterImage image, params IVersionedMessage[] records) => ClusterImageTests.Apply(image, records);
 
     private static PartitionRecord Partition(Guid topic, int id, int[] replicas, int leader) =>
         new() { TopicId = topic, PartitionId = id, Replicas = [.. replicas], Isr = [.. replicas], Leader = leader, LeaderEpoch = 0, PartitionEpoch = 0 };
