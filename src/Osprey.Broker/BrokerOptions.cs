@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using Osprey.Broker.Config;
+using Osprey.Metadata;
 
 namespace Osprey.Broker;
 
@@ -61,7 +62,37 @@ public sealed record BrokerOptions
     /// <summary>delete.topic.enable.</summary>
     public bool DeleteTopicEnable => Config.GetBool("delete.topic.enable");
 
-    /// <summary>The options a config describes: listeners, advertised listeners, data directory and node id from it.</summary>
+    /// <summary>process.roles: what this node runs.</summary>
+    public NodeRoles Roles { get; init; } = NodeRoles.Broker | NodeRoles.Controller;
+
+    /// <summary>
+    /// controller.quorum.voters. Empty on a node that is its own quorum without a controller listener (plain
+    /// <c>osprey start</c>): its broker then talks to its controller in-process.
+    /// </summary>
+    public IReadOnlyList<QuorumVoter> Voters { get; init; } = [];
+
+    /// <summary>The first of controller.listener.names: the listener controllers serve and brokers reach them on.</summary>
+    public string? ControllerListenerName { get; init; }
+
+    /// <summary>Where this node's controller listener accepts connections (null: it has none).</summary>
+    public IPEndPoint? ControllerListener { get; init; }
+
+    /// <summary>The host other nodes are told to reach the controller listener at; defaults to the bound address.</summary>
+    public string? ControllerAdvertisedHost { get; init; }
+
+    /// <summary>inter.broker.listener.name: the listener other brokers reach this one on.</summary>
+    public string InterBrokerListenerName { get; init; } = "PLAINTEXT";
+
+    /// <summary>broker.rack (null: none).</summary>
+    public string? Rack { get; init; }
+
+    /// <summary>broker.heartbeat.interval.ms.</summary>
+    public int BrokerHeartbeatIntervalMs => Config.GetInt("broker.heartbeat.interval.ms");
+
+    /// <summary>broker.session.timeout.ms.</summary>
+    public int BrokerSessionTimeoutMs => Config.GetInt("broker.session.timeout.ms");
+
+    /// <summary>The options a config describes: listeners, advertised listeners, data directory, node id and quorum from it.</summary>
     public static BrokerOptions FromConfig(BrokerConfig config)
     {
         var nodeId = config.GetInt("node.id");
@@ -70,10 +101,10 @@ public sealed record BrokerOptions
             throw new BrokerConfigException($"broker.id ({brokerId}) must equal node.id ({nodeId}) when both are set.");
         }
 
-        CheckSingleNode(config, nodeId);
         var protocols = ParseProtocolMap(config.Get("listener.security.protocol.map")!);
         var controllerNames = (config.Get("controller.listener.names") ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var listeners = ParseListeners("listeners", config.Get("listeners")!, protocols);
+        var quorum = NodeQuorum.Check(config, nodeId, controllerNames, listeners, protocols);
         var client = listeners.Where(l => !controllerNames.Contains(l.Name, StringComparer.OrdinalIgnoreCase)).ToList();
         if (client.Count != 1)
         {
@@ -81,23 +112,6 @@ public sealed record BrokerOptions
         }
 
         var (_, listenHost, listenPort) = client[0];
-        IPAddress address;
-        if (listenHost.Length == 0)
-        {
-            address = IPAddress.Any;
-        }
-        else if (!IPAddress.TryParse(listenHost, out address!))
-        {
-            try
-            {
-                address = Dns.GetHostAddresses(listenHost).First();
-            }
-            catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException)
-            {
-                throw new BrokerConfigException($"Invalid value {config.Get("listeners")} for configuration listeners: cannot resolve {listenHost}.");
-            }
-        }
-
         string? advertisedHost = listenHost.Length == 0 ? null : listenHost;
         int? advertisedPort = null;
         if (config.Get("advertised.listeners") is { } advertised)
@@ -109,52 +123,50 @@ public sealed record BrokerOptions
             }
         }
 
+        var interBroker = config.Get("inter.broker.listener.name") ?? client[0].Name;
+        if (!interBroker.Equals(client[0].Name, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new BrokerConfigException($"inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid options based on currently configured listeners are {client[0].Name}");
+        }
+
         return new BrokerOptions
         {
             NodeId = nodeId,
-            Listener = new IPEndPoint(address, listenPort),
+            Listener = new IPEndPoint(Resolve(config, listenHost), listenPort),
             ListenerName = client[0].Name,
             AdvertisedHost = advertisedHost,
             AdvertisedPort = advertisedPort,
             DataDirectory = config.Get("log.dirs") ?? config.Get("log.dir")!,
             Config = config,
+            Roles = quorum.Roles,
+            Voters = quorum.Voters,
+            ControllerListenerName = quorum.ControllerListener?.Name ?? controllerNames.FirstOrDefault(),
+            ControllerListener = quorum.ControllerListener is { } c ? new IPEndPoint(Resolve(config, c.Host), c.Port) : null,
+            ControllerAdvertisedHost = quorum.ControllerListener is { Host.Length: > 0 } named ? named.Host : null,
+            InterBrokerListenerName = client[0].Name,
+            Rack = string.IsNullOrEmpty(config.Get("broker.rack")) ? null : config.Get("broker.rack"),
         };
     }
 
-    /// <summary>
-    /// A Kafka KRaft configuration for one combined node (process.roles broker,controller, a quorum of this node
-    /// alone) runs as it would on Kafka. A quorum naming other nodes, or a node that is only a broker or only a
-    /// controller, would run differently here (alone), so it stops the start until clustering exists.
-    /// </summary>
-    private static void CheckSingleNode(BrokerConfig config, int nodeId)
+    private static IPAddress Resolve(BrokerConfig config, string host)
     {
-        var roles = config.Get("process.roles")!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (!roles.Contains("broker") || !roles.Contains("controller"))
+        if (host.Length == 0)
         {
-            throw new BrokerConfigException($"process.roles={config.Get("process.roles")}: Osprey runs as one combined broker and controller (process.roles=broker,controller) until clustering is supported.");
+            return IPAddress.Any;
         }
 
-        if (config.Get("controller.quorum.voters") is { } voters)
+        if (IPAddress.TryParse(host, out var address))
         {
-            foreach (var voter in voters.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            {
-                var at = voter.IndexOf('@', StringComparison.Ordinal);
-                if (at <= 0 || !int.TryParse(voter[..at], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
-                {
-                    throw new BrokerConfigException($"Invalid value {voters} for configuration controller.quorum.voters: each voter must look like ID@HOST:PORT.");
-                }
-
-                if (id != nodeId)
-                {
-                    throw new BrokerConfigException($"controller.quorum.voters={voters} names node {id}: a quorum of other nodes needs clustering, which Osprey does not support yet; this node ({nodeId}) can only be its own quorum.");
-                }
-            }
+            return address;
         }
 
-        if (config.Get("controller.quorum.bootstrap.servers") is { } bootstrap
-            && bootstrap.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Length > 1)
+        try
         {
-            throw new BrokerConfigException($"controller.quorum.bootstrap.servers={bootstrap} names several controllers: a quorum of other nodes needs clustering, which Osprey does not support yet.");
+            return Dns.GetHostAddresses(host).First();
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            throw new BrokerConfigException($"Invalid value {config.Get("listeners")} for configuration listeners: cannot resolve {host}.");
         }
     }
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
+using Osprey.Broker.Control;
 using Osprey.Broker.Fetching;
 using Osprey.Broker.Groups;
 using Osprey.Broker.Lifecycle;
@@ -26,14 +27,21 @@ public sealed partial class BrokerServer : IAsyncDisposable
 {
     public const string LockFileName = ".lock";
 
+    /// <summary>The DI key of the controller listener's handlers and dispatcher.</summary>
+    public const string ControllerListenerKey = "controller";
+
     private readonly WebApplication _app;
     private readonly ListenOptions _listen;
+    private readonly ListenOptions? _controllerListen;
     private readonly FileStream _lock;
+    private readonly BrokerLifecycleManager _lifecycle;
 
-    private BrokerServer(WebApplication app, ListenOptions listen, BrokerIdentity identity, BrokerOptions options, FileStream lockFile, LogManager logs)
+    private BrokerServer(WebApplication app, ListenOptions listen, ListenOptions? controllerListen, BrokerIdentity identity, BrokerOptions options, FileStream lockFile, LogManager logs)
     {
         _app = app;
         _listen = listen;
+        _controllerListen = controllerListen;
+        _lifecycle = app.Services.GetRequiredService<BrokerLifecycleManager>();
         _lock = lockFile;
         Identity = identity;
         Options = options;
@@ -54,6 +62,9 @@ public sealed partial class BrokerServer : IAsyncDisposable
 
     /// <summary>The bound port (the real one when the options asked for port 0).</summary>
     public int Port => _listen.IPEndPoint!.Port;
+
+    /// <summary>The bound port of the controller listener (null when the node has none).</summary>
+    public int? ControllerPort => _controllerListen?.IPEndPoint!.Port;
 
     public static async Task<BrokerServer> StartAsync(BrokerOptions options, ILoggerProvider? logging = null, CancellationToken cancellationToken = default)
     {
@@ -212,11 +223,30 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeQuorumHandler>();
         builder.Services.AddSingleton<IRequestHandler, DescribeClientQuotasHandler>();
         builder.Services.AddSingleton(sp => new RequestDispatcher(sp.GetServices<IRequestHandler>(), sp.GetRequiredService<ILogger<RequestDispatcher>>()));
+
+        // The controller: its decisions, and the APIs its CONTROLLER listener serves (a dispatcher of their own).
+        builder.Services.AddSingleton<ControllerService>();
+        builder.Services.AddKeyedSingleton<IRequestHandler, BrokerRegistrationHandler>(ControllerListenerKey);
+        builder.Services.AddKeyedSingleton<IRequestHandler, BrokerHeartbeatHandler>(ControllerListenerKey);
+        builder.Services.AddKeyedSingleton<IRequestHandler, DescribeQuorumHandler>(ControllerListenerKey);
+        builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => new DescribeClusterHandler(
+            identity, sp.GetRequiredService<IMetadataQuorum>(), options, sp.GetRequiredService<BrokerServerPorts>(), controllerListener: true));
+        builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => new ApiVersionsHandler(() => sp.GetRequiredKeyedService<RequestDispatcher>(ControllerListenerKey).Handlers));
+        builder.Services.AddKeyedSingleton(ControllerListenerKey, (sp, key) => new RequestDispatcher(sp.GetKeyedServices<IRequestHandler>(key), sp.GetRequiredService<ILogger<RequestDispatcher>>()));
+
+        // The broker's standing with the controller: in-process on a node without a controller listener.
+        builder.Services.AddSingleton<ServingGate>();
+        builder.Services.AddSingleton<IControllerChannel>(sp => options.ControllerListener is null
+            ? new LocalControllerChannel(sp.GetRequiredService<ControllerService>())
+            : new NetworkControllerChannel(ControllerEndpoints(options, sp.GetRequiredService<BrokerServerPorts>()), $"osprey-broker-{options.NodeId}"));
+        builder.Services.AddSingleton<BrokerServerPorts>();
+        builder.Services.AddSingleton<BrokerLifecycleManager>();
         builder.Services.AddSingleton(new RequestMemoryPool(options.QueuedMaxRequestBytes));
         builder.Services.AddSingleton<ConnectionTracker>();
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, SocketBlockPoolFactory>();
 
         ListenOptions? listen = null;
+        ListenOptions? controllerListen = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -230,6 +260,19 @@ public sealed partial class BrokerServer : IAsyncDisposable
                 listen = l;
                 l.UseConnectionHandler<KafkaConnectionHandler>();
             });
+            if (options.ControllerListener is { } controllerEndpoint)
+            {
+                kestrel.Listen(controllerEndpoint, l =>
+                {
+                    controllerListen = l;
+                    l.Use(_ =>
+                    {
+                        var dispatcher = l.ApplicationServices.GetRequiredKeyedService<RequestDispatcher>(ControllerListenerKey);
+                        var handler = ActivatorUtilities.CreateInstance<KafkaConnectionHandler>(l.ApplicationServices, dispatcher, ServingGate.AlwaysOpen);
+                        return handler.OnConnectedAsync;
+                    });
+                });
+            }
         });
 
         var app = builder.Build();
@@ -237,6 +280,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         // The group coordinator starts loading __consumer_offsets now, not at the first group request.
         _ = app.Services.GetRequiredService<GroupCoordinator>();
         _ = app.Services.GetRequiredService<TransactionCoordinator>();
+        _ = app.Services.GetRequiredService<ControllerService>();
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -245,12 +289,43 @@ public sealed partial class BrokerServer : IAsyncDisposable
         {
             await app.DisposeAsync().ConfigureAwait(false);
             throw new InvalidOperationException(
-                $"Cannot listen on {options.ListenerName}://{options.Listener}: the address is already in use (another broker or program has that port; change it with --listeners).", e);
+                $"Cannot listen on {options.ListenerName}://{options.Listener}{(options.ControllerListener is { } c ? $" or {options.ControllerListenerName}://{c}" : "")}: the address is already in use (another broker or program has that port; change it with --listeners).", e);
         }
-        var server = new BrokerServer(app, listen!, identity, options, lockFile, logs);
-        identity.Host = options.AdvertisedHost ?? (options.Listener.Address.Equals(System.Net.IPAddress.Any) ? "127.0.0.1" : options.Listener.Address.ToString());
-        identity.Port = options.AdvertisedPort ?? server.Port;
+
+        // What the listeners really bound, before anything that talks to the controller is created.
+        app.Services.GetRequiredService<BrokerServerPorts>().Controller = controllerListen?.IPEndPoint!.Port;
+        identity.Host = options.AdvertisedHost ?? HostOf(options.Listener);
+        identity.Port = options.AdvertisedPort ?? listen!.IPEndPoint!.Port;
+        var server = new BrokerServer(app, listen!, controllerListen, identity, options, lockFile, logs);
+        try
+        {
+            // The broker registers with the controller and serves clients once it is unfenced.
+            await server._lifecycle.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await server.StopAppAsync().ConfigureAwait(false);
+            throw;
+        }
+
         return server;
+    }
+
+    /// <summary>The host to give others for a bound address: loopback for the any-address.</summary>
+    internal static string HostOf(System.Net.IPEndPoint endpoint) =>
+        endpoint.Address.Equals(System.Net.IPAddress.Any) || endpoint.Address.Equals(System.Net.IPAddress.IPv6Any) ? "127.0.0.1" : endpoint.Address.ToString();
+
+    /// <summary>
+    /// Where this node's broker finds the controllers: the voters, or, on a node that is its own quorum, its own
+    /// controller listener (at the port it really bound).
+    /// </summary>
+    private static IReadOnlyList<(string Host, int Port)> ControllerEndpoints(BrokerOptions options, BrokerServerPorts ports) =>
+        [.. ClusterView.Controllers(options, ports).Select(c => (c.Host, c.Port))];
+
+    private async ValueTask StopAppAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -259,8 +334,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().ConfigureAwait(false);
-        await _app.DisposeAsync().ConfigureAwait(false);
+        await _lifecycle.DisposeAsync().ConfigureAwait(false);
+        await StopAppAsync().ConfigureAwait(false);
         await Logs.DisposeAsync().ConfigureAwait(false);
         await _lock.DisposeAsync().ConfigureAwait(false);
     }
@@ -270,4 +345,10 @@ public sealed partial class BrokerServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Open} of the {Limit} file descriptors this process may have are in use after opening {Logs} partition logs; raise the limit (ulimit -n, LimitNOFILE=) before connections or new partitions run out of them")]
     private static partial void LogFewDescriptorsLeft(ILogger logger, int open, long limit, int logs);
+}
+
+/// <summary>Ports known only once Kestrel has bound them (port 0 in tests).</summary>
+public sealed class BrokerServerPorts
+{
+    public int? Controller { get; set; }
 }

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using Osprey.Broker.Config;
+using Osprey.Metadata;
 using Osprey.Protocol.Messages;
 using ConfigSource = Confluent.Kafka.Admin.ConfigSource;
 
@@ -160,14 +161,55 @@ public class BrokerConfigLoadingTests
         }
     }
 
-    /// <summary>A quorum of other nodes, or a node with one role only, would run differently here: refused until clustering.</summary>
+    /// <summary>
+    /// Valid KRaft settings for a node in a cluster of several (other voters, one role only, several bootstrap
+    /// controllers) would run alone here: refused, saying so, until the Raft quorum arrives.
+    /// </summary>
     [Theory]
-    [InlineData("controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193")]
-    [InlineData("process.roles=broker")]
-    [InlineData("controller.quorum.bootstrap.servers=a:9093,b:9093")]
-    public void ConfigurationsForAClusterAreRefusedUntilClustering(string set)
+    [InlineData("controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193|listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")]
+    [InlineData("process.roles=broker|controller.quorum.voters=2@127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")]
+    [InlineData("process.roles=controller|controller.quorum.voters=1@127.0.0.1:9093|listeners=CONTROLLER://127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=CONTROLLER:PLAINTEXT")]
+    [InlineData("controller.quorum.bootstrap.servers=a:9093,b:9093|listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")]
+    public void ConfigurationsForAClusterAreRefusedUntilClustering(string sets)
     {
-        Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, [set])));
+        var e = Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, sets.Split('|'))));
+        Assert.Contains("does not support yet", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>KRaft settings that Kafka refuses are refused in Kafka's words, whatever Osprey supports.</summary>
+    [Theory]
+    [InlineData("process.roles=broker", "either controller.quorum.bootstrap.servers must contain the set of bootstrap controllers or controller.quorum.voters must contain a parseable set of voters")]
+    [InlineData("process.roles=broker|controller.quorum.voters=1@127.0.0.1:9093|controller.listener.names=CONTROLLER", "the node id 1 must not be included in the set of voters controller.quorum.voters={1}")]
+    [InlineData("process.roles=broker|controller.quorum.voters=2@127.0.0.1:9093", "controller.listener.names must contain at least one value when running KRaft with just the broker role")]
+    [InlineData("process.roles=broker|controller.quorum.voters=2@127.0.0.1:9093|controller.listener.names=CONTROLLER|listeners=PLAINTEXT://:9092,CONTROLLER://:9093|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", "must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role")]
+    [InlineData("controller.quorum.voters=2@127.0.0.1:9093,3@127.0.0.1:9193", "If process.roles contains the 'controller' role, the node id 1 must be included in the set of voters controller.quorum.voters={2, 3}")]
+    [InlineData("controller.quorum.voters=1@127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", "controller.listener.names must only contain values appearing in the 'listeners' configuration when running the KRaft controller role")]
+    [InlineData("controller.quorum.voters=1@127.0.0.1:9093", "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role")]
+    [InlineData("process.roles=broker|controller.quorum.voters=2@127.0.0.1:9093|controller.listener.names=CONTROLLER", "Controller listener with name CONTROLLER defined in controller.listener.names not found in listener.security.protocol.map")]
+    [InlineData("process.roles=controller|controller.quorum.voters=1@127.0.0.1:9093|listeners=PLAINTEXT://:9092,CONTROLLER://:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller")]
+    [InlineData("controller.quorum.voters=1@127.0.0.1", "Invalid value 1@127.0.0.1 for configuration controller.quorum.voters: '1@127.0.0.1' is not a voter")]
+    [InlineData("controller.quorum.voters=1@a:9093,1@b:9093", "node 1 is named twice")]
+    [InlineData("process.roles=", "for configuration process.roles")]
+    [InlineData("inter.broker.listener.name=CONTROLLER|listeners=PLAINTEXT://:9092,CONTROLLER://:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", "inter.broker.listener.name must be a listener name defined in advertised.listeners. The valid options based on currently configured listeners are PLAINTEXT")]
+    public void KRaftSettingsKafkaRefusesAreRefusedInItsWords(string sets, string message)
+    {
+        var e = Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, sets.Split('|'))));
+        Assert.Contains(message, e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A combined node that is its own quorum over a CONTROLLER listener, with its rack.</summary>
+    [Fact]
+    public void ACombinedNodeWithAControllerListenerIsItsOwnQuorum()
+    {
+        var options = BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, [
+            "node.id=2", "listeners=PLAINTEXT://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193", "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", "controller.quorum.voters=2@127.0.0.1:19193", "broker.rack=r1"]));
+        Assert.Equal((NodeRoles.Broker | NodeRoles.Controller, "CONTROLLER", 19193, "PLAINTEXT", 19192, "r1"), (options.Roles, options.ControllerListenerName, options.ControllerListener!.Port, options.ListenerName, options.Listener.Port, options.Rack));
+        Assert.Equal([new QuorumVoter(2, "127.0.0.1", 19193)], options.Voters);
+
+        // Plain `osprey start`: no voters and no controller listener, its controller in-process.
+        var plain = BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, []));
+        Assert.Equal((0, (System.Net.IPEndPoint?)null, (string?)null), (plain.Voters.Count, plain.ControllerListener, plain.Rack));
     }
 
     [Fact]

@@ -2,7 +2,7 @@ using System.Xml.Linq;
 
 namespace Osprey.Protocol.Tests;
 
-/// <summary>Project references point one way: Protocol ← Storage ← Broker ← Cli.</summary>
+/// <summary>Project references point one way: Protocol ← Storage ← Metadata ← Controller ← Broker ← Cli (the client below the broker).</summary>
 public class ArchitectureTests
 {
     // Which src projects each src project may reference.
@@ -12,10 +12,11 @@ public class ArchitectureTests
         ["Osprey.Protocol"] = ["Osprey.Protocol.Generator"],
         ["Osprey.Storage"] = ["Osprey.Protocol"],
         ["Osprey.Metadata"] = ["Osprey.Protocol", "Osprey.Storage"],
-        ["Osprey.Broker"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata"],
+        ["Osprey.Controller"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata"],
+        ["Osprey.Broker"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Controller", "Osprey.Client"],
         ["Osprey.Client"] = ["Osprey.Protocol"],
         ["Osprey.LoadKit"] = [],
-        ["Osprey.Cli"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Broker", "Osprey.Client", "Osprey.LoadKit"],
+        ["Osprey.Cli"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Controller", "Osprey.Broker", "Osprey.Client", "Osprey.LoadKit"],
     };
 
     [Fact]

@@ -55,14 +55,19 @@ public static class BrokerSettings
             new("listeners", ConfigType.String, "PLAINTEXT://127.0.0.1:9092"),
             new("advertised.listeners", ConfigType.String, null),
 
-            // Read with listeners: each listener's security protocol, the controller's listeners (not served until
-            // clustering), and the quorum, which may name only this node until then.
+            // Read with listeners: each listener's security protocol, the controller's listeners, and the quorum,
+            // which may name only this node until the Raft quorum arrives.
             new("listener.security.protocol.map", ConfigType.String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
             new("controller.listener.names", ConfigType.String, null),
             new("inter.broker.listener.name", ConfigType.String, null),
             new("process.roles", ConfigType.List, "broker,controller") { ValidValues = ["broker", "controller"] },
             new("controller.quorum.voters", ConfigType.List, null),
             new("controller.quorum.bootstrap.servers", ConfigType.List, null),
+            new("broker.rack", ConfigType.String, null),
+
+            // The broker's session with the controller: heartbeats, and fencing when they stop.
+            new("broker.heartbeat.interval.ms", ConfigType.Int, "2000") { Min = 1 },
+            new("broker.session.timeout.ms", ConfigType.Int, "9000") { Min = 1 },
 
             // log.dirs wins over log.dir; Osprey's default is ./data (Kafka's is /tmp/kafka-logs).
             new("log.dirs", ConfigType.String, null),

@@ -2,14 +2,14 @@
 //   The metadata quorum of __cluster_metadata-0: on a single node this node is the one voter and the leader, its
 //   log end and high watermark the metadata log's end offset, caught up now; no observers. Any other topic or
 //   partition is UNKNOWN_TOPIC_OR_PARTITION. v1 adds the fetch and catch-up times, v2 the voters' directory ids and
-//   their listeners (this node's own, until a controller listener exists).
+//   their listeners (the controller listener; the client listener on a node that has none).
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DescribeQuorumHandler(IMetadataQuorum metadata, BrokerIdentity identity, BrokerOptions options) : RequestHandler<DescribeQuorumRequest, DescribeQuorumResponse>
+public sealed class DescribeQuorumHandler(IMetadataQuorum metadata, BrokerIdentity identity, BrokerOptions options, BrokerServerPorts ports) : RequestHandler<DescribeQuorumRequest, DescribeQuorumResponse>
 {
     /// <summary>The epoch of the single voter's leadership: it elected itself once, as a new single-node KRaft quorum does.</summary>
     public const int LeaderEpoch = 1;
@@ -56,7 +56,9 @@ public sealed class DescribeQuorumHandler(IMetadataQuorum metadata, BrokerIdenti
                     response.Nodes.Add(new DescribeQuorumResponse.Node
                     {
                         NodeId = identity.NodeId,
-                        Listeners = [new DescribeQuorumResponse.Listener { Name = options.ListenerName, Host = identity.Host, Port = (ushort)identity.Port }],
+                        Listeners = [options.ControllerListener is { } controller
+                            ? new DescribeQuorumResponse.Listener { Name = options.ControllerListenerName!, Host = options.ControllerAdvertisedHost ?? BrokerServer.HostOf(controller), Port = (ushort)(ports.Controller ?? controller.Port) }
+                            : new DescribeQuorumResponse.Listener { Name = options.ListenerName, Host = identity.Host, Port = (ushort)identity.Port }],
                     });
                 }
             }

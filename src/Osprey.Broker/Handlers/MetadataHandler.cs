@@ -1,9 +1,10 @@
 // Metadata (key 3), versions 0-13.
-//   Brokers (this node, at its advertised address), cluster id (v2+), controller id (v1+), and topics from the
+//   Brokers (the registered, unfenced ones, at their endpoint for this listener, with their racks), cluster id (v2+), controller id (v1+), and topics from the
 //   cluster image: all of them for a null list (v1+; an empty list asks for brokers only), or those named (by name,
 //   or by topic id from v10). An unknown topic named by name is created when auto.create.topics.enable is on and
 //   the request allows it (AllowAutoTopicCreation, v4+; always before v4) with num.partitions partitions;
 //   otherwise it is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id). v13 adds a top-level error code.
+using Osprey.Broker.Control;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -40,9 +41,9 @@ public sealed class MetadataHandler(BrokerIdentity identity, IMetadataQuorum met
         var image = metadata.Image;
         var response = new MetadataResponse
         {
-            Brokers = [new MetadataResponse.MetadataResponseBroker { NodeId = identity.NodeId, Host = identity.Host, Port = identity.Port }],
+            Brokers = [.. ClusterView.Brokers(image, options.ListenerName).Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.Broker.Id, Host = b.Endpoint.Host, Port = b.Endpoint.Port, Rack = b.Broker.Rack })],
             ClusterId = identity.ClusterId,
-            ControllerId = identity.NodeId,
+            ControllerId = ClusterView.ControllerIdForClients(image, options),
         };
 
         if (request.Topics is null)

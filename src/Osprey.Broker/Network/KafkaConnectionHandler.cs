@@ -18,7 +18,7 @@ namespace Osprey.Broker.Network;
 /// broker stops, connections stop reading, answer what they already read, and close, so that a stop never waits for
 /// idle clients.
 /// </summary>
-public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, BrokerOptions options, RequestMemoryPool memory, ConnectionTracker connections, IHostApplicationLifetime lifetime, ILogger<KafkaConnectionHandler> logger)
+public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher, ServingGate gate, BrokerOptions options, RequestMemoryPool memory, ConnectionTracker connections, IHostApplicationLifetime lifetime, ILogger<KafkaConnectionHandler> logger)
     : ConnectionHandler
 {
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -36,6 +36,20 @@ public sealed partial class KafkaConnectionHandler(RequestDispatcher dispatcher,
 
     private async Task ServeAsync(ConnectionContext connection)
     {
+        if (!gate.WhenOpen.IsCompleted)
+        {
+            // A broker still starting (fenced): the first request waits until it may be served.
+            try
+            {
+                using var waiting = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, lifetime.ApplicationStopping);
+                await gate.WhenOpen.WaitAsync(waiting.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
         var input = connection.Transport.Input;
         var output = connection.Transport.Output;
         using var closing = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);

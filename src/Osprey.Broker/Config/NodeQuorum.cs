@@ -1,0 +1,134 @@
+using Osprey.Metadata;
+
+namespace Osprey.Broker.Config;
+
+/// <summary>process.roles: a node is a broker, a controller, or both.</summary>
+[Flags]
+public enum NodeRoles
+{
+    Broker = 1,
+    Controller = 2,
+}
+
+/// <summary>
+/// A node's place in the metadata quorum, from Kafka's KRaft settings (process.roles, controller.quorum.voters,
+/// controller.quorum.bootstrap.servers, controller.listener.names and the CONTROLLER listener), checked by Kafka's
+/// rules and in Kafka's words. Osprey adds one case Kafka does not have: a combined node with neither voters nor a
+/// controller listener (plain <c>osprey start</c>) is a quorum of itself, its broker and controller in one process.
+/// </summary>
+internal sealed record NodeQuorum(NodeRoles Roles, IReadOnlyList<QuorumVoter> Voters, (string Name, string Host, int Port)? ControllerListener)
+{
+    public static NodeQuorum Check(
+        BrokerConfig config,
+        int nodeId,
+        IReadOnlyList<string> controllerNames,
+        IReadOnlyList<(string Name, string Host, int Port)> listeners,
+        IReadOnlyDictionary<string, string> protocols)
+    {
+        var roleNames = (config.Get("process.roles") ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (roleNames.Length == 0)
+        {
+            throw new BrokerConfigException("process.roles must name broker, controller or both: Osprey runs in KRaft mode only (ZooKeeper mode is gone in Kafka 4 too).");
+        }
+
+        var roles = (roleNames.Contains("broker") ? NodeRoles.Broker : 0) | (roleNames.Contains("controller") ? NodeRoles.Controller : 0);
+        IReadOnlyList<QuorumVoter> voters;
+        try
+        {
+            voters = QuorumVoter.ParseList(config.Get("controller.quorum.voters"));
+        }
+        catch (FormatException e)
+        {
+            throw new BrokerConfigException($"Invalid value {config.Get("controller.quorum.voters")} for configuration controller.quorum.voters: {e.Message}");
+        }
+
+        var bootstrap = (config.Get("controller.quorum.bootstrap.servers") ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var voterIds = "{" + string.Join(", ", voters.Select(v => v.Id)) + "}";
+        var controllerListeners = listeners.Where(l => controllerNames.Contains(l.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+        // Kafka's stock combined node names no voters and one bootstrap controller (itself); a node with neither is
+        // Osprey's embedded default. Both are a quorum of this node alone.
+        var alone = voters.Count == 0 && bootstrap.Length <= 1 && roles == (NodeRoles.Broker | NodeRoles.Controller);
+        if (!alone && voters.Count == 0 && bootstrap.Length == 0)
+        {
+            throw new BrokerConfigException("If using process.roles, either controller.quorum.bootstrap.servers must contain the set of bootstrap controllers or controller.quorum.voters must contain a parseable set of voters.");
+        }
+
+        if (roles == NodeRoles.Broker)
+        {
+            if (voters.Any(v => v.Id == nodeId))
+            {
+                throw new BrokerConfigException($"If process.roles contains just the 'broker' role, the node id {nodeId} must not be included in the set of voters controller.quorum.voters={voterIds}");
+            }
+
+            if (controllerNames.Count == 0)
+            {
+                throw new BrokerConfigException("controller.listener.names must contain at least one value when running KRaft with just the broker role");
+            }
+
+            if (controllerListeners.Count > 0)
+            {
+                throw new BrokerConfigException("controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role");
+            }
+        }
+        else
+        {
+            if (voters.Count > 0 && voters.All(v => v.Id != nodeId))
+            {
+                throw new BrokerConfigException($"If process.roles contains the 'controller' role, the node id {nodeId} must be included in the set of voters controller.quorum.voters={voterIds}");
+            }
+
+            if (controllerNames.Any(n => !listeners.Any(l => l.Name.Equals(n, StringComparison.OrdinalIgnoreCase))))
+            {
+                throw new BrokerConfigException("controller.listener.names must only contain values appearing in the 'listeners' configuration when running the KRaft controller role");
+            }
+
+            if (!alone && controllerListeners.Count == 0)
+            {
+                throw new BrokerConfigException("controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role");
+            }
+
+            if (roles == NodeRoles.Controller)
+            {
+                if (config.Get("advertised.listeners") is not null)
+                {
+                    throw new BrokerConfigException("The advertised.listeners config must be empty when process.roles=controller");
+                }
+
+                if (listeners.Count > controllerListeners.Count)
+                {
+                    throw new BrokerConfigException("The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller");
+                }
+            }
+        }
+
+        // Every controller listener needs its security protocol named (Kafka checks this after the role rules).
+        foreach (var name in controllerNames)
+        {
+            if (!protocols.ContainsKey(name))
+            {
+                throw new BrokerConfigException($"Controller listener with name {name} defined in controller.listener.names not found in listener.security.protocol.map (an explicit security mapping for each controller listener is required if listener.security.protocol.map is non-empty, or if there are security protocols other than PLAINTEXT in use)");
+            }
+        }
+
+        // Checked by Kafka's rules above; what a cluster needs beyond one node comes with the Raft quorum.
+        if (roles != (NodeRoles.Broker | NodeRoles.Controller))
+        {
+            throw new BrokerConfigException($"process.roles={config.Get("process.roles")}: a node with one role needs a quorum of other nodes, which Osprey does not support yet; run one combined node (process.roles=broker,controller).");
+        }
+
+        if (voters.FirstOrDefault(v => v.Id != nodeId) is { } other)
+        {
+            throw new BrokerConfigException($"controller.quorum.voters={config.Get("controller.quorum.voters")} names node {other.Id}: a quorum of other nodes needs clustering, which Osprey does not support yet; this node ({nodeId}) can only be its own quorum.");
+        }
+
+        if (bootstrap.Length > 1)
+        {
+            throw new BrokerConfigException($"controller.quorum.bootstrap.servers={config.Get("controller.quorum.bootstrap.servers")} names several controllers: a quorum of other nodes needs clustering, which Osprey does not support yet.");
+        }
+
+        var controller = controllerListeners.Count > 0
+            ? controllerListeners.First(l => l.Name.Equals(controllerNames.First(n => controllerListeners.Any(c => c.Name.Equals(n, StringComparison.OrdinalIgnoreCase))), StringComparison.OrdinalIgnoreCase))
+            : ((string, string, int)?)null;
+        return new NodeQuorum(roles, voters, controller);
+    }
+}

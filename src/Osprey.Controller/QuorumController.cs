@@ -1,0 +1,157 @@
+using Osprey.Metadata;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Controller;
+
+/// <summary>What a controller decision yields: the records to append (all or none) and the answer to give.</summary>
+public readonly record struct ControllerResult<T>(IReadOnlyList<IVersionedMessage> Records, T Response);
+
+/// <summary>
+/// The active controller's decisions, free of I/O: each method takes the current image and the time and returns the
+/// records to append and the answer. The caller runs one decision at a time, inside the metadata quorum's writer
+/// turn, so the image a decision reads is the one its records apply to, and the next offset is where they land.
+/// </summary>
+public sealed class QuorumController(string clusterId, long sessionTimeoutMs, TimeProvider time)
+{
+    private readonly BrokerHeartbeatTracker _sessions = new(sessionTimeoutMs);
+
+    public string ClusterId => clusterId;
+
+    /// <summary>
+    /// Called when this controller becomes the active one: every unfenced broker gets a full session from now (its
+    /// heartbeats went to another controller until now). <paramref name="restartingBrokerId"/>, the broker that
+    /// runs in this very process and is only starting, is left out: a registration of it in the image belongs to
+    /// the process's previous run, which no longer exists.
+    /// </summary>
+    public void Activate(ClusterImage image, int? restartingBrokerId)
+    {
+        var now = NowMs;
+        foreach (var broker in image.Brokers.Values)
+        {
+            if (!broker.Fenced && broker.Id != restartingBrokerId)
+            {
+                _sessions.Touch(broker.Id, now);
+            }
+        }
+    }
+
+    /// <summary>
+    /// BrokerRegistration: a new registration (fenced until the broker has caught up with the metadata), whose epoch
+    /// is the offset of its RegisterBrokerRecord. A broker id whose registration still has a live session under
+    /// another incarnation is DUPLICATE_BROKER_REGISTRATION; the same incarnation again is answered with its epoch.
+    /// </summary>
+    public ControllerResult<BrokerRegistrationResponse> Register(ClusterImage image, BrokerRegistrationRequest request)
+    {
+        var now = NowMs;
+        if (request.ClusterId != clusterId)
+        {
+            return new([], new BrokerRegistrationResponse
+            {
+                ErrorCode = (short)ErrorCode.InconsistentClusterId,
+            });
+        }
+
+        if (image.Brokers.TryGetValue(request.BrokerId, out var existing))
+        {
+            if (existing.IncarnationId == request.IncarnationId)
+            {
+                _sessions.Touch(request.BrokerId, now);
+                return new([], new BrokerRegistrationResponse { BrokerEpoch = existing.Epoch });
+            }
+
+            if (_sessions.HasLiveSession(request.BrokerId, now))
+            {
+                return new([], new BrokerRegistrationResponse { ErrorCode = (short)ErrorCode.DuplicateBrokerRegistration });
+            }
+        }
+
+        foreach (var (name, level) in image.FinalizedFeatures)
+        {
+            var supported = request.Features.FirstOrDefault(f => f.Name == name);
+            if (supported is null ? level != 0 : level < supported.MinSupportedVersion || level > supported.MaxSupportedVersion)
+            {
+                return new([], new BrokerRegistrationResponse { ErrorCode = (short)ErrorCode.UnsupportedVersion });
+            }
+        }
+
+        var epoch = image.LastOffset + 1;
+        var record = new RegisterBrokerRecord
+        {
+            BrokerId = request.BrokerId,
+            IncarnationId = request.IncarnationId,
+            BrokerEpoch = epoch,
+            Rack = request.Rack,
+            Fenced = true,
+            InControlledShutdown = false,
+        };
+        foreach (var listener in request.Listeners)
+        {
+            record.EndPoints.Add(new RegisterBrokerRecord.BrokerEndpoint { Name = listener.Name, Host = listener.Host, Port = listener.Port, SecurityProtocol = listener.SecurityProtocol });
+        }
+
+        foreach (var feature in request.Features)
+        {
+            record.Features.Add(new RegisterBrokerRecord.BrokerFeature { Name = feature.Name, MinSupportedVersion = feature.MinSupportedVersion, MaxSupportedVersion = feature.MaxSupportedVersion });
+        }
+
+        _sessions.Touch(request.BrokerId, now);
+        return new([record], new BrokerRegistrationResponse { BrokerEpoch = epoch });
+    }
+
+    /// <summary>
+    /// BrokerHeartbeat: renews the session; unfences a broker that has caught up (its metadata offset reached its
+    /// registration) and does not want to stay fenced; fences one that asks to be; marks one that wants to shut
+    /// down as in controlled shutdown.
+    /// </summary>
+    public ControllerResult<BrokerHeartbeatResponse> Heartbeat(ClusterImage image, BrokerHeartbeatRequest request)
+    {
+        if (!image.Brokers.TryGetValue(request.BrokerId, out var broker))
+        {
+            return new([], new BrokerHeartbeatResponse { ErrorCode = (short)ErrorCode.BrokerIdNotRegistered });
+        }
+
+        if (broker.Epoch != request.BrokerEpoch)
+        {
+            return new([], new BrokerHeartbeatResponse { ErrorCode = (short)ErrorCode.StaleBrokerEpoch });
+        }
+
+        _sessions.Touch(request.BrokerId, NowMs);
+        var caughtUp = request.CurrentMetadataOffset >= broker.Epoch;
+        var fenced = broker.Fenced;
+        sbyte fence = -1;
+        sbyte shutdown = -1;
+        if (request.WantFence && !fenced)
+        {
+            (fence, fenced) = (1, true);
+        }
+        else if (fenced && caughtUp && !request.WantFence && !request.WantShutDown)
+        {
+            (fence, fenced) = (0, false);
+        }
+
+        // Leadership moves away from a broker shutting down once partitions are replicated; until then it leads only
+        // what no other broker could, so it may go as soon as it asks.
+        if (request.WantShutDown && !broker.InControlledShutdown && !fenced)
+        {
+            shutdown = 1;
+        }
+
+        var response = new BrokerHeartbeatResponse { IsCaughtUp = caughtUp, IsFenced = fenced, ShouldShutDown = request.WantShutDown };
+        if (fence < 0 && shutdown < 0)
+        {
+            return new([], response);
+        }
+
+        return new([new BrokerRegistrationChangeRecord { BrokerId = broker.Id, BrokerEpoch = broker.Epoch, Fenced = fence, InControlledShutdown = shutdown }], response);
+    }
+
+    /// <summary>The records that fence every unfenced broker whose session ran out (none most of the time).</summary>
+    public IReadOnlyList<IVersionedMessage> FenceExpired(ClusterImage image)
+    {
+        var unfenced = image.Brokers.Values.Where(b => !b.Fenced).ToDictionary(b => b.Id);
+        return [.. _sessions.Expired(unfenced.Keys, NowMs).Select(id => new BrokerRegistrationChangeRecord { BrokerId = id, BrokerEpoch = unfenced[id].Epoch, Fenced = 1 })];
+    }
+
+    private long NowMs => time.GetUtcNow().ToUnixTimeMilliseconds();
+}

@@ -1,0 +1,206 @@
+using Osprey.Metadata;
+using Osprey.Protocol;
+using Osprey.Protocol.Messages;
+using Osprey.Storage.Tests;
+
+namespace Osprey.Controller.Tests;
+
+/// <summary>
+/// The controller's registration, heartbeat and fencing decisions, on a manual clock: each result's records are
+/// applied to the image at the offsets a metadata log would give them, as the quorum does.
+/// </summary>
+public class QuorumControllerTests
+{
+    private const string Cluster = "osprey-test-cluster-id";
+    private const long SessionMs = 9_000;
+
+    private readonly ManualTimeProvider _time = new();
+    private ClusterImage _image = ClusterImage.Empty;
+
+    [Fact]
+    public void ARegistrationIsFencedUntilTheBrokerHasCaughtUpWithItsOwnRecord()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        Append(new FeatureLevelRecord { Name = "metadata.version", FeatureLevel = 25 });
+        var registered = Apply(controller.Register(_image, Registration(1)));
+        Assert.Equal(ErrorCode.None, (ErrorCode)registered.ErrorCode);
+        Assert.Equal(1, registered.BrokerEpoch); // the offset of its RegisterBrokerRecord: the feature record took 0
+        var broker = _image.Brokers[1];
+        Assert.Equal((1L, true, "rack-a", 19092), (broker.Epoch, broker.Fenced, broker.Rack, (int)broker.Endpoints.Single().Port));
+
+        var behind = Apply(controller.Heartbeat(_image, Heartbeat(1, registered.BrokerEpoch, metadataOffset: 0)));
+        Assert.Equal((false, true), (behind.IsCaughtUp, behind.IsFenced));
+        Assert.True(_image.Brokers[1].Fenced);
+
+        var caughtUp = Apply(controller.Heartbeat(_image, Heartbeat(1, registered.BrokerEpoch, metadataOffset: 1)));
+        Assert.Equal((true, false), (caughtUp.IsCaughtUp, caughtUp.IsFenced));
+        Assert.False(_image.Brokers[1].Fenced);
+
+        // Once unfenced, heartbeats change nothing.
+        var records = controller.Heartbeat(_image, Heartbeat(1, registered.BrokerEpoch, metadataOffset: 2)).Records;
+        Assert.Empty(records);
+    }
+
+    [Fact]
+    public void AnotherIncarnationIsRefusedWhileTheFirstHasALiveSessionAndTakesOverAfterIt()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        var first = Guid.NewGuid();
+        var epoch = Apply(controller.Register(_image, Registration(1, first))).BrokerEpoch;
+
+        // The same incarnation again (a retried request): the same epoch, nothing written.
+        var retried = controller.Register(_image, Registration(1, first));
+        Assert.Equal((epoch, 0), (retried.Response.BrokerEpoch, retried.Records.Count));
+
+        _time.Advance(SessionMs - 1);
+        var duplicate = controller.Register(_image, Registration(1, Guid.NewGuid()));
+        Assert.Equal(ErrorCode.DuplicateBrokerRegistration, (ErrorCode)duplicate.Response.ErrorCode);
+        Assert.Empty(duplicate.Records);
+
+        _time.Advance(1);
+        var second = Guid.NewGuid();
+        var taken = Apply(controller.Register(_image, Registration(1, second)));
+        Assert.Equal(ErrorCode.None, (ErrorCode)taken.ErrorCode);
+        Assert.True(taken.BrokerEpoch > epoch);
+        Assert.Equal((second, true), (_image.Brokers[1].IncarnationId, _image.Brokers[1].Fenced));
+
+        // The old incarnation's heartbeats now carry a stale epoch.
+        Assert.Equal(ErrorCode.StaleBrokerEpoch, (ErrorCode)controller.Heartbeat(_image, Heartbeat(1, epoch, 10)).Response.ErrorCode);
+        Assert.Equal(ErrorCode.BrokerIdNotRegistered, (ErrorCode)controller.Heartbeat(_image, Heartbeat(7, epoch, 10)).Response.ErrorCode);
+    }
+
+    [Fact]
+    public void ARegistrationFromAnotherClusterOrWithoutTheFinalizedFeaturesIsRefused()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        var stranger = Registration(1);
+        stranger.ClusterId = "another-cluster";
+        var refused = controller.Register(_image, stranger);
+        Assert.Equal((ErrorCode.InconsistentClusterId, 0), ((ErrorCode)refused.Response.ErrorCode, refused.Records.Count));
+
+        Append(new FeatureLevelRecord { Name = "metadata.version", FeatureLevel = 26 });
+        var old = controller.Register(_image, Registration(1));
+        Assert.Equal((ErrorCode.UnsupportedVersion, 0), ((ErrorCode)old.Response.ErrorCode, old.Records.Count));
+    }
+
+    [Fact]
+    public void ABrokerIsFencedWhenItsSessionRunsOutAndUnfencedByItsNextHeartbeat()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        var epoch = Apply(controller.Register(_image, Registration(1))).BrokerEpoch;
+        Apply(controller.Heartbeat(_image, Heartbeat(1, epoch, epoch)));
+        var other = Apply(controller.Register(_image, Registration(2))).BrokerEpoch;
+        Apply(controller.Heartbeat(_image, Heartbeat(2, other, other)));
+
+        for (var i = 0; i < 4; i++)
+        {
+            _time.Advance(2_000);
+            Assert.Empty(controller.FenceExpired(_image));
+            Apply(controller.Heartbeat(_image, Heartbeat(2, other, _image.LastOffset))); // broker 2 keeps heartbeating
+        }
+
+        // Broker 1 was last heard 10 s ago: fenced, and only it.
+        _time.Advance(2_000);
+        AppendAll(controller.FenceExpired(_image));
+        Assert.Equal((true, false), (_image.Brokers[1].Fenced, _image.Brokers[2].Fenced));
+        Assert.Empty(controller.FenceExpired(_image));
+
+        var back = Apply(controller.Heartbeat(_image, Heartbeat(1, epoch, _image.LastOffset)));
+        Assert.False(back.IsFenced);
+        Assert.False(_image.Brokers[1].Fenced);
+    }
+
+    [Fact]
+    public void AControllerThatWasItselfStalledJudgesNoSessionByTheStall()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        var epoch = Apply(controller.Register(_image, Registration(1))).BrokerEpoch;
+        Apply(controller.Heartbeat(_image, Heartbeat(1, epoch, epoch)));
+        Assert.Empty(controller.FenceExpired(_image));
+
+        // The controller checks nothing for 30 s (a paused process): the broker could not have been heard either.
+        _time.Advance(30_000);
+        Assert.Empty(controller.FenceExpired(_image));
+
+        // From then on the session is judged again: silence for a whole session fences.
+        _time.Advance(SessionMs / 2);
+        Assert.Empty(controller.FenceExpired(_image));
+        _time.Advance(SessionMs / 2);
+        Assert.Single(controller.FenceExpired(_image));
+    }
+
+    [Fact]
+    public void ANewActiveControllerGivesEveryBrokerAFullSessionExceptTheOneRestartingInItsOwnProcess()
+    {
+        var old = new QuorumController(Cluster, SessionMs, _time);
+        var epoch1 = Apply(old.Register(_image, Registration(1))).BrokerEpoch;
+        Apply(old.Heartbeat(_image, Heartbeat(1, epoch1, epoch1)));
+        var epoch2 = Apply(old.Register(_image, Registration(2))).BrokerEpoch;
+        Apply(old.Heartbeat(_image, Heartbeat(2, epoch2, epoch2)));
+        _time.Advance(60_000);
+
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        controller.Activate(_image, restartingBrokerId: 1);
+
+        // Broker 1 is this process's own broker, starting again: its new incarnation registers at once.
+        Assert.Equal(ErrorCode.None, (ErrorCode)Apply(controller.Register(_image, Registration(1))).ErrorCode);
+
+        // Broker 2 may be alive and heartbeating to no one yet: a full session before it can be fenced or replaced.
+        Assert.Equal(ErrorCode.DuplicateBrokerRegistration, (ErrorCode)controller.Register(_image, Registration(2)).Response.ErrorCode);
+        _time.Advance(SessionMs - 1);
+        Assert.DoesNotContain(controller.FenceExpired(_image).Cast<BrokerRegistrationChangeRecord>(), r => r.BrokerId == 2);
+        _time.Advance(1);
+        Assert.Contains(controller.FenceExpired(_image).Cast<BrokerRegistrationChangeRecord>(), r => r.BrokerId == 2);
+    }
+
+    [Fact]
+    public void ABrokerAskingToBeFencedOrToShutDownIsMarkedSo()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        var epoch = Apply(controller.Register(_image, Registration(1))).BrokerEpoch;
+        Apply(controller.Heartbeat(_image, Heartbeat(1, epoch, epoch)));
+
+        var shutdown = Heartbeat(1, epoch, _image.LastOffset);
+        shutdown.WantShutDown = true;
+        var answer = Apply(controller.Heartbeat(_image, shutdown));
+        Assert.True(answer.ShouldShutDown);
+        Assert.True(_image.Brokers[1].InControlledShutdown);
+
+        var fence = Heartbeat(1, epoch, _image.LastOffset);
+        fence.WantFence = true;
+        Assert.True(Apply(controller.Heartbeat(_image, fence)).IsFenced);
+        Assert.True(_image.Brokers[1].Fenced);
+
+        // Wanting to stay fenced keeps it fenced however caught up it is.
+        Assert.True(Apply(controller.Heartbeat(_image, fence)).IsFenced);
+    }
+
+    private static BrokerRegistrationRequest Registration(int id, Guid? incarnation = null) => new()
+    {
+        BrokerId = id,
+        ClusterId = Cluster,
+        IncarnationId = incarnation ?? Guid.NewGuid(),
+        Rack = "rack-a",
+        Listeners = [new BrokerRegistrationRequest.Listener { Name = "PLAINTEXT", Host = "127.0.0.1", Port = 19092 }],
+        Features = [new BrokerRegistrationRequest.Feature { Name = "metadata.version", MinSupportedVersion = 7, MaxSupportedVersion = 25 }],
+    };
+
+    private static BrokerHeartbeatRequest Heartbeat(int id, long epoch, long metadataOffset) =>
+        new() { BrokerId = id, BrokerEpoch = epoch, CurrentMetadataOffset = metadataOffset };
+
+    private T Apply<T>(ControllerResult<T> result)
+    {
+        AppendAll(result.Records);
+        return result.Response;
+    }
+
+    private void Append(IVersionedMessage record) => AppendAll([record]);
+
+    private void AppendAll(IReadOnlyList<IVersionedMessage> records)
+    {
+        foreach (var record in records)
+        {
+            _image = _image.Apply(record, _image.LastOffset + 1);
+        }
+    }
+}
