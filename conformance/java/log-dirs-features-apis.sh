@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Kafka's cluster tools against the broker: kafka-log-dirs (the written partition, size > 0), kafka-features
 # (group.version >= 1, transaction.version >= 2 finalized), kafka-broker-api-versions (broker 1; every API a Kafka 4.0
-# node supports is supported, but those later issues bring), kafka-metadata-quorum (LeaderId 1; node 1 the leader in --replication), kafka-acls
+# node supports is supported, but those later issues bring), kafka-metadata-quorum (LeaderId 1; node 1 the leader in
+# --replication; through --bootstrap-controller too, the voter at the CONTROLLER listener), kafka-cluster cluster-id
+# (the same through the broker and the controller), kafka-acls
 # --list (SecurityDisabledException without an authorizer), kafka-leader-election (all partitions; a named partition:
 # "already elected"; an unknown topic: UnknownTopicOrPartitionException). Every check runs; all failures are printed.
 set -euo pipefail
@@ -59,6 +61,15 @@ quorum() {
   echo "$out" | grep -Eq '^CurrentVoters:[[:space:]]+\[\{"id": 1,' || fail "kafka-metadata-quorum describe --status: node 1 is not a voter:" "$out"
   out=$(tool kafka-metadata-quorum --bootstrap-server "$b" describe --replication 2>&1) || fail "kafka-metadata-quorum describe --replication failed:" "$out"
   echo "$out" | awk '$1 == 1 && $4 == 0 && $NF == "Leader"' | grep -q . || fail "kafka-metadata-quorum describe --replication: node 1 is not the Leader with lag 0:" "$out"
+  local controller="${OSPREY_CONTROLLER:?OSPREY_CONTROLLER is not set}"
+  out=$(tool kafka-metadata-quorum --bootstrap-controller "$controller" describe --status 2>&1) || fail "kafka-metadata-quorum --bootstrap-controller describe --status failed:" "$out"
+  no_exception "kafka-metadata-quorum --bootstrap-controller describe --status" "$out"
+  echo "$out" | grep -Fq "\"endpoints\": [\"CONTROLLER://$controller\"]" || fail "kafka-metadata-quorum --bootstrap-controller: the voter is not at CONTROLLER://$controller:" "$out"
+  local via_broker via_controller
+  via_broker=$(tool kafka-cluster cluster-id --bootstrap-server "$b" 2>&1) || fail "kafka-cluster cluster-id --bootstrap-server failed:" "$via_broker"
+  via_controller=$(tool kafka-cluster cluster-id --bootstrap-controller "$controller" 2>&1) || fail "kafka-cluster cluster-id --bootstrap-controller failed:" "$via_controller"
+  echo "$via_broker" | grep -Eq '^Cluster ID: [A-Za-z0-9_-]{22}$' || fail "kafka-cluster cluster-id printed no cluster id:" "$via_broker"
+  [ "$via_broker" = "$via_controller" ] || fail "kafka-cluster cluster-id differs between the broker and the controller:" "$via_broker / $via_controller"
 }
 acls() {
   local out
