@@ -61,7 +61,7 @@ quorum() {
   echo "$out" | grep -Eq '^CurrentVoters:[[:space:]]+\[\{"id": 1,' || fail "kafka-metadata-quorum describe --status: node 1 is not a voter:" "$out"
   out=$(tool kafka-metadata-quorum --bootstrap-server "$b" describe --replication 2>&1) || fail "kafka-metadata-quorum describe --replication failed:" "$out"
   echo "$out" | awk '$1 == 1 && $4 == 0 && $NF == "Leader"' | grep -q . || fail "kafka-metadata-quorum describe --replication: node 1 is not the Leader with lag 0:" "$out"
-  local controller="${OSPREY_CONTROLLER:?OSPREY_CONTROLLER is not set}"
+  local controller="${CONFORMANCE_CONTROLLER:?CONFORMANCE_CONTROLLER is not set}"
   out=$(tool kafka-metadata-quorum --bootstrap-controller "$controller" describe --status 2>&1) || fail "kafka-metadata-quorum --bootstrap-controller describe --status failed:" "$out"
   no_exception "kafka-metadata-quorum --bootstrap-controller describe --status" "$out"
   echo "$out" | grep -Fq "\"endpoints\": [\"CONTROLLER://$controller\"]" || fail "kafka-metadata-quorum --bootstrap-controller: the voter is not at CONTROLLER://$controller:" "$out"
