@@ -43,3 +43,14 @@ public interface IMetadataPublisher
 {
     ValueTask PublishAsync(MetadataDelta delta, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A metadata write reached a node that is not the active controller (or stopped being it before the write was
+/// committed). Kafka's NOT_CONTROLLER: the caller retries with the controller <see cref="LeaderId"/> names, if any.
+/// A write that failed this way may still be committed by the next controller.
+/// </summary>
+public sealed class NotControllerException(int? leaderId, string message) : Exception(message)
+{
+    /// <summary>The node this one believes leads the quorum now (null: none known).</summary>
+    public int? LeaderId { get; } = leaderId;
+}

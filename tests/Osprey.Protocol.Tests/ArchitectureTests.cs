@@ -13,6 +13,7 @@ public class ArchitectureTests
         ["Osprey.Storage"] = ["Osprey.Protocol"],
         ["Osprey.Metadata"] = ["Osprey.Protocol", "Osprey.Storage"],
         ["Osprey.Controller"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata"],
+        ["Osprey.Quorum"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata"],
         ["Osprey.Broker"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Controller", "Osprey.Client"],
         ["Osprey.Client"] = ["Osprey.Protocol"],
         ["Osprey.LoadKit"] = [],

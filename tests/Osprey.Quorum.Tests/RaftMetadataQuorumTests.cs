@@ -1,0 +1,207 @@
+using System.Net;
+using System.Net.Sockets;
+using Osprey.Metadata;
+using Osprey.Protocol.Messages;
+
+namespace Osprey.Quorum.Tests;
+
+/// <summary>
+/// Three voters of the metadata quorum in one process, on loopback TCP with short election timeouts (real time:
+/// DotNext's timers take no TimeProvider). Writes go through the leader and reach every voter in the same order;
+/// a stopped leader is replaced without losing what was committed; a restart recovers from the log and snapshots; a
+/// damaged snapshot stops the start.
+/// </summary>
+public sealed class RaftMetadataQuorumTests : IAsyncDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "osprey-quorum-test-" + Guid.NewGuid().ToString("N"));
+    private readonly List<QuorumVoter> _voters;
+    private readonly Dictionary<int, RaftMetadataQuorum> _nodes = [];
+
+    public RaftMetadataQuorumTests()
+    {
+        _voters = [.. Enumerable.Range(1, 3).Select(id => new QuorumVoter(id, "127.0.0.1", FreePort()))];
+    }
+
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task ThreeVotersElectALeaderAndEveryWriteReachesEachInOrder()
+    {
+        var seen = new Dictionary<int, List<string>>();
+        foreach (var voter in _voters)
+        {
+            var node = await StartAsync(voter.Id);
+            var names = seen[voter.Id] = [];
+            node.AddPublisher(new Recorder(names));
+        }
+
+        var leader = await LeaderAsync();
+        var follower = _nodes.Values.First(n => n != leader);
+        var refused = await Assert.ThrowsAsync<NotControllerException>(() => follower.AppendAsync([Topic("refused")], TestContext.Current.CancellationToken));
+        Assert.Equal(leader.NodeId, refused.LeaderId);
+
+        for (var i = 0; i < 5; i++)
+        {
+            var image = await leader.AppendAsync([Topic($"t{i}"), Partition($"t{i}", 0)], TestContext.Current.CancellationToken);
+            Assert.NotNull(image.Topic($"t{i}"));
+            Assert.Equal(2 * i + 1, image.LastOffset);
+        }
+
+        // The writer's own node has published every change by the time the write returned.
+        Assert.Equal(["t0", "t1", "t2", "t3", "t4"], seen[leader.NodeId]);
+        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 9 && Count(seen[n.NodeId]) == 5));
+        foreach (var node in _nodes.Values)
+        {
+            Assert.Equal(["t0", "t1", "t2", "t3", "t4"], node.Image.Topics.Keys);
+            lock (seen[node.NodeId])
+            {
+                Assert.Equal(["t0", "t1", "t2", "t3", "t4"], seen[node.NodeId]);
+            }
+
+            Assert.Equal(leader.Image.Topic("t3")!.TopicId, node.Image.Topic("t3")!.TopicId);
+        }
+
+        static int Count(List<string> names)
+        {
+            lock (names)
+            {
+                return names.Count;
+            }
+        }
+    }
+
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task WhenTheLeaderStopsAnotherTakesOverWithEveryCommittedWrite()
+    {
+        foreach (var voter in _voters)
+        {
+            await StartAsync(voter.Id);
+        }
+
+        var first = await LeaderAsync();
+        await first.AppendAsync([Topic("before")], TestContext.Current.CancellationToken);
+        var term = first.Term;
+        var stopped = first.NodeId;
+        await first.DisposeAsync();
+        _nodes.Remove(stopped);
+
+        var second = await LeaderAsync();
+        Assert.NotEqual(stopped, second.NodeId);
+        Assert.True(second.Term > term);
+        Assert.NotNull(second.Image.Topic("before"));
+        var image = await second.AppendAsync([Topic("after")], TestContext.Current.CancellationToken);
+        Assert.Equal(1, image.LastOffset); // metadata offsets go on where the old leader stopped
+
+        // The old leader comes back from its disk and catches up as a follower.
+        var back = await StartAsync(stopped);
+        await TestWait.UntilAsync(() => back.Image.LastOffset == 1);
+        Assert.Equal(["after", "before"], back.Image.Topics.Keys);
+    }
+
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task ARestartRecoversTheImageFromSnapshotsAndTheLogAndADamagedSnapshotStopsIt()
+    {
+        foreach (var voter in _voters)
+        {
+            await StartAsync(voter.Id, snapshotBytes: 1); // a snapshot after every entry
+        }
+
+        var leader = await LeaderAsync();
+        for (var i = 0; i < 12; i++)
+        {
+            await leader.AppendAsync([Topic($"t{i:D2}"), Partition($"t{i:D2}", 0), Partition($"t{i:D2}", 1)], TestContext.Current.CancellationToken);
+        }
+
+        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 35));
+        var expected = MetadataSnapshot.Write(leader.Image);
+        foreach (var node in _nodes.Values.ToList())
+        {
+            await node.DisposeAsync();
+        }
+
+        _nodes.Clear();
+        foreach (var voter in _voters)
+        {
+            var restarted = await StartAsync(voter.Id);
+            Assert.Equal(35, restarted.Image.LastOffset);
+            Assert.Equal(expected, MetadataSnapshot.Write(restarted.Image));
+        }
+
+        // One node's newest snapshot is damaged: that node refuses to start, naming the file.
+        var victim = _nodes[2];
+        await victim.DisposeAsync();
+        _nodes.Remove(2);
+        var snapshots = Directory.GetFiles(Path.Combine(_root, "node-2", "snapshots"), "*", SearchOption.AllDirectories)
+            .Select(f => new FileInfo(f)).Where(f => f.Length > 0).OrderBy(f => f.LastWriteTimeUtc).ToList();
+        Assert.NotEmpty(snapshots);
+        var newest = snapshots[^1];
+        var bytes = await File.ReadAllBytesAsync(newest.FullName, TestContext.Current.CancellationToken);
+        bytes[bytes.Length / 2] ^= 0x5A;
+        await File.WriteAllBytesAsync(newest.FullName, bytes, TestContext.Current.CancellationToken);
+        var e = await Assert.ThrowsAsync<CorruptMetadataException>(() => StartAsync(2));
+        Assert.Contains(newest.Name, e.Message, StringComparison.Ordinal);
+    }
+
+    private async Task<RaftMetadataQuorum> StartAsync(int id, long snapshotBytes = 20 << 20)
+    {
+        var node = await RaftMetadataQuorum.StartAsync(
+            new RaftQuorumOptions
+            {
+                NodeId = id,
+                Voters = _voters,
+                Directory = Path.Combine(_root, $"node-{id}"),
+                ElectionTimeoutMs = 300,
+                RequestTimeoutMs = 300,
+                SnapshotBytes = snapshotBytes,
+            },
+            cancellationToken: TestContext.Current.CancellationToken);
+        _nodes[id] = node;
+        return node;
+    }
+
+    /// <summary>The leader once the running voters agree on one and it has taken office.</summary>
+    private async Task<RaftMetadataQuorum> LeaderAsync()
+    {
+        await TestWait.UntilAsync(() => _nodes.Values.Count(n => n.IsLeader) == 1
+            && _nodes.Values.All(n => n.LeaderId == _nodes.Values.Single(l => l.IsLeader).NodeId));
+        return _nodes.Values.Single(n => n.IsLeader);
+    }
+
+    private static TopicRecord Topic(string name) => new() { Name = name, TopicId = DeterministicId(name) };
+
+    private static PartitionRecord Partition(string topic, int index) =>
+        new() { TopicId = DeterministicId(topic), PartitionId = index, Replicas = [1, 2, 3], Isr = [1, 2, 3], Leader = 1, LeaderEpoch = 0, PartitionEpoch = 0 };
+
+    private static Guid DeterministicId(string name) => new(System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes(name)));
+
+    private static int FreePort()
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes.Values)
+        {
+            await node.DisposeAsync();
+        }
+
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    private sealed class Recorder(List<string> names) : IMetadataPublisher
+    {
+        public ValueTask PublishAsync(MetadataDelta delta, CancellationToken cancellationToken)
+        {
+            lock (names)
+            {
+                names.AddRange(delta.CreatedTopics.Select(t => t.Name));
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+}
