@@ -32,6 +32,12 @@ public sealed record RaftQuorumOptions
     public long SnapshotIntervalMs { get; init; } = 3_600_000;
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Raft over the node's CONTROLLER listener (whose connection handler feeds this transport); null runs DotNext's
+    /// own TCP listener on this node's voter address instead.
+    /// </summary>
+    public ControllerPortTransport? Transport { get; init; }
 }
 
 /// <summary>
@@ -107,7 +113,16 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
                     HashAlgorithm = WriteAheadLog.IntegrityHashAlgorithm.Crc32,
                 },
                 state);
-            await wal.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await wal.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WriteAheadLog.HashMismatchException or WriteAheadLog.MissingPageException)
+            {
+                throw new CorruptMetadataException(
+                    $"The metadata quorum log in {Path.Combine(options.Directory, "log")} is damaged ({e.Message}); node {options.NodeId} will not start on metadata it cannot trust. Restore the directory from a backup, or remove it to have this voter copy the log from the others.",
+                    e);
+            }
         }
         catch
         {
@@ -120,15 +135,28 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
             throw;
         }
 
-        var configuration = new RaftCluster.TcpConfiguration(local)
-        {
-            ConfigurationStorage = new QuorumEndPoints(endpoints.Values.Cast<EndPoint>()),
-            LowerElectionTimeout = options.ElectionTimeoutMs,
-            UpperElectionTimeout = options.ElectionTimeoutMs * 2,
-            RequestTimeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs),
-            ColdStart = false,
-            LoggerFactory = loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance,
-        };
+        var members = new QuorumEndPoints(endpoints.Values.Cast<EndPoint>());
+        var logging = loggers ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        var requestTimeout = TimeSpan.FromMilliseconds(options.RequestTimeoutMs);
+        RaftCluster.NodeConfiguration configuration = options.Transport is { } transport
+            ? new RaftCluster.CustomTransportConfiguration(local, transport, transport)
+            {
+                ConfigurationStorage = members,
+                LowerElectionTimeout = options.ElectionTimeoutMs,
+                UpperElectionTimeout = options.ElectionTimeoutMs * 2,
+                RequestTimeout = requestTimeout,
+                ColdStart = false,
+                LoggerFactory = logging,
+            }
+            : new RaftCluster.TcpConfiguration(local)
+            {
+                ConfigurationStorage = members,
+                LowerElectionTimeout = options.ElectionTimeoutMs,
+                UpperElectionTimeout = options.ElectionTimeoutMs * 2,
+                RequestTimeout = requestTimeout,
+                ColdStart = false,
+                LoggerFactory = logging,
+            };
         var cluster = new RaftCluster(configuration) { AuditTrail = wal };
         var quorum = new RaftMetadataQuorum(
             cluster,

@@ -1,5 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
 using Osprey.Metadata;
 using Osprey.Protocol.Messages;
 
@@ -16,15 +19,20 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
     private readonly string _root = Path.Combine(Path.GetTempPath(), "osprey-quorum-test-" + Guid.NewGuid().ToString("N"));
     private readonly List<QuorumVoter> _voters;
     private readonly Dictionary<int, RaftMetadataQuorum> _nodes = [];
+    private readonly Dictionary<int, WebApplication> _hosts = [];
+    private bool _controllerPort;
 
     public RaftMetadataQuorumTests()
     {
         _voters = [.. Enumerable.Range(1, 3).Select(id => new QuorumVoter(id, "127.0.0.1", FreePort()))];
     }
 
-    [Fact(Timeout = TestLimits.Timeout)]
-    public async Task ThreeVotersElectALeaderAndEveryWriteReachesEachInOrder()
+    [Theory(Timeout = TestLimits.Timeout)]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ThreeVotersElectALeaderAndEveryWriteReachesEachInOrder(bool controllerPort)
     {
+        _controllerPort = controllerPort;
         var seen = new Dictionary<int, List<string>>();
         foreach (var voter in _voters)
         {
@@ -68,9 +76,12 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         }
     }
 
-    [Fact(Timeout = TestLimits.Timeout)]
-    public async Task WhenTheLeaderStopsAnotherTakesOverWithEveryCommittedWrite()
+    [Theory(Timeout = TestLimits.Timeout)]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WhenTheLeaderStopsAnotherTakesOverWithEveryCommittedWrite(bool controllerPort)
     {
+        _controllerPort = controllerPort;
         foreach (var voter in _voters)
         {
             await StartAsync(voter.Id);
@@ -80,8 +91,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         await first.AppendAsync([Topic("before")], TestContext.Current.CancellationToken);
         var term = first.Term;
         var stopped = first.NodeId;
-        await first.DisposeAsync();
-        _nodes.Remove(stopped);
+        await StopAsync(stopped);
 
         var second = await LeaderAsync();
         Assert.NotEqual(stopped, second.NodeId);
@@ -140,8 +150,94 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         Assert.Contains(newest.Name, e.Message, StringComparison.Ordinal);
     }
 
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task ADamagedLogEntryStopsTheStartWithAClearMessage()
+    {
+        foreach (var voter in _voters)
+        {
+            await StartAsync(voter.Id);
+        }
+
+        var leader = await LeaderAsync();
+        for (var i = 0; i < 5; i++)
+        {
+            await leader.AppendAsync([Topic($"t{i}")], TestContext.Current.CancellationToken);
+        }
+
+        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 4));
+        var victim = _nodes[1];
+        await victim.DisposeAsync();
+        _nodes.Remove(1);
+        var damaged = 0;
+        foreach (var file in Directory.GetFiles(Path.Combine(_root, "node-1", "log"), "*", SearchOption.AllDirectories).Select(f => new FileInfo(f)))
+        {
+            var bytes = await File.ReadAllBytesAsync(file.FullName, TestContext.Current.CancellationToken);
+            var topic = System.Text.Encoding.UTF8.GetBytes("t3");
+            var at = bytes.AsSpan().IndexOf(topic);
+            if (at >= 0)
+            {
+                bytes[at] ^= 0x01; // "t3" becomes "u3" inside the entry: a bit flip on disk
+                await File.WriteAllBytesAsync(file.FullName, bytes, TestContext.Current.CancellationToken);
+                damaged++;
+            }
+        }
+
+        Assert.Equal(1, damaged);
+        var e = await Assert.ThrowsAsync<CorruptMetadataException>(() => StartAsync(1));
+        Assert.Contains("metadata quorum log", e.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(_root, "node-1", "log"), e.Message, StringComparison.Ordinal);
+
+        // The two others go on: a leader among them, and every committed write still there.
+        var survivor = await LeaderAsync();
+        Assert.Equal(4, survivor.Image.LastOffset);
+        Assert.NotNull(survivor.Image.Topic("t3"));
+    }
+
+    /// <summary>
+    /// On a shared port, Raft and Kafka frames arrive at one listener: a connection that does not open with the Raft
+    /// preamble is left whole for the Kafka side (here: a handler that answers its first 4 bytes back).
+    /// </summary>
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task TheControllerPortLeavesKafkaFramesToKafka()
+    {
+        _controllerPort = true;
+        foreach (var voter in _voters)
+        {
+            await StartAsync(voter.Id);
+        }
+
+        await (await LeaderAsync()).AppendAsync([Topic("shared")], TestContext.Current.CancellationToken);
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, _voters[0].Port, TestContext.Current.CancellationToken);
+        var stream = client.GetStream();
+        byte[] frame = [0, 0, 0, 12, 0, 18, 0, 3, 0, 0, 0, 7, 0, 0, 0, 0];
+        await stream.WriteAsync(frame, TestContext.Current.CancellationToken);
+        var echoed = new byte[4];
+        await stream.ReadExactlyAsync(echoed, TestContext.Current.CancellationToken);
+        Assert.Equal(frame[..4], echoed);
+    }
+
     private async Task<RaftMetadataQuorum> StartAsync(int id, long snapshotBytes = 20 << 20)
     {
+        ControllerPortTransport? transport = null;
+        if (_controllerPort)
+        {
+            transport = new ControllerPortTransport();
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, _voters[id - 1].Port, l => l.Run(async connection =>
+            {
+                if (!await transport.TryServeAsync(connection))
+                {
+                    var read = await connection.Transport.Input.ReadAtLeastAsync(4);
+                    await connection.Transport.Output.WriteAsync(System.Buffers.BuffersExtensions.ToArray(read.Buffer.Slice(0, 4)));
+                    connection.Transport.Input.AdvanceTo(read.Buffer.End);
+                }
+            })));
+            var host = builder.Build();
+            await host.StartAsync(TestContext.Current.CancellationToken);
+            _hosts[id] = host;
+        }
+
         var node = await RaftMetadataQuorum.StartAsync(
             new RaftQuorumOptions
             {
@@ -151,10 +247,21 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
                 ElectionTimeoutMs = 300,
                 RequestTimeoutMs = 300,
                 SnapshotBytes = snapshotBytes,
+                Transport = transport,
             },
             cancellationToken: TestContext.Current.CancellationToken);
         _nodes[id] = node;
         return node;
+    }
+
+    private async Task StopAsync(int id)
+    {
+        await _nodes[id].DisposeAsync();
+        _nodes.Remove(id);
+        if (_hosts.Remove(id, out var host))
+        {
+            await host.DisposeAsync();
+        }
     }
 
     /// <summary>The leader once the running voters agree on one and it has taken office.</summary>
@@ -184,6 +291,11 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         foreach (var node in _nodes.Values)
         {
             await node.DisposeAsync();
+        }
+
+        foreach (var host in _hosts.Values)
+        {
+            await host.DisposeAsync();
         }
 
         if (Directory.Exists(_root))
