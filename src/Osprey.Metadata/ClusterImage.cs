@@ -82,6 +82,9 @@ public sealed record ClusterImage(
     /// <summary>The registered brokers, by id.</summary>
     public ImmutableSortedDictionary<int, BrokerImage> Brokers { get; init; } = ImmutableSortedDictionary<int, BrokerImage>.Empty;
 
+    /// <summary>The cluster id a quorum's first leader recorded (null in a single node's log, whose id is in meta.properties).</summary>
+    public string? ClusterId { get; init; }
+
     /// <summary>Finalized feature levels, by name (FeatureLevelRecord; level 0 is not listed).</summary>
     public ImmutableSortedDictionary<string, short> FinalizedFeatures { get; init; } =
         ImmutableSortedDictionary<string, short>.Empty.WithComparers(StringComparer.Ordinal);
@@ -172,6 +175,7 @@ public sealed record ClusterImage(
             Fenced = c.Fenced < 0 ? broker.Fenced : c.Fenced == 1,
             InControlledShutdown = c.InControlledShutdown < 0 ? broker.InControlledShutdown : c.InControlledShutdown == 1,
         }),
+        ClusterIdentityRecord c when ClusterId is null => this with { ClusterId = c.ClusterId },
         FeatureLevelRecord f => this with { FinalizedFeatures = f.FeatureLevel == 0 ? FinalizedFeatures.Remove(f.Name) : FinalizedFeatures.SetItem(f.Name, f.FeatureLevel) },
         RemoveTopicRecord r when TopicNames.TryGetValue(r.TopicId, out var name) => this with
         {

@@ -15,6 +15,12 @@ public interface IMetadataQuorum
     /// <summary>The offset after the last metadata record the image holds.</summary>
     long EndOffset { get; }
 
+    /// <summary>Whether this node is the active controller: the only one whose writes are accepted.</summary>
+    bool IsActiveController { get; }
+
+    /// <summary>The node that is the active controller as far as this one knows (null: none now).</summary>
+    int? ActiveControllerId { get; }
+
     /// <summary>
     /// Runs <paramref name="decide"/> on the current image and appends the records it returns, as one step: writers
     /// are serialized, so what <paramref name="decide"/> validated against is still the state the records apply to.

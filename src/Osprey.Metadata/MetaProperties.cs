@@ -35,14 +35,29 @@ public sealed record MetaProperties(string ClusterId, int NodeId, string Directo
     /// from before Osprey wrote one). Throws <see cref="DataDirectoryMismatchException"/> when the file names
     /// another node, and when it cannot be read.
     /// </summary>
-    public static MetaProperties LoadOrCreate(string dataDirectory, int nodeId)
+    public static MetaProperties LoadOrCreate(string dataDirectory, int nodeId) =>
+        Load(dataDirectory, nodeId) ?? Create(dataDirectory, nodeId, NewKafkaUuid());
+
+    /// <summary>
+    /// Writes a new directory's identity with the cluster id it joins (a cluster node learns it from its quorum).
+    /// </summary>
+    public static MetaProperties Create(string dataDirectory, int nodeId, string clusterId)
+    {
+        var created = new MetaProperties(clusterId, nodeId, NewKafkaUuid()) { Created = true };
+        Checkpoints.WriteAtomically(Path.Combine(dataDirectory, FileName), Encoding.UTF8.GetBytes(created.Render()));
+        return created;
+    }
+
+    /// <summary>
+    /// The directory's identity, or null when it has none yet. Throws <see cref="DataDirectoryMismatchException"/>
+    /// when the file names another node, and when it cannot be read.
+    /// </summary>
+    public static MetaProperties? Load(string dataDirectory, int nodeId)
     {
         var path = Path.Combine(dataDirectory, FileName);
         if (!File.Exists(path))
         {
-            var created = new MetaProperties(NewKafkaUuid(), nodeId, NewKafkaUuid()) { Created = true };
-            Checkpoints.WriteAtomically(path, Encoding.UTF8.GetBytes(created.Render()));
-            return created;
+            return null;
         }
 
         var values = new Dictionary<string, string>(StringComparer.Ordinal);

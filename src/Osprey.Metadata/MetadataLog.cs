@@ -22,8 +22,9 @@ public sealed class MetadataLog : IMetadataQuorum
     private readonly Lock _publishersLock = new();
     private volatile IMetadataPublisher[] _publishers = [];
 
-    private MetadataLog(LogManager logs, PartitionLog log, ClusterImage image, TimeProvider time)
+    private MetadataLog(LogManager logs, PartitionLog log, ClusterImage image, TimeProvider time, int nodeId)
     {
+        ActiveControllerId = nodeId;
         _logs = logs;
         _log = log;
         _image = image;
@@ -36,8 +37,13 @@ public sealed class MetadataLog : IMetadataQuorum
     /// <summary>The offset after the last metadata record (every record is durable before the image shows it).</summary>
     public long EndOffset => _log.LogEndOffset;
 
-    /// <summary>Opens the metadata log in the log manager's data directory and replays it.</summary>
-    public static MetadataLog Open(LogManager logs, TimeProvider time)
+    /// <summary>A single node is always its own active controller.</summary>
+    public bool IsActiveController => true;
+
+    public int? ActiveControllerId { get; }
+
+    /// <summary>Opens the metadata log in the log manager's data directory and replays it; node <paramref name="nodeId"/> is its controller.</summary>
+    public static MetadataLog Open(LogManager logs, TimeProvider time, int nodeId = 1)
     {
         // Metadata is never deleted by time or size.
         var log = logs.GetOrCreate(Topic, 0, new LogConfig { RetentionMs = -1, RetentionBytes = -1, Delete = false });
@@ -64,7 +70,7 @@ public sealed class MetadataLog : IMetadataQuorum
             }
         }
 
-        return new MetadataLog(logs, log, image, time);
+        return new MetadataLog(logs, log, image, time, nodeId);
     }
 
     /// <inheritdoc/>

@@ -21,6 +21,9 @@ public enum MetadataRecordType : short
     ProducerIds = 15,
     BrokerRegistrationChange = 17,
     RemoveUserScramCredential = 22,
+
+    /// <summary>Osprey's own: the cluster id, which Kafka's `kafka-storage format` would have written on every node.</summary>
+    ClusterIdentity = 10000,
 }
 
 /// <summary>
@@ -75,6 +78,7 @@ public static class MetadataRecordCodec
             MetadataRecordType.ProducerIds => new ProducerIdsRecord(),
             MetadataRecordType.UserScramCredential => new UserScramCredentialRecord(),
             MetadataRecordType.RemoveUserScramCredential => new RemoveUserScramCredentialRecord(),
+            MetadataRecordType.ClusterIdentity => new ClusterIdentityRecord(),
             _ => throw new KafkaProtocolException(ErrorCode.CorruptMessage, $"Unknown metadata record type {(short)type}."),
         };
         record.Read(ref reader, version);
@@ -97,6 +101,7 @@ public static class MetadataRecordCodec
         ProducerIdsRecord => MetadataRecordType.ProducerIds,
         UserScramCredentialRecord => MetadataRecordType.UserScramCredential,
         RemoveUserScramCredentialRecord => MetadataRecordType.RemoveUserScramCredential,
+        ClusterIdentityRecord => MetadataRecordType.ClusterIdentity,
         _ => throw new ArgumentException($"{record.GetType().Name} is not a metadata record.", nameof(record)),
     };
 }

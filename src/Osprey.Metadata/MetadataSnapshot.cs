@@ -19,6 +19,11 @@ public static class MetadataSnapshot
     /// <summary>The records that rebuild <paramref name="image"/> when applied to an empty one, in an order that applies.</summary>
     public static IEnumerable<IVersionedMessage> ToRecords(ClusterImage image)
     {
+        if (image.ClusterId is { } clusterId)
+        {
+            yield return new ClusterIdentityRecord { ClusterId = clusterId };
+        }
+
         foreach (var (name, level) in image.FinalizedFeatures)
         {
             yield return new FeatureLevelRecord { Name = name, FeatureLevel = level };

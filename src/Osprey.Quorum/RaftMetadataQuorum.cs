@@ -4,6 +4,7 @@ using DotNext.Net.Cluster.Consensus.Raft.StateMachine;
 using Microsoft.Extensions.Logging;
 using Osprey.Metadata;
 using Osprey.Protocol;
+using Osprey.Protocol.Messages;
 using Osprey.Protocol.Records;
 
 namespace Osprey.Quorum;
@@ -38,6 +39,12 @@ public sealed record RaftQuorumOptions
     /// own TCP listener on this node's voter address instead.
     /// </summary>
     public ControllerPortTransport? Transport { get; init; }
+
+    /// <summary>
+    /// The cluster id this node would give a new quorum (its meta.properties' id, or a new one): the first leader of a
+    /// quorum that has none records its own as the first entry, and every node adopts the recorded one.
+    /// </summary>
+    public string ProposedClusterId { get; init; } = MetaProperties.NewKafkaUuid();
 }
 
 /// <summary>
@@ -56,6 +63,9 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
     private readonly SemaphoreSlim _writer = new(1, 1);
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource<string> _clusterId = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _identity = Task.CompletedTask;
     private long _barrierTerm = -1;
 
     private RaftMetadataQuorum(RaftCluster cluster, WriteAheadLog wal, MetadataStateMachine state, IReadOnlyDictionary<EndPoint, int> ids, TimeProvider time, ILogger logger)
@@ -85,6 +95,51 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
     /// is valid, and a write in that moment could not be tied to the leadership.
     /// </summary>
     public bool IsLeader => _cluster.Leader is { IsRemote: false } && !_cluster.LeadershipToken.IsCancellationRequested;
+
+    public bool IsActiveController => IsLeader;
+
+    public int? ActiveControllerId => LeaderId;
+
+    /// <summary>Completes with the cluster id once the quorum has one recorded (the first leader writes it).</summary>
+    public Task<string> WhenClusterIdKnownAsync(CancellationToken cancellationToken) => _clusterId.Task.WaitAsync(cancellationToken);
+
+    /// <summary>
+    /// Until the image holds a cluster id: a leader records the proposed one (if no leader before it did), every node
+    /// watches for it. Polled, because it is needed once per quorum and DotNext names a leader before it may write.
+    /// </summary>
+    private async Task RecordClusterIdAsync(string proposed)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            if (_state.Image.ClusterId is { } known)
+            {
+                _clusterId.TrySetResult(known);
+                return;
+            }
+
+            if (IsLeader)
+            {
+                try
+                {
+                    await UpdateAsync(image => image.ClusterId is null ? ([new ClusterIdentityRecord { ClusterId = proposed }], 0) : ((IReadOnlyList<IVersionedMessage>)[], 0), _stopping.Token).ConfigureAwait(false);
+                    continue;
+                }
+                catch (Exception e) when (e is NotControllerException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+                {
+                    // Leadership moved, or the node is stopping: look again.
+                }
+            }
+
+            try
+            {
+                await Task.Delay(20, _stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
 
     /// <summary>
     /// Restores the newest snapshot, applies the committed entries after it, and joins the quorum. A damaged
@@ -178,6 +233,7 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
             throw;
         }
 
+        quorum._identity = Task.Run(() => quorum.RecordClusterIdAsync(options.ProposedClusterId), CancellationToken.None);
         return quorum;
     }
 
@@ -264,6 +320,9 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
 
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _identity.ConfigureAwait(false);
+        _clusterId.TrySetCanceled();
         try
         {
             await _cluster.StopAsync(CancellationToken.None).ConfigureAwait(false);
@@ -277,6 +336,7 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
         await _wal.DisposeAsync().ConfigureAwait(false);
         await _state.DisposeAsync().ConfigureAwait(false);
         _writer.Dispose();
+        _stopping.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "A metadata write ended with the leadership: {Reason}")]

@@ -33,6 +33,7 @@ public class MetadataSnapshotTests
         Assert.Equal(5000, restored.NextProducerId);
         Assert.Equal(4096, restored.ScramCredentials["alice"][1].Iterations);
         Assert.Equal((short)25, restored.FinalizedFeatures["metadata.version"]);
+        Assert.Equal("c5oSNZK2T1yhyf0GmpX5Yw", restored.ClusterId);
 
         // An empty image makes a snapshot too.
         Assert.Equal(-1, MetadataSnapshot.Read(MetadataSnapshot.Write(ClusterImage.Empty), "empty").LastOffset);
@@ -56,6 +57,7 @@ public class MetadataSnapshotTests
 
     private static ClusterImage Rich() => ClusterImageTests.Apply(
         ClusterImage.Empty,
+        new ClusterIdentityRecord { ClusterId = "c5oSNZK2T1yhyf0GmpX5Yw" },
         new FeatureLevelRecord { Name = "metadata.version", FeatureLevel = 25 },
         new RegisterBrokerRecord
         {

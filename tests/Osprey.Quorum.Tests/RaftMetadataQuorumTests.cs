@@ -20,6 +20,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
     private readonly List<QuorumVoter> _voters;
     private readonly Dictionary<int, RaftMetadataQuorum> _nodes = [];
     private readonly Dictionary<int, WebApplication> _hosts = [];
+    private readonly Dictionary<int, string> _proposed = [];
     private bool _controllerPort;
 
     public RaftMetadataQuorumTests()
@@ -50,12 +51,12 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         {
             var image = await leader.AppendAsync([Topic($"t{i}"), Partition($"t{i}", 0)], TestContext.Current.CancellationToken);
             Assert.NotNull(image.Topic($"t{i}"));
-            Assert.Equal(2 * i + 1, image.LastOffset);
+            Assert.Equal(2 * i + 2, image.LastOffset); // after the cluster identity record at 0
         }
 
         // The writer's own node has published every change by the time the write returned.
         Assert.Equal(["t0", "t1", "t2", "t3", "t4"], seen[leader.NodeId]);
-        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 9 && Count(seen[n.NodeId]) == 5));
+        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 10 && Count(seen[n.NodeId]) == 5));
         foreach (var node in _nodes.Values)
         {
             Assert.Equal(["t0", "t1", "t2", "t3", "t4"], node.Image.Topics.Keys);
@@ -98,11 +99,11 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         Assert.True(second.Term > term);
         Assert.NotNull(second.Image.Topic("before"));
         var image = await second.AppendAsync([Topic("after")], TestContext.Current.CancellationToken);
-        Assert.Equal(1, image.LastOffset); // metadata offsets go on where the old leader stopped
+        Assert.Equal(2, image.LastOffset); // metadata offsets go on where the old leader stopped
 
         // The old leader comes back from its disk and catches up as a follower.
         var back = await StartAsync(stopped);
-        await TestWait.UntilAsync(() => back.Image.LastOffset == 1);
+        await TestWait.UntilAsync(() => back.Image.LastOffset == 2);
         Assert.Equal(["after", "before"], back.Image.Topics.Keys);
     }
 
@@ -120,7 +121,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
             await leader.AppendAsync([Topic($"t{i:D2}"), Partition($"t{i:D2}", 0), Partition($"t{i:D2}", 1)], TestContext.Current.CancellationToken);
         }
 
-        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 35));
+        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 36));
         var expected = MetadataSnapshot.Write(leader.Image);
         foreach (var node in _nodes.Values.ToList())
         {
@@ -131,7 +132,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         foreach (var voter in _voters)
         {
             var restarted = await StartAsync(voter.Id);
-            Assert.Equal(35, restarted.Image.LastOffset);
+            Assert.Equal(36, restarted.Image.LastOffset);
             Assert.Equal(expected, MetadataSnapshot.Write(restarted.Image));
         }
 
@@ -164,7 +165,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
             await leader.AppendAsync([Topic($"t{i}")], TestContext.Current.CancellationToken);
         }
 
-        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 4));
+        await TestWait.UntilAsync(() => _nodes.Values.All(n => n.Image.LastOffset == 5));
         var victim = _nodes[1];
         await victim.DisposeAsync();
         _nodes.Remove(1);
@@ -189,7 +190,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
 
         // The two others go on: a leader among them, and every committed write still there.
         var survivor = await LeaderAsync();
-        Assert.Equal(4, survivor.Image.LastOffset);
+        Assert.Equal(5, survivor.Image.LastOffset);
         Assert.NotNull(survivor.Image.Topic("t3"));
     }
 
@@ -248,6 +249,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
                 RequestTimeoutMs = 300,
                 SnapshotBytes = snapshotBytes,
                 Transport = transport,
+                ProposedClusterId = _proposed.TryGetValue(id, out var proposed) ? proposed : _proposed[id] = MetaProperties.NewKafkaUuid(),
             },
             cancellationToken: TestContext.Current.CancellationToken);
         _nodes[id] = node;
@@ -264,11 +266,22 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         }
     }
 
-    /// <summary>The leader once the running voters agree on one and it has taken office.</summary>
+    /// <summary>
+    /// The leader once the running voters agree on one, it has taken office, and the quorum's cluster id is recorded
+    /// (its first entry, which one of the voters proposed) and known to every voter.
+    /// </summary>
     private async Task<RaftMetadataQuorum> LeaderAsync()
     {
         await TestWait.UntilAsync(() => _nodes.Values.Count(n => n.IsLeader) == 1
             && _nodes.Values.All(n => n.LeaderId == _nodes.Values.Single(l => l.IsLeader).NodeId));
+        var ids = new HashSet<string>();
+        foreach (var node in _nodes.Values)
+        {
+            ids.Add(await node.WhenClusterIdKnownAsync(TestContext.Current.CancellationToken));
+        }
+
+        Assert.Single(ids);
+        Assert.Contains(ids.Single(), _proposed.Values);
         return _nodes.Values.Single(n => n.IsLeader);
     }
 
