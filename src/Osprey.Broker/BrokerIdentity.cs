@@ -5,7 +5,8 @@ public sealed class BrokerIdentity
 {
     public int NodeId { get; init; }
 
-    public string ClusterId { get; init; } = "";
+    /// <summary>The cluster id: from meta.properties, or, for a new node of a cluster, learnt from the quorum at start.</summary>
+    public string ClusterId { get; set; } = "";
 
     /// <summary>The advertised host; set once the listener is bound.</summary>
     public string Host { get; set; } = "127.0.0.1";

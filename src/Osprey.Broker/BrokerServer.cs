@@ -15,6 +15,7 @@ using Osprey.Broker.Network;
 using Osprey.Broker.Producers;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
+using Osprey.Quorum;
 using Osprey.Storage;
 
 namespace Osprey.Broker;
@@ -35,6 +36,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
     private readonly ListenOptions? _controllerListen;
     private readonly FileStream _lock;
     private readonly BrokerLifecycleManager _lifecycle;
+    private RaftMetadataQuorum? _quorum;
 
     private BrokerServer(WebApplication app, ListenOptions listen, ListenOptions? controllerListen, BrokerIdentity identity, BrokerOptions options, FileStream lockFile, LogManager logs)
     {
@@ -72,15 +74,45 @@ public sealed partial class BrokerServer : IAsyncDisposable
         Directory.CreateDirectory(dataDirectory);
         var lockFile = AcquireLock(dataDirectory);
         LogManager? logs = null;
+        RaftMetadataQuorum? raft = null;
         try
         {
-            // The directory's identity first: a directory of another node is refused before anything is opened.
-            var meta = MetaProperties.LoadOrCreate(dataDirectory, options.NodeId);
+            // The directory's identity first: a directory of another node is refused before anything is opened. A
+            // node of a cluster may not know its cluster yet: it learns the id from the quorum once that has a leader.
+            var clusterMode = options.Voters.Any(v => v.Id != options.NodeId);
+            var meta = clusterMode ? MetaProperties.Load(dataDirectory, options.NodeId) : MetaProperties.LoadOrCreate(dataDirectory, options.NodeId);
             var configs = new EffectiveConfigs(options);
             logs = new LogManager(dataDirectory, configs.LogManagerOptions(), TimeProvider.System, logging?.CreateLogger("Osprey.Storage"));
-            var metadata = MetadataLog.Open(logs, TimeProvider.System);
+            IMetadataQuorum metadata;
+            ControllerPortTransport? transport = null;
+            if (clusterMode)
+            {
+                var loggers = QuorumLoggers(logging);
+                transport = new ControllerPortTransport(loggers);
+                raft = await RaftMetadataQuorum.StartAsync(
+                    new RaftQuorumOptions
+                    {
+                        NodeId = options.NodeId,
+                        Voters = options.Voters,
+                        Directory = Path.Combine(dataDirectory, RaftDirectoryName),
+                        ElectionTimeoutMs = options.Config.GetInt("controller.quorum.election.timeout.ms"),
+                        RequestTimeoutMs = options.Config.GetInt("controller.quorum.request.timeout.ms"),
+                        SnapshotBytes = options.Config.GetLong("metadata.log.max.record.bytes.between.snapshots"),
+                        SnapshotIntervalMs = options.Config.GetLong("metadata.log.max.snapshot.interval.ms"),
+                        Transport = transport,
+                        ProposedClusterId = meta?.ClusterId ?? MetaProperties.NewKafkaUuid(),
+                    },
+                    loggers,
+                    cancellationToken).ConfigureAwait(false);
+                metadata = raft;
+            }
+            else
+            {
+                metadata = MetadataLog.Open(logs, TimeProvider.System, options.NodeId);
+            }
 
-            // Every partition of every topic the metadata knows gets its log opened (recovered if need be).
+            // Every partition of every topic the metadata knows gets its log opened (recovered if need be). The
+            // publisher first, so a change applied meanwhile (a quorum catching up) is not missed.
             var opening = System.Diagnostics.Stopwatch.GetTimestamp();
             var topicLogs = new TopicLogs(logs, configs);
             metadata.AddPublisher(new MetadataPublisher(topicLogs, logs, options.NodeId));
@@ -100,7 +132,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
                 logs.Logs.Count,
                 metadata.Image.Topics.Count,
                 logs.Logs.Values.Sum(l => l.LogEndOffset - l.LogStartOffset),
-                meta.Created ? "in a new data directory" : logs.WasCleanShutdown ? "after a clean stop" : "after an unclean stop: logs past their recovery point were scanned",
+                meta is null or { Created: true } ? "in a new data directory" : logs.WasCleanShutdown ? "after a clean stop" : "after an unclean stop: logs past their recovery point were scanned",
                 (long)System.Diagnostics.Stopwatch.GetElapsedTime(opening).TotalMilliseconds);
             var descriptorLimit = NativeFileSystem.OpenFileLimit();
             var descriptorsOpen = NativeFileSystem.OpenFileCount();
@@ -109,7 +141,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
                 LogFewDescriptorsLeft(startup, descriptorsOpen, descriptorLimit, logs.Logs.Count);
             }
 
-            var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, configs, topicLogs, cancellationToken).ConfigureAwait(false);
+            var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, raft, transport, configs, topicLogs, cancellationToken).ConfigureAwait(false);
             logs.StartBackgroundTasks();
             return server;
         }
@@ -119,6 +151,11 @@ public sealed partial class BrokerServer : IAsyncDisposable
             // fail the close too) must not replace it.
             try
             {
+                if (raft is not null)
+                {
+                    await raft.DisposeAsync().ConfigureAwait(false);
+                }
+
                 if (logs is not null)
                 {
                     await logs.DisposeAsync().ConfigureAwait(false);
@@ -133,6 +170,15 @@ public sealed partial class BrokerServer : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Where a cluster node keeps its Raft log and snapshots (not a partition directory: no "-N" suffix).</summary>
+    public const string RaftDirectoryName = "__cluster_metadata-raft";
+
+    /// <summary>DotNext's loggers: through the broker's provider, its per-retry warnings (with stack traces) left out.</summary>
+    private static ILoggerFactory QuorumLoggers(ILoggerProvider? logging) =>
+        logging is null
+            ? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance
+            : LoggerFactory.Create(b => b.AddProvider(logging).AddFilter("DotNext", LogLevel.Error));
 
     /// <summary>An exclusive lock on data/.lock: a second broker on the same data directory refuses to start.</summary>
     private static FileStream AcquireLock(string dataDirectory)
@@ -149,7 +195,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
     }
 
     private static async Task<BrokerServer> StartServerAsync(
-        BrokerOptions options, MetaProperties meta, ILoggerProvider? logging, FileStream lockFile, LogManager logs, MetadataLog metadata, EffectiveConfigs configs, TopicLogs topicLogs, CancellationToken cancellationToken)
+        BrokerOptions options, MetaProperties? meta, ILoggerProvider? logging, FileStream lockFile, LogManager logs, IMetadataQuorum metadata,
+        RaftMetadataQuorum? raft, ControllerPortTransport? transport, EffectiveConfigs configs, TopicLogs topicLogs, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -158,12 +205,16 @@ public sealed partial class BrokerServer : IAsyncDisposable
             builder.Logging.AddProvider(logging);
         }
 
-        var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = meta.ClusterId };
+        var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = meta?.ClusterId ?? "" };
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(logs);
+        if (metadata is MetadataLog single)
+        {
+            builder.Services.AddSingleton(single);
+        }
+
         builder.Services.AddSingleton(metadata);
-        builder.Services.AddSingleton<IMetadataQuorum>(metadata);
         builder.Services.AddSingleton(configs);
         builder.Services.AddSingleton(topicLogs);
         builder.Services.AddSingleton<AppendNotifier>();
@@ -269,7 +320,15 @@ public sealed partial class BrokerServer : IAsyncDisposable
                     {
                         var dispatcher = l.ApplicationServices.GetRequiredKeyedService<RequestDispatcher>(ControllerListenerKey);
                         var handler = ActivatorUtilities.CreateInstance<KafkaConnectionHandler>(l.ApplicationServices, dispatcher, ServingGate.AlwaysOpen);
-                        return handler.OnConnectedAsync;
+
+                        // Raft shares the port: its connections open with a preamble; the rest are Kafka frames.
+                        return transport is null ? handler.OnConnectedAsync : async connection =>
+                        {
+                            if (!await transport.TryServeAsync(connection).ConfigureAwait(false))
+                            {
+                                await handler.OnConnectedAsync(connection).ConfigureAwait(false);
+                            }
+                        };
                     });
                 });
             }
@@ -296,9 +355,15 @@ public sealed partial class BrokerServer : IAsyncDisposable
         app.Services.GetRequiredService<BrokerServerPorts>().Controller = controllerListen?.IPEndPoint!.Port;
         identity.Host = options.AdvertisedHost ?? HostOf(options.Listener);
         identity.Port = options.AdvertisedPort ?? listen!.IPEndPoint!.Port;
-        var server = new BrokerServer(app, listen!, controllerListen, identity, options, lockFile, logs);
+        var server = new BrokerServer(app, listen!, controllerListen, identity, options, lockFile, logs) { _quorum = raft };
         try
         {
+            if (raft is not null)
+            {
+                // The quorum elects a leader over the listener just opened; its first leader records the cluster id.
+                identity.ClusterId = await AdoptClusterIdAsync(raft, meta, options, cancellationToken).ConfigureAwait(false);
+            }
+
             // The broker registers with the controller and serves clients once it is unfenced.
             await server._lifecycle.StartAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -309,6 +374,27 @@ public sealed partial class BrokerServer : IAsyncDisposable
         }
 
         return server;
+    }
+
+    /// <summary>
+    /// The cluster id the quorum recorded, checked against the one this data directory already belongs to (a directory
+    /// of another cluster is refused), and written to a new directory's meta.properties.
+    /// </summary>
+    private static async Task<string> AdoptClusterIdAsync(RaftMetadataQuorum raft, MetaProperties? meta, BrokerOptions options, CancellationToken cancellationToken)
+    {
+        var clusterId = await raft.WhenClusterIdKnownAsync(cancellationToken).ConfigureAwait(false);
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        if (meta is null)
+        {
+            MetaProperties.Create(dataDirectory, options.NodeId, clusterId);
+        }
+        else if (meta.ClusterId != clusterId)
+        {
+            throw new DataDirectoryMismatchException(
+                $"The data directory {dataDirectory} belongs to cluster {meta.ClusterId}, but the metadata quorum of controller.quorum.voters is cluster {clusterId}: give this node an empty data directory, or point it at its own cluster's voters.");
+        }
+
+        return clusterId;
     }
 
     /// <summary>The host to give others for a bound address: loopback for the any-address.</summary>
@@ -335,7 +421,16 @@ public sealed partial class BrokerServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _lifecycle.DisposeAsync().ConfigureAwait(false);
+
+        // The quorum before the host: its connections on the CONTROLLER listener end with it, so the host's stop
+        // does not wait for them.
+        if (Interlocked.Exchange(ref _quorum, null) is { } quorum)
+        {
+            await quorum.DisposeAsync().ConfigureAwait(false);
+        }
+
         await StopAppAsync().ConfigureAwait(false);
+
         await Logs.DisposeAsync().ConfigureAwait(false);
         await _lock.DisposeAsync().ConfigureAwait(false);
     }

@@ -78,6 +78,9 @@ public sealed class ControllerPortTransport : IConnectionListenerFactory, IConne
             return true;
         }
 
+        // The quorum stopping lets its connections go: none may keep the listener's host waiting.
+        using var unbound = listener.Stopping.Register(handed.Release);
+
         try
         {
             await handed.Released.WaitAsync(connection.ConnectionClosed).ConfigureAwait(false);
@@ -125,6 +128,9 @@ public sealed class ControllerPortTransport : IConnectionListenerFactory, IConne
     private sealed class Listener(ControllerPortTransport owner, EndPoint endpoint) : IConnectionListener
     {
         private readonly Channel<ConnectionContext> _accepted = Channel.CreateUnbounded<ConnectionContext>();
+        private readonly CancellationTokenSource _stopping = new();
+
+        public CancellationToken Stopping => _stopping.Token;
 
         public EndPoint EndPoint => endpoint;
 
@@ -146,6 +152,12 @@ public sealed class ControllerPortTransport : IConnectionListenerFactory, IConne
         {
             Interlocked.CompareExchange(ref owner._listener, null, this);
             _accepted.Writer.TryComplete();
+            while (_accepted.Reader.TryRead(out var unaccepted))
+            {
+                ((HandedConnection)unaccepted).Release();
+            }
+
+            _stopping.Cancel();
             return ValueTask.CompletedTask;
         }
 
@@ -161,6 +173,12 @@ public sealed class ControllerPortTransport : IConnectionListenerFactory, IConne
         private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Task Released => _released.Task;
+
+        public void Release()
+        {
+            inner.Abort(new ConnectionAbortedException("The metadata quorum on this node stopped."));
+            _released.TrySetResult();
+        }
 
         public override string ConnectionId { get => inner.ConnectionId; set => inner.ConnectionId = value; }
 

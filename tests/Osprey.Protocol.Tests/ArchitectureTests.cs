@@ -14,10 +14,10 @@ public class ArchitectureTests
         ["Osprey.Metadata"] = ["Osprey.Protocol", "Osprey.Storage"],
         ["Osprey.Controller"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata"],
         ["Osprey.Quorum"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata"],
-        ["Osprey.Broker"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Controller", "Osprey.Client"],
+        ["Osprey.Broker"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Controller", "Osprey.Quorum", "Osprey.Client"],
         ["Osprey.Client"] = ["Osprey.Protocol"],
         ["Osprey.LoadKit"] = [],
-        ["Osprey.Cli"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Controller", "Osprey.Broker", "Osprey.Client", "Osprey.LoadKit"],
+        ["Osprey.Cli"] = ["Osprey.Protocol", "Osprey.Storage", "Osprey.Metadata", "Osprey.Controller", "Osprey.Quorum", "Osprey.Broker", "Osprey.Client", "Osprey.LoadKit"],
     };
 
     [Fact]

@@ -69,6 +69,12 @@ public static class BrokerSettings
             new("broker.heartbeat.interval.ms", ConfigType.Int, "2000") { Min = 1 },
             new("broker.session.timeout.ms", ConfigType.Int, "9000") { Min = 1 },
 
+            // The metadata quorum (Raft): election and request timeouts, and how often its state is snapshotted.
+            new("controller.quorum.election.timeout.ms", ConfigType.Int, "1000") { Min = 1 },
+            new("controller.quorum.request.timeout.ms", ConfigType.Int, "2000") { Min = 1 },
+            new("metadata.log.max.record.bytes.between.snapshots", ConfigType.Long, "20971520") { Min = 1 },
+            new("metadata.log.max.snapshot.interval.ms", ConfigType.Long, "3600000") { Min = 0 },
+
             // log.dirs wins over log.dir; Osprey's default is ./data (Kafka's is /tmp/kafka-logs).
             new("log.dirs", ConfigType.String, null),
             new("log.dir", ConfigType.String, "data"),

@@ -1,4 +1,3 @@
-using Osprey.Broker.Config;
 using Osprey.Metadata;
 
 namespace Osprey.Broker.Control;
@@ -22,11 +21,11 @@ public static class ClusterView
     }
 
     /// <summary>
-    /// The controller id clients are given: this node when it runs the controller and is a broker too; otherwise an
+    /// The controller id clients are given: the active controller when it is a broker clients can reach; otherwise an
     /// unfenced broker (clients send controller-bound admin requests to it, and it forwards them), as Kafka 4 does.
     /// </summary>
-    public static int ControllerIdForClients(ClusterImage image, BrokerOptions options) =>
-        options.Roles.HasFlag(NodeRoles.Controller) ? options.NodeId
+    public static int ControllerIdForClients(ClusterImage image, IMetadataQuorum quorum) =>
+        quorum.ActiveControllerId is { } active && image.Brokers.TryGetValue(active, out var broker) && !broker.Fenced ? active
             : image.Brokers.Values.FirstOrDefault(b => !b.Fenced)?.Id ?? -1;
 
     /// <summary>

@@ -7,50 +7,88 @@ using Osprey.Protocol.Messages;
 namespace Osprey.Broker.Control;
 
 /// <summary>
-/// Hosts the <see cref="QuorumController"/> on the node whose quorum it runs: every decision goes through the metadata
-/// quorum's serialized writes (so the controller's own state is touched by one decision at a time), and a timer
-/// fences brokers whose session ran out. Controller requests reach it from the CONTROLLER listener's handlers or,
-/// on a node without one, straight from its own broker (<see cref="LocalControllerChannel"/>).
+/// Hosts the <see cref="QuorumController"/> on a node of the metadata quorum. Only the active controller decides: its
+/// decisions go through the quorum's serialized writes (so the controller's own state is touched by one decision at a
+/// time), and a timer fences brokers whose session ran out. On any other node a controller request is answered
+/// NOT_CONTROLLER, and the broker that sent it tries the next voter. Each time this node becomes the active
+/// controller it starts afresh (brokers' sessions are not metadata). Controller requests reach it from the CONTROLLER
+/// listener's handlers or, on a node without one, straight from its own broker (<see cref="LocalControllerChannel"/>).
 /// </summary>
 public sealed partial class ControllerService : IAsyncDisposable
 {
     private readonly IMetadataQuorum _quorum;
-    private readonly QuorumController _controller;
+    private readonly BrokerOptions _options;
+    private readonly BrokerIdentity _identity;
     private readonly ILogger _logger;
     private readonly ITimer _fenceCheck;
-    private readonly TimeSpan _fenceCheckInterval;
+    private QuorumController? _controller;
+    private bool _activatedBefore;
     private int _checking;
 
     public ControllerService(IMetadataQuorum quorum, BrokerOptions options, BrokerIdentity identity, ILogger<ControllerService> logger)
     {
         _quorum = quorum;
+        _options = options;
+        _identity = identity;
         _logger = logger;
-        _controller = new QuorumController(identity.ClusterId, options.BrokerSessionTimeoutMs, TimeProvider.System);
-        _controller.Activate(quorum.Image, options.Roles.HasFlag(Config.NodeRoles.Broker) ? options.NodeId : null);
 
         // Often enough that a silent broker is fenced within a fraction of a heartbeat interval after its session ends.
-        _fenceCheckInterval = TimeSpan.FromMilliseconds(Math.Clamp(options.BrokerHeartbeatIntervalMs / 2, 10, 1000));
-        _fenceCheck = TimeProvider.System.CreateTimer(_ => _ = FenceExpiredAsync(), null, _fenceCheckInterval, _fenceCheckInterval);
+        var interval = TimeSpan.FromMilliseconds(Math.Clamp(options.BrokerHeartbeatIntervalMs / 2, 10, 1000));
+        _fenceCheck = TimeProvider.System.CreateTimer(_ => _ = FenceExpiredAsync(), null, interval, interval);
     }
 
     /// <summary>Answers one controller request (the APIs the CONTROLLER listener serves to brokers).</summary>
-    public async Task<IApiMessage> HandleAsync(IApiMessage request, CancellationToken cancellationToken) => request switch
+    public async Task<IApiMessage> HandleAsync(IApiMessage request, CancellationToken cancellationToken)
     {
-        BrokerRegistrationRequest registration => await DecideAsync(image => _controller.Register(image, registration), cancellationToken).ConfigureAwait(false),
-        BrokerHeartbeatRequest heartbeat => await DecideAsync(image => _controller.Heartbeat(image, heartbeat), cancellationToken).ConfigureAwait(false),
-        _ => throw new KafkaProtocolException(ErrorCode.InvalidRequest, $"The controller does not handle {request.ApiKey}."),
-    };
+        try
+        {
+            return request switch
+            {
+                BrokerRegistrationRequest registration => await DecideAsync((c, image) => c.Register(image, registration), cancellationToken).ConfigureAwait(false),
+                BrokerHeartbeatRequest heartbeat => await DecideAsync((c, image) => c.Heartbeat(image, heartbeat), cancellationToken).ConfigureAwait(false),
+                _ => throw new KafkaProtocolException(ErrorCode.InvalidRequest, $"The controller does not handle {request.ApiKey}."),
+            };
+        }
+        catch (NotControllerException)
+        {
+            return request switch
+            {
+                BrokerRegistrationRequest => new BrokerRegistrationResponse { ErrorCode = (short)ErrorCode.NotController },
+                _ => new BrokerHeartbeatResponse { ErrorCode = (short)ErrorCode.NotController },
+            };
+        }
+    }
 
-    private async Task<T> DecideAsync<T>(Func<ClusterImage, ControllerResult<T>> decide, CancellationToken cancellationToken)
+    private async Task<IApiMessage> DecideAsync<T>(Func<QuorumController, ClusterImage, ControllerResult<T>> decision, CancellationToken cancellationToken)
+        where T : IApiMessage
     {
         var (_, response) = await _quorum.UpdateAsync(
             image =>
             {
-                var result = decide(image);
+                var result = decision(Active(image), image);
                 return (result.Records, result.Response);
             },
             cancellationToken).ConfigureAwait(false);
         return response;
+    }
+
+    /// <summary>
+    /// The controller of this leadership, inside the writer's turn (which only the active controller gets). A new
+    /// leadership starts a new controller: sessions renewed, except that of this process's own broker at the first
+    /// activation after a start, whose registration in the image belongs to the process that stopped.
+    /// </summary>
+    private QuorumController Active(ClusterImage image)
+    {
+        if (_controller is null)
+        {
+            var clusterId = image.ClusterId ?? _identity.ClusterId;
+            _controller = new QuorumController(clusterId, _options.BrokerSessionTimeoutMs, TimeProvider.System);
+            _controller.Activate(image, !_activatedBefore && _options.Roles.HasFlag(Config.NodeRoles.Broker) ? _options.NodeId : null);
+            _activatedBefore = true;
+            LogActivated(_logger, _options.NodeId, image.LastOffset);
+        }
+
+        return _controller;
     }
 
     private async Task FenceExpiredAsync()
@@ -63,15 +101,26 @@ public sealed partial class ControllerService : IAsyncDisposable
 
         try
         {
+            if (!_quorum.IsActiveController)
+            {
+                // Another node leads (or none does): this one's sessions are stale when it leads again.
+                _controller = null;
+                return;
+            }
+
             var (image, fenced) = await _quorum.UpdateAsync(image =>
             {
-                var records = _controller.FenceExpired(image);
+                var records = Active(image).FenceExpired(image);
                 return (records, records.OfType<BrokerRegistrationChangeRecord>().Select(r => r.BrokerId).ToList());
             }).ConfigureAwait(false);
             foreach (var id in fenced)
             {
                 LogFenced(_logger, id, image.LastOffset);
             }
+        }
+        catch (NotControllerException)
+        {
+            _controller = null;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -87,6 +136,9 @@ public sealed partial class ControllerService : IAsyncDisposable
     {
         await _fenceCheck.DisposeAsync().ConfigureAwait(false);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} is the active controller (metadata offset {Offset})")]
+    private static partial void LogActivated(ILogger logger, int nodeId, long offset);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Fenced broker {BrokerId}: no heartbeat within broker.session.timeout.ms (metadata offset {Offset})")]
     private static partial void LogFenced(ILogger logger, int brokerId, long offset);

@@ -30,7 +30,7 @@ public sealed class DescribeClusterHandler(BrokerIdentity identity, IMetadataQuo
         var asked = context.ApiVersion >= 1 ? request.EndpointType : BrokerEndpoints;
         if (controllerListener)
         {
-            var controllers = new DescribeClusterResponse { ClusterId = identity.ClusterId, EndpointType = ControllerEndpoints, ControllerId = options.NodeId };
+            var controllers = new DescribeClusterResponse { ClusterId = identity.ClusterId, EndpointType = ControllerEndpoints, ControllerId = metadata.ActiveControllerId ?? -1 };
             if (asked != ControllerEndpoints)
             {
                 controllers.ErrorCode = (short)ErrorCode.MismatchedEndpointType;
@@ -46,7 +46,7 @@ public sealed class DescribeClusterHandler(BrokerIdentity identity, IMetadataQuo
             return ValueTask.FromResult(controllers);
         }
 
-        var response = new DescribeClusterResponse { ClusterId = identity.ClusterId, ControllerId = ClusterView.ControllerIdForClients(image, options) };
+        var response = new DescribeClusterResponse { ClusterId = identity.ClusterId, ControllerId = ClusterView.ControllerIdForClients(image, metadata) };
         if (asked != BrokerEndpoints)
         {
             response.ErrorCode = (short)ErrorCode.MismatchedEndpointType;

@@ -43,7 +43,7 @@ public sealed class MetadataHandler(BrokerIdentity identity, IMetadataQuorum met
         {
             Brokers = [.. ClusterView.Brokers(image, options.ListenerName).Select(b => new MetadataResponse.MetadataResponseBroker { NodeId = b.Broker.Id, Host = b.Endpoint.Host, Port = b.Endpoint.Port, Rack = b.Broker.Rack })],
             ClusterId = identity.ClusterId,
-            ControllerId = ClusterView.ControllerIdForClients(image, options),
+            ControllerId = ClusterView.ControllerIdForClients(image, metadata),
         };
 
         if (request.Topics is null)
