@@ -279,7 +279,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<ControllerService>();
         builder.Services.AddKeyedSingleton<IRequestHandler, BrokerRegistrationHandler>(ControllerListenerKey);
         builder.Services.AddKeyedSingleton<IRequestHandler, BrokerHeartbeatHandler>(ControllerListenerKey);
-        builder.Services.AddKeyedSingleton<IRequestHandler, DescribeQuorumHandler>(ControllerListenerKey);
+        builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => ActivatorUtilities.CreateInstance<DescribeQuorumHandler>(sp, true));
         builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => new DescribeClusterHandler(
             identity, sp.GetRequiredService<IMetadataQuorum>(), options, sp.GetRequiredService<BrokerServerPorts>(), controllerListener: true));
         builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => new ApiVersionsHandler(() => sp.GetRequiredKeyedService<RequestDispatcher>(ControllerListenerKey).Handlers));
@@ -289,7 +289,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<ServingGate>();
         builder.Services.AddSingleton<IControllerChannel>(sp => options.ControllerListener is null
             ? new LocalControllerChannel(sp.GetRequiredService<ControllerService>())
-            : new NetworkControllerChannel(ControllerEndpoints(options, sp.GetRequiredService<BrokerServerPorts>()), $"osprey-broker-{options.NodeId}"));
+            : new NetworkControllerChannel(() => ControllerEndpoints(options, sp.GetRequiredService<BrokerServerPorts>()), $"osprey-broker-{options.NodeId}"));
         builder.Services.AddSingleton<BrokerServerPorts>();
         builder.Services.AddSingleton<BrokerLifecycleManager>();
         builder.Services.AddSingleton(new RequestMemoryPool(options.QueuedMaxRequestBytes));

@@ -21,6 +21,9 @@ public interface IMetadataQuorum
     /// <summary>The node that is the active controller as far as this one knows (null: none now).</summary>
     int? ActiveControllerId { get; }
 
+    /// <summary>The quorum's leader, epoch, high watermark and voters; only the leader knows them (else <see cref="NotControllerException"/>).</summary>
+    QuorumStatus Status();
+
     /// <summary>
     /// Runs <paramref name="decide"/> on the current image and appends the records it returns, as one step: writers
     /// are serialized, so what <paramref name="decide"/> validated against is still the state the records apply to.
@@ -60,3 +63,9 @@ public sealed class NotControllerException(int? leaderId, string message) : Exce
     /// <summary>The node this one believes leads the quorum now (null: none known).</summary>
     public int? LeaderId { get; } = leaderId;
 }
+
+/// <summary>The quorum as its leader sees it (DescribeQuorum): offsets are metadata offsets, end-exclusive.</summary>
+public sealed record QuorumStatus(int LeaderId, long LeaderEpoch, long HighWatermark, IReadOnlyList<VoterStatus> Voters);
+
+/// <summary>One voter's progress: -1 where the leader does not know it (yet).</summary>
+public sealed record VoterStatus(int Id, long LogEndOffset, long LastFetchTimestamp, long LastCaughtUpTimestamp);

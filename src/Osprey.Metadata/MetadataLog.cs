@@ -42,6 +42,17 @@ public sealed class MetadataLog : IMetadataQuorum
 
     public int? ActiveControllerId { get; }
 
+    /// <summary>
+    /// A single node is the one voter and leader of its quorum, caught up now, in the epoch of the one election a new
+    /// single-node KRaft quorum holds.
+    /// </summary>
+    public QuorumStatus Status()
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var id = ActiveControllerId ?? -1;
+        return new QuorumStatus(id, 1, EndOffset, [new VoterStatus(id, EndOffset, now, now)]);
+    }
+
     /// <summary>Opens the metadata log in the log manager's data directory and replays it; node <paramref name="nodeId"/> is its controller.</summary>
     public static MetadataLog Open(LogManager logs, TimeProvider time, int nodeId = 1)
     {

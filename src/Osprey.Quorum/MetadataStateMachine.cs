@@ -86,6 +86,7 @@ internal sealed class MetadataStateMachine : SimpleStateMachine
         lock (_waitersLock)
         {
             _publishedOffset = image.LastOffset;
+
             foreach (var waiter in _waiters.Where(w => w.Offset <= image.LastOffset).ToList())
             {
                 waiter.Applied.TrySetResult();

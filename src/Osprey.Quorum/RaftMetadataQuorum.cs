@@ -100,6 +100,24 @@ public sealed partial class RaftMetadataQuorum : IMetadataQuorum, IAsyncDisposab
 
     public int? ActiveControllerId => LeaderId;
 
+    /// <summary>
+    /// On the leader: the leadership and this voter's own progress. DotNext keeps the other voters' replication state
+    /// to itself, so they are -1 here; the controller fills them in from the brokers' heartbeats, which carry the
+    /// metadata offset each node has applied.
+    /// </summary>
+    public QuorumStatus Status()
+    {
+        if (!IsLeader)
+        {
+            throw NotController();
+        }
+
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var end = _state.Image.LastOffset + 1;
+        var voters = _ids.Values.Order().Select(id => id == NodeId ? new VoterStatus(id, end, now, now) : new VoterStatus(id, -1, -1, -1));
+        return new QuorumStatus(NodeId, Term, end, [.. voters]);
+    }
+
     /// <summary>Completes with the cluster id once the quorum has one recorded (the first leader writes it).</summary>
     public Task<string> WhenClusterIdKnownAsync(CancellationToken cancellationToken) => _clusterId.Task.WaitAsync(cancellationToken);
 

@@ -130,6 +130,35 @@ public class ClusterFormationTests
             Assert.Equal(cluster.Running.Select(n => n.Port).Order(), metadata.Brokers.Select(b => b.Port).Order());
             Assert.Equal((clusterId, controller.Options.NodeId), (metadata.ClusterId, metadata.ControllerId));
         }
+
+        // DescribeQuorum through a broker that is not the leader is relayed from the leader; the voters catch up
+        // with its high watermark. A non-leader's CONTROLLER listener says it is not the leader.
+        var follower = cluster.Running.First(n => n != controller);
+        var quorumRequest = new DescribeQuorumRequest { Topics = [new() { TopicName = MetadataLog.Topic, Partitions = [new() { PartitionIndex = 0 }] }] };
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var quorum = await DescribeQuorumAsync(follower.Port, quorumRequest).WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        while (quorum.CurrentVoters.Any(v => v.LogEndOffset != quorum.HighWatermark))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the voters never caught up: HW {quorum.HighWatermark}, {string.Join(", ", quorum.CurrentVoters.Select(v => $"{v.ReplicaId}@{v.LogEndOffset}"))}");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+            quorum = await DescribeQuorumAsync(follower.Port, quorumRequest).WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(controller.Options.NodeId, quorum.LeaderId);
+        Assert.Equal(TestCluster.Quorum(controller).EndOffset, quorum.HighWatermark);
+        Assert.True(quorum.LeaderEpoch >= 1);
+        Assert.Equal([1, 2, 3], quorum.CurrentVoters.Select(v => v.ReplicaId).Order());
+        var notLeader = await DescribeQuorumAsync(follower.ControllerPort!.Value, quorumRequest);
+        Assert.Equal(Protocol.ErrorCode.NotLeaderOrFollower, (Protocol.ErrorCode)notLeader.ErrorCode);
+    }
+
+    private static async Task<DescribeQuorumResponse.PartitionData> DescribeQuorumAsync(int port, DescribeQuorumRequest request)
+    {
+        using var connection = await RawConnection.OpenAsync(port);
+        await connection.SendAsync(request, 2, 1);
+        var (_, response) = await connection.ReceiveAsync<DescribeQuorumResponse>(2);
+        Assert.Equal(0, response.ErrorCode);
+        return response.Topics.Single().Partitions.Single();
     }
 
     [Fact(Timeout = TestLimits.Timeout)]

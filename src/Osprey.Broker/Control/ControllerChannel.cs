@@ -34,9 +34,9 @@ public sealed class LocalControllerChannel(ControllerService controller) : ICont
 /// <summary>
 /// The controllers' CONTROLLER listeners, over Kafka's protocol: one connection, to one voter at a time, with the
 /// versions negotiated by ApiVersions. When a voter cannot be reached or says it is not the controller, the next
-/// request tries the next voter.
+/// request tries the next voter. The list is asked for at each connection, since ports bound at start are known late.
 /// </summary>
-public sealed class NetworkControllerChannel(IReadOnlyList<(string Host, int Port)> controllers, string clientId) : IControllerChannel
+public sealed class NetworkControllerChannel(Func<IReadOnlyList<(string Host, int Port)>> controllers, string clientId) : IControllerChannel
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private BrokerConnection? _connection;
@@ -52,14 +52,16 @@ public sealed class NetworkControllerChannel(IReadOnlyList<(string Host, int Por
             if (Volatile.Read(ref _moved))
             {
                 Volatile.Write(ref _moved, false);
-                _next = (_next + 1) % controllers.Count;
+                _next++;
                 await DropAsync().ConfigureAwait(false);
             }
 
             if (_connection is null or { IsBroken: true })
             {
                 await DropAsync().ConfigureAwait(false);
-                var (host, port) = controllers[_next];
+                // Read at each connect: a port bound at start (port 0 in tests) is known only then.
+                var endpoints = controllers();
+                var (host, port) = endpoints[_next % endpoints.Count];
                 _connection = await BrokerConnection.ConnectAsync(host, port, clientId, cancellationToken).ConfigureAwait(false);
             }
 
@@ -77,7 +79,7 @@ public sealed class NetworkControllerChannel(IReadOnlyList<(string Host, int Por
         }
         catch (KafkaException)
         {
-            _next = (_next + 1) % controllers.Count;
+            _next++;
             throw;
         }
         finally

@@ -21,6 +21,7 @@ public sealed partial class ControllerService : IAsyncDisposable
     private readonly BrokerIdentity _identity;
     private readonly ILogger _logger;
     private readonly ITimer _fenceCheck;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, (long End, long AtMs)> _progress = new();
     private QuorumController? _controller;
     private bool _activatedBefore;
     private int _checking;
@@ -45,7 +46,7 @@ public sealed partial class ControllerService : IAsyncDisposable
             return request switch
             {
                 BrokerRegistrationRequest registration => await DecideAsync((c, image) => c.Register(image, registration), cancellationToken).ConfigureAwait(false),
-                BrokerHeartbeatRequest heartbeat => await DecideAsync((c, image) => c.Heartbeat(image, heartbeat), cancellationToken).ConfigureAwait(false),
+                BrokerHeartbeatRequest heartbeat => Track(heartbeat, await DecideAsync((c, image) => c.Heartbeat(image, heartbeat), cancellationToken).ConfigureAwait(false)),
                 _ => throw new KafkaProtocolException(ErrorCode.InvalidRequest, $"The controller does not handle {request.ApiKey}."),
             };
         }
@@ -57,6 +58,32 @@ public sealed partial class ControllerService : IAsyncDisposable
                 _ => new BrokerHeartbeatResponse { ErrorCode = (short)ErrorCode.NotController },
             };
         }
+    }
+
+    /// <summary>
+    /// The quorum as DescribeQuorum tells it: the leadership from the quorum, and each other voter's progress from its
+    /// broker's last heartbeat (the metadata offset it had applied, and when).
+    /// </summary>
+    public QuorumStatus DescribeQuorum()
+    {
+        var status = _quorum.Status();
+        return status with
+        {
+            Voters = [.. status.Voters.Select(v => v.LogEndOffset >= 0 || !_progress.TryGetValue(v.Id, out var p)
+                ? v
+                : new VoterStatus(v.Id, p.End, p.AtMs, p.End >= status.HighWatermark ? p.AtMs : -1))],
+        };
+    }
+
+    private BrokerHeartbeatResponse Track(BrokerHeartbeatRequest request, IApiMessage response)
+    {
+        var answer = (BrokerHeartbeatResponse)response;
+        if (answer.ErrorCode == 0)
+        {
+            _progress[request.BrokerId] = (request.CurrentMetadataOffset + 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        }
+
+        return answer;
     }
 
     private async Task<IApiMessage> DecideAsync<T>(Func<QuorumController, ClusterImage, ControllerResult<T>> decision, CancellationToken cancellationToken)
