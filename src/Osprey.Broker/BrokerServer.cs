@@ -205,7 +205,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
             builder.Logging.AddProvider(logging);
         }
 
-        var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = meta?.ClusterId ?? "" };
+        // A cluster node's id is the quorum's, known once adopted below (its meta.properties may name another cluster).
+        var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = raft is null ? meta!.ClusterId : "" };
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(identity);
         builder.Services.AddSingleton(logs);

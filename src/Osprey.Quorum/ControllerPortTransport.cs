@@ -21,6 +21,8 @@ public sealed class ControllerPortTransport : IConnectionListenerFactory, IConne
 {
     private static readonly byte[] PreambleBytes = "OSPRAFT1"u8.ToArray();
     private readonly SocketConnectionContextFactory _sockets;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<EndPoint, bool> _cut = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ConnectionContext, EndPoint> _outbound = new();
     private volatile Listener? _listener;
 
     public ControllerPortTransport(ILoggerFactory? loggers = null)
@@ -107,8 +109,33 @@ public sealed class ControllerPortTransport : IConnectionListenerFactory, IConne
         return ValueTask.FromResult<IConnectionListener>(listener);
     }
 
+    /// <summary>
+    /// Cuts this node's Raft traffic to <paramref name="peer"/>: open connections to it are aborted and new ones are
+    /// refused until <see cref="Heal"/>. The fault seam partition tests use; cutting both directions of a pair (each
+    /// node cutting the other) separates them.
+    /// </summary>
+    public void Cut(EndPoint peer)
+    {
+        _cut[peer] = true;
+        foreach (var (connection, endpoint) in _outbound)
+        {
+            if (endpoint.Equals(peer))
+            {
+                connection.Abort(new ConnectionAbortedException($"Raft traffic to {peer} is cut."));
+            }
+        }
+    }
+
+    /// <summary>Lets this node's Raft traffic reach <paramref name="peer"/> again.</summary>
+    public void Heal(EndPoint peer) => _cut.TryRemove(peer, out _);
+
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
+        if (_cut.ContainsKey(endpoint))
+        {
+            throw new SocketException((int)SocketError.ConnectionRefused);
+        }
+
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
@@ -121,6 +148,8 @@ public sealed class ControllerPortTransport : IConnectionListenerFactory, IConne
         }
 
         var connection = _sockets.Create(socket);
+        _outbound[connection] = endpoint;
+        connection.ConnectionClosed.Register(() => _outbound.TryRemove(connection, out _));
         await connection.Transport.Output.WriteAsync(PreambleBytes, cancellationToken).ConfigureAwait(false);
         return connection;
     }

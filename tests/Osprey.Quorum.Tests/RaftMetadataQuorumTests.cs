@@ -20,6 +20,7 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
     private readonly List<QuorumVoter> _voters;
     private readonly Dictionary<int, RaftMetadataQuorum> _nodes = [];
     private readonly Dictionary<int, WebApplication> _hosts = [];
+    private readonly Dictionary<int, ControllerPortTransport> _transports = [];
     private readonly Dictionary<int, string> _proposed = [];
     private bool _controllerPort;
 
@@ -218,12 +219,66 @@ public sealed class RaftMetadataQuorumTests : IAsyncDisposable
         Assert.Equal(frame[..4], echoed);
     }
 
+    /// <summary>
+    /// The leader is cut off from both other voters: they elect a leader of their own and go on writing, the cut-off
+    /// one cannot commit anything (its write ends with NOT_CONTROLLER), and once the cut heals it follows the new leader
+    /// and holds exactly the majority's entries.
+    /// </summary>
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task ACutOffLeaderCommitsNothingAndTheMajorityGoesOn()
+    {
+        _controllerPort = true;
+        foreach (var voter in _voters)
+        {
+            await StartAsync(voter.Id);
+        }
+
+        var old = await LeaderAsync();
+        await old.AppendAsync([Topic("before")], TestContext.Current.CancellationToken);
+        var others = _voters.Where(v => v.Id != old.NodeId).ToList();
+        SetCut(old.NodeId, others, cut: true);
+
+        // The majority elects one of its own, which takes writes.
+        var majority = others.Select(v => _nodes[v.Id]).ToList();
+        await TestWait.UntilAsync(() => majority.Count(n => n.IsLeader) == 1 && majority.All(n => n.LeaderId == majority.Single(l => l.IsLeader).NodeId));
+        var leader = majority.Single(n => n.IsLeader);
+        await leader.AppendAsync([Topic("majority")], TestContext.Current.CancellationToken);
+
+        // The cut-off node cannot commit: its write ends as not the controller, never as a success.
+        await Assert.ThrowsAsync<NotControllerException>(() => old.AppendAsync([Topic("minority")], TestContext.Current.CancellationToken));
+
+        SetCut(old.NodeId, others, cut: false);
+        await TestWait.UntilAsync(() => old.LeaderId == leader.NodeId && old.Image.Topic("majority") is not null);
+        Assert.Equal(["before", "majority"], old.Image.Topics.Keys);
+        Assert.Equal(leader.Image.LastOffset, old.Image.LastOffset);
+    }
+
+    private void SetCut(int node, IEnumerable<QuorumVoter> peers, bool cut)
+    {
+        var self = new IPEndPoint(IPAddress.Loopback, _voters[node - 1].Port);
+        foreach (var peer in peers)
+        {
+            var other = new IPEndPoint(IPAddress.Loopback, peer.Port);
+            if (cut)
+            {
+                _transports[node].Cut(other);
+                _transports[peer.Id].Cut(self);
+            }
+            else
+            {
+                _transports[node].Heal(other);
+                _transports[peer.Id].Heal(self);
+            }
+        }
+    }
+
     private async Task<RaftMetadataQuorum> StartAsync(int id, long snapshotBytes = 20 << 20)
     {
         ControllerPortTransport? transport = null;
         if (_controllerPort)
         {
             transport = new ControllerPortTransport();
+            _transports[id] = transport;
             var builder = WebApplication.CreateSlimBuilder();
             builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, _voters[id - 1].Port, l => l.Run(async connection =>
             {

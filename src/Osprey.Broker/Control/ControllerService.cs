@@ -108,7 +108,14 @@ public sealed partial class ControllerService : IAsyncDisposable
     {
         if (_controller is null)
         {
+            // A cluster's id is the one its quorum recorded (a single node's comes from meta.properties). Until the
+            // quorum's first leader has recorded it, there is nothing to check registrations against: not ready.
             var clusterId = image.ClusterId ?? _identity.ClusterId;
+            if (clusterId.Length == 0)
+            {
+                throw new NotControllerException(_quorum.ActiveControllerId, "The metadata quorum has not recorded its cluster id yet.");
+            }
+
             _controller = new QuorumController(clusterId, _options.BrokerSessionTimeoutMs, TimeProvider.System);
             _controller.Activate(image, !_activatedBefore && _options.Roles.HasFlag(Config.NodeRoles.Broker) ? _options.NodeId : null);
             _activatedBefore = true;
