@@ -114,7 +114,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
             // Every partition of every topic the metadata knows gets its log opened (recovered if need be). The
             // publisher first, so a change applied meanwhile (a quorum catching up) is not missed.
             var opening = System.Diagnostics.Stopwatch.GetTimestamp();
-            var topicLogs = new TopicLogs(logs, configs);
+            var topicLogs = new TopicLogs(logs, configs, options.NodeId);
             metadata.AddPublisher(new MetadataPublisher(topicLogs, logs, options.NodeId));
             if (DescriptorShortageException.CheckRoomFor(metadata.Image.Topics.Values.Sum(t => t.Partitions.Count)) is { } shortage)
             {

@@ -150,6 +150,25 @@ public class ClusterFormationTests
         Assert.Equal([1, 2, 3], quorum.CurrentVoters.Select(v => v.ReplicaId).Order());
         var notLeader = await DescribeQuorumAsync(follower.ControllerPort!.Value, quorumRequest);
         Assert.Equal(Protocol.ErrorCode.NotLeaderOrFollower, (Protocol.ErrorCode)notLeader.ErrorCode);
+
+        // A topic created through the controller is in every node's metadata; its partitions have logs only on the
+        // brokers that hold their replicas.
+        using (var connection = await RawConnection.OpenAsync(controller.Port))
+        {
+            await connection.SendAsync(new CreateTopicsRequest { Topics = [new() { Name = "placed", NumPartitions = 2, ReplicationFactor = 1 }], TimeoutMs = 30_000 }, 7, 2);
+            var (_, created) = await connection.ReceiveAsync<CreateTopicsResponse>(7);
+            Assert.Equal(0, created.Topics.Single().ErrorCode);
+        }
+
+        await TestWait.UntilAsync(() => cluster.Running.All(n => TestCluster.Quorum(n).Image.Topic("placed") is not null));
+        foreach (var node in cluster.Running)
+        {
+            var partitions = TestCluster.Quorum(node).Image.Topic("placed")!.Partitions.Values;
+            foreach (var partition in partitions)
+            {
+                Assert.Equal(partition.Replicas.Contains(node.Options.NodeId), node.Logs.Get("placed", partition.PartitionId) is not null);
+            }
+        }
     }
 
     private static async Task<DescribeQuorumResponse.PartitionData> DescribeQuorumAsync(int port, DescribeQuorumRequest request)

@@ -5,17 +5,21 @@ using Osprey.Storage;
 namespace Osprey.Broker.Topics;
 
 /// <summary>
-/// Keeps topics' partition logs in step with the metadata image: opened (or created) with the configs in force,
-/// and given new settings when a topic's overrides or the broker's defaults change.
+/// Keeps this node's partition logs in step with the metadata image: the partitions it holds a replica of are opened
+/// (or created) with the configs in force, and given new settings when a topic's overrides or the broker's defaults
+/// change. A partition whose replicas are all on other brokers has no log here.
 /// </summary>
-public sealed class TopicLogs(LogManager logs, EffectiveConfigs configs)
+public sealed class TopicLogs(LogManager logs, EffectiveConfigs configs, int nodeId)
 {
     public void Open(ClusterImage image, TopicImage topic)
     {
         var config = configs.LogConfigFor(image, topic);
-        foreach (var partition in topic.Partitions.Keys)
+        foreach (var (index, partition) in topic.Partitions)
         {
-            logs.GetOrCreate(topic.Name, partition, config);
+            if (partition.Replicas.Contains(nodeId))
+            {
+                logs.GetOrCreate(topic.Name, index, config);
+            }
         }
     }
 
