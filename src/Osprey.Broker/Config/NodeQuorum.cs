@@ -126,9 +126,11 @@ internal sealed record NodeQuorum(NodeRoles Roles, IReadOnlyList<QuorumVoter> Vo
             throw new BrokerConfigException($"controller.quorum.bootstrap.servers={config.Get("controller.quorum.bootstrap.servers")} names several controllers: a quorum of other nodes needs clustering, which Osprey does not support yet.");
         }
 
-        var controller = controllerListeners.Count > 0
-            ? controllerListeners.First(l => l.Name.Equals(controllerNames.First(n => controllerListeners.Any(c => c.Name.Equals(n, StringComparison.OrdinalIgnoreCase))), StringComparison.OrdinalIgnoreCase))
-            : ((string, string, int)?)null;
+        // The listener of the first controller name that has one.
+        var controller = controllerNames
+            .SelectMany(n => controllerListeners.Where(l => l.Name.Equals(n, StringComparison.OrdinalIgnoreCase)))
+            .Select(l => ((string, string, int)?)l)
+            .FirstOrDefault();
         return new NodeQuorum(roles, voters, controller);
     }
 }
