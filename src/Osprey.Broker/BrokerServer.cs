@@ -280,6 +280,18 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<ControllerService>();
         builder.Services.AddKeyedSingleton<IRequestHandler, BrokerRegistrationHandler>(ControllerListenerKey);
         builder.Services.AddKeyedSingleton<IRequestHandler, BrokerHeartbeatHandler>(ControllerListenerKey);
+        builder.Services.AddKeyedSingleton<IRequestHandler, AllocateProducerIdsHandler>(ControllerListenerKey);
+
+        // Requests that change metadata: decided by the active controller; a broker that is not it forwards them. The
+        // controller listener serves them too (Kafka's tools reach them with --bootstrap-controller).
+        builder.Services.AddSingleton<AdminForwarder>();
+        builder.Services.AddSingleton<ImageWaiter>();
+        AddControllerListenerHandler<CreateTopicsHandler>(builder.Services);
+        AddControllerListenerHandler<DeleteTopicsHandler>(builder.Services);
+        AddControllerListenerHandler<CreatePartitionsHandler>(builder.Services);
+        AddControllerListenerHandler<AlterConfigsHandler>(builder.Services);
+        AddControllerListenerHandler<IncrementalAlterConfigsHandler>(builder.Services);
+        AddControllerListenerHandler<AlterUserScramCredentialsHandler>(builder.Services);
         builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => ActivatorUtilities.CreateInstance<DescribeQuorumHandler>(sp, true));
         builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => new DescribeClusterHandler(
             identity, sp.GetRequiredService<IMetadataQuorum>(), options, sp.GetRequiredService<BrokerServerPorts>(), controllerListener: true));
@@ -376,6 +388,12 @@ public sealed partial class BrokerServer : IAsyncDisposable
 
         return server;
     }
+
+    /// <summary>A handler of the CONTROLLER listener that shares the broker's code but never forwards.</summary>
+    private static void AddControllerListenerHandler<THandler>(IServiceCollection services)
+        where THandler : IRequestHandler =>
+        services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) =>
+            ActivatorUtilities.CreateInstance<THandler>(sp, sp.GetRequiredService<AdminForwarder>().ForControllerListener()));
 
     /// <summary>
     /// The cluster id the quorum recorded, checked against the one this data directory already belongs to (a directory

@@ -153,5 +153,32 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
         return [.. _sessions.Expired(unfenced.Keys, NowMs).Select(id => new BrokerRegistrationChangeRecord { BrokerId = id, BrokerEpoch = unfenced[id].Epoch, Fenced = 1 })];
     }
 
+    /// <summary>
+    /// AllocateProducerIds: the next block of producer ids for a broker's idempotent and transactional producers. Only
+    /// a registered broker at its current epoch gets one (else STALE_BROKER_EPOCH, as Kafka answers).
+    /// </summary>
+    public ControllerResult<AllocateProducerIdsResponse> AllocateProducerIds(ClusterImage image, AllocateProducerIdsRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(request);
+        if (!image.Brokers.TryGetValue(request.BrokerId, out var broker) || broker.Epoch != request.BrokerEpoch)
+        {
+            return new([], new AllocateProducerIdsResponse { ErrorCode = (short)ErrorCode.StaleBrokerEpoch, ProducerIdStart = -1 });
+        }
+
+        var start = image.NextProducerId;
+        if (start > long.MaxValue - ProducerIdBlockSize)
+        {
+            return new([], new AllocateProducerIdsResponse { ErrorCode = (short)ErrorCode.UnknownServerError, ProducerIdStart = -1 });
+        }
+
+        return new(
+            [new ProducerIdsRecord { BrokerId = broker.Id, BrokerEpoch = broker.Epoch, NextProducerId = start + ProducerIdBlockSize }],
+            new AllocateProducerIdsResponse { ProducerIdStart = start, ProducerIdLen = ProducerIdBlockSize });
+    }
+
+    /// <summary>How many producer ids a broker gets at a time (Kafka's block size).</summary>
+    public const int ProducerIdBlockSize = 1000;
+
     private long NowMs => time.GetUtcNow().ToUnixTimeMilliseconds();
 }

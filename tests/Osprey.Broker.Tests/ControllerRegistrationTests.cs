@@ -39,7 +39,7 @@ public class ControllerRegistrationTests
     }
 
     [Fact(Timeout = TestLimits.Timeout)]
-    public async Task OverAControllerListenerTheBrokerRegistersAndTheListenerServesControllerApisOnly()
+    public async Task OverAControllerListenerTheBrokerRegistersAndTheListenerServesTheControllersApis()
     {
         await using var broker = await StartWithControllerListenerAsync(rack: "rack-7");
         var registered = Broker(broker, 1);
@@ -49,14 +49,16 @@ public class ControllerRegistrationTests
         await controller.SendAsync(new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, 3, 1);
         var (_, versions) = await controller.ReceiveAsync<ApiVersionsResponse>(3);
         Assert.Equal(
-            [ApiKey.ApiVersions, ApiKey.DescribeQuorum, ApiKey.DescribeCluster, ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat],
+            [ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.DeleteTopics, ApiKey.AlterConfigs, ApiKey.CreatePartitions, ApiKey.IncrementalAlterConfigs,
+                ApiKey.AlterUserScramCredentials, ApiKey.DescribeQuorum, ApiKey.DescribeCluster, ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat,
+                ApiKey.AllocateProducerIds],
             versions.ApiKeys.Select(k => (ApiKey)k.ApiKey).ToArray());
 
         // The client listener does not offer the controller's APIs.
         using var client = await RawConnection.OpenAsync(broker.Server.Port);
         await client.SendAsync(new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, 3, 1);
         var (_, clientVersions) = await client.ReceiveAsync<ApiVersionsResponse>(3);
-        Assert.DoesNotContain(clientVersions.ApiKeys, k => k.ApiKey is (short)ApiKey.BrokerRegistration or (short)ApiKey.BrokerHeartbeat);
+        Assert.DoesNotContain(clientVersions.ApiKeys, k => k.ApiKey is (short)ApiKey.BrokerRegistration or (short)ApiKey.BrokerHeartbeat or (short)ApiKey.AllocateProducerIds);
         Assert.Contains(clientVersions.ApiKeys, k => k.ApiKey == (short)ApiKey.Produce);
 
         // DescribeQuorum names the controller listener as the voter's endpoint.

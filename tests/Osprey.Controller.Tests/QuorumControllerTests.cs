@@ -175,6 +175,62 @@ public class QuorumControllerTests
         Assert.True(Apply(controller.Heartbeat(_image, fence)).IsFenced);
     }
 
+    [Fact]
+    public void ProducerIdBlocksFollowEachOtherAndGoOnlyToARegisteredBrokerAtItsEpoch()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        var epoch1 = Apply(controller.Register(_image, Registration(1))).BrokerEpoch;
+        var epoch2 = Apply(controller.Register(_image, Registration(2))).BrokerEpoch;
+
+        var first = Apply(controller.AllocateProducerIds(_image, new AllocateProducerIdsRequest { BrokerId = 1, BrokerEpoch = epoch1 }));
+        var second = Apply(controller.AllocateProducerIds(_image, new AllocateProducerIdsRequest { BrokerId = 2, BrokerEpoch = epoch2 }));
+        Assert.Equal((ErrorCode.None, 0L, QuorumController.ProducerIdBlockSize), ((ErrorCode)first.ErrorCode, first.ProducerIdStart, first.ProducerIdLen));
+        Assert.Equal((ErrorCode.None, (long)QuorumController.ProducerIdBlockSize), ((ErrorCode)second.ErrorCode, second.ProducerIdStart));
+        Assert.Equal(2L * QuorumController.ProducerIdBlockSize, _image.NextProducerId);
+
+        // An old epoch, or a broker never registered, gets nothing and moves nothing.
+        var stale = controller.AllocateProducerIds(_image, new AllocateProducerIdsRequest { BrokerId = 1, BrokerEpoch = epoch1 - 1 });
+        var stranger = controller.AllocateProducerIds(_image, new AllocateProducerIdsRequest { BrokerId = 7, BrokerEpoch = epoch1 });
+        Assert.Equal((ErrorCode.StaleBrokerEpoch, 0), ((ErrorCode)stale.Response.ErrorCode, stale.Records.Count));
+        Assert.Equal((ErrorCode.StaleBrokerEpoch, 0), ((ErrorCode)stranger.Response.ErrorCode, stranger.Records.Count));
+    }
+
+    [Fact]
+    public void NewPartitionsLeadFromTheirFirstReplicaThatCanLeadAndManualAssignmentsAreChecked()
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        foreach (var id in new[] { 1, 2, 3 })
+        {
+            var epoch = Apply(controller.Register(_image, Registration(id))).BrokerEpoch;
+            Apply(controller.Heartbeat(_image, Heartbeat(id, epoch, _image.LastOffset)));
+        }
+
+        Append(new BrokerRegistrationChangeRecord { BrokerId = 2, BrokerEpoch = _image.Brokers[2].Epoch, Fenced = 1 });
+
+        // Placement uses only brokers that can take replicas: two of three are left.
+        var (placed, error, message) = PartitionAssigner.Place(_image, partitions: 4, replicationFactor: 2, new Random(7));
+        Assert.Equal(ErrorCode.None, error);
+        Assert.All(placed!, replicas => Assert.Equal([1, 3], replicas.Order()));
+        (placed, error, message) = PartitionAssigner.Place(_image, partitions: 1, replicationFactor: 3, new Random(7));
+        Assert.Null(placed);
+        Assert.Equal(ErrorCode.InvalidReplicationFactor, error);
+        Assert.Contains("only 2 broker(s) are registered", message, StringComparison.Ordinal);
+
+        // A fenced replica is out of the ISR and does not lead, even when it comes first.
+        var record = PartitionAssigner.NewPartition(_image, Guid.NewGuid(), 0, [2, 3, 1]);
+        Assert.Equal([2, 3, 1], record.Replicas);
+        Assert.Equal([3, 1], record.Isr);
+        Assert.Equal(3, record.Leader);
+
+        Assert.Null(PartitionAssigner.CheckManual(_image, [[1, 2], [2, 3]]));
+        Assert.Contains("empty replica list", PartitionAssigner.CheckManual(_image, [[1], []]), StringComparison.Ordinal);
+        Assert.Contains("broker 1 more than once", PartitionAssigner.CheckManual(_image, [[1, 1]]), StringComparison.Ordinal);
+        Assert.Contains("broker 9, but no such broker is registered", PartitionAssigner.CheckManual(_image, [[1, 9]]), StringComparison.Ordinal);
+        Assert.Contains("which have 2 replica(s)", PartitionAssigner.CheckManual(_image, [[1, 3], [1]]), StringComparison.Ordinal);
+        Assert.Contains("which have 3 replica(s)", PartitionAssigner.CheckManual(_image, [[1, 3]], firstPartition: 4, expectedReplicas: 3), StringComparison.Ordinal);
+        Assert.Contains("for partition 5 are fenced", PartitionAssigner.CheckManual(_image, [[1], [2]], firstPartition: 4), StringComparison.Ordinal);
+    }
+
     private static BrokerRegistrationRequest Registration(int id, Guid? incarnation = null) => new()
     {
         BrokerId = id,

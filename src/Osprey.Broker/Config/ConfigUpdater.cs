@@ -33,11 +33,37 @@ public sealed class ConfigUpdater(IMetadataQuorum metadata, BrokerIdentity ident
             return (ErrorCode.InvalidRequest, $"Unknown resource type {resourceType}");
         }
 
-        if (resourceType == ClusterImage.BrokerResource && resourceName.Length > 0 && resourceName != identity.NodeId.ToString(CultureInfo.InvariantCulture))
+        if (resourceType == ClusterImage.BrokerResource && resourceName.Length > 0 && !int.TryParse(resourceName, NumberStyles.None, CultureInfo.InvariantCulture, out _))
         {
-            return (ErrorCode.InvalidRequest, $"Unexpected broker id, expected {identity.NodeId}, but received {resourceName}");
+            return (ErrorCode.InvalidRequest, $"Invalid broker name {resourceName}");
         }
 
+        try
+        {
+            return await UpdateAsync(resourceType, resourceName, change, validateOnly, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotControllerException e)
+        {
+            return (ErrorCode.NotController, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// A broker that receives a change of one broker's configs checks that it is about itself (clients send such a
+    /// change to the broker it names) before it is carried out or forwarded: null when it is, else the error.
+    /// </summary>
+    public (ErrorCode Error, string Message)? CheckAddressedBroker(sbyte resourceType, string resourceName) =>
+        resourceType == ClusterImage.BrokerResource && resourceName.Length > 0 && resourceName != identity.NodeId.ToString(CultureInfo.InvariantCulture)
+            ? (ErrorCode.InvalidRequest, $"Unexpected broker id, expected {identity.NodeId}, but received {resourceName}")
+            : null;
+
+    private async Task<(ErrorCode Error, string? Message)> UpdateAsync(
+        sbyte resourceType,
+        string resourceName,
+        Func<IReadOnlyDictionary<string, string>, (Dictionary<string, string>? Result, (ErrorCode Code, string Message)? Error)> change,
+        bool validateOnly,
+        CancellationToken cancellationToken)
+    {
         var (_, outcome) = await metadata.UpdateAsync<(ErrorCode, string?)>(
             current =>
             {

@@ -47,6 +47,7 @@ public sealed partial class ControllerService : IAsyncDisposable
             {
                 BrokerRegistrationRequest registration => await DecideAsync((c, image) => c.Register(image, registration), cancellationToken).ConfigureAwait(false),
                 BrokerHeartbeatRequest heartbeat => Track(heartbeat, await DecideAsync((c, image) => c.Heartbeat(image, heartbeat), cancellationToken).ConfigureAwait(false)),
+                AllocateProducerIdsRequest allocate => await DecideAsync((c, image) => c.AllocateProducerIds(image, allocate), cancellationToken).ConfigureAwait(false),
                 _ => throw new KafkaProtocolException(ErrorCode.InvalidRequest, $"The controller does not handle {request.ApiKey}."),
             };
         }
@@ -55,6 +56,7 @@ public sealed partial class ControllerService : IAsyncDisposable
             return request switch
             {
                 BrokerRegistrationRequest => new BrokerRegistrationResponse { ErrorCode = (short)ErrorCode.NotController },
+                AllocateProducerIdsRequest => new AllocateProducerIdsResponse { ErrorCode = (short)ErrorCode.NotController, ProducerIdStart = -1 },
                 _ => new BrokerHeartbeatResponse { ErrorCode = (short)ErrorCode.NotController },
             };
         }

@@ -4,7 +4,9 @@
 //   UNSUPPORTED_SASL_MECHANISM, deleting a credential that does not exist RESOURCE_NOT_FOUND, and a user altered
 //   twice in one request DUPLICATE_RESOURCE (none of its changes apply). The first error of a user is its answer.
 //   What passes is written to the cluster metadata in one step: the salt, iterations, StoredKey and ServerKey derived
-//   from the salted password the client sent (the password itself never reaches the broker).
+//   from the salted password the client sent (the password itself never reaches the broker). A broker that is not
+//   the active controller forwards the request to it.
+using Osprey.Broker.Control;
 using Osprey.Broker.Security;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -12,7 +14,7 @@ using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class AlterUserScramCredentialsHandler(IMetadataQuorum metadata)
+public sealed class AlterUserScramCredentialsHandler(IMetadataQuorum metadata, AdminForwarder forwarder)
     : RequestHandler<AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse>
 {
     public override ApiKey ApiKey => ApiKey.AlterUserScramCredentials;
@@ -23,7 +25,22 @@ public sealed class AlterUserScramCredentialsHandler(IMetadataQuorum metadata)
 
     protected override async ValueTask<AlterUserScramCredentialsResponse> HandleAsync(RequestContext context, AlterUserScramCredentialsRequest request, CancellationToken cancellationToken)
     {
-        var (_, results) = await metadata.UpdateAsync(image => Plan(image, request), cancellationToken).ConfigureAwait(false);
+        List<(string User, ErrorCode Error, string? Message)> results;
+        try
+        {
+            if (forwarder.ShouldForward)
+            {
+                return await forwarder.ForwardAsync<AlterUserScramCredentialsResponse>(request, context.ApiVersion, cancellationToken).ConfigureAwait(false);
+            }
+
+            (_, results) = await metadata.UpdateAsync(image => Plan(image, request), cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotControllerException e)
+        {
+            results = [.. request.Deletions.Select(d => d.Name).Concat(request.Upsertions.Select(u => u.Name)).Distinct(StringComparer.Ordinal)
+                .Select(user => (user, ErrorCode.NotController, (string?)e.Message))];
+        }
+
         return new AlterUserScramCredentialsResponse
         {
             Results = [.. results.Select(r => new AlterUserScramCredentialsResponse.AlterUserScramCredentialsResult { User = r.User, ErrorCode = (short)r.Error, ErrorMessage = r.Message })],

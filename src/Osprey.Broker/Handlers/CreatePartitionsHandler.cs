@@ -1,15 +1,19 @@
 // CreatePartitions (key 37), versions 0-3.
 //   Raises a topic's partition count to Count (never lowers it: INVALID_PARTITIONS). Manual assignments, if given,
-//   must name one list per new partition, each only this node (INVALID_REPLICA_ASSIGNMENT). The new partitions are
+//   must name one list per new partition, of registered brokers, as many as the topic's replication factor
+//   (INVALID_REPLICA_ASSIGNMENT); otherwise the new replicas are placed like a new topic's. The new partitions are
 //   PartitionRecords in the metadata log, then logs. Unknown topic: UNKNOWN_TOPIC_OR_PARTITION; the same topic
-//   twice in a request: INVALID_REQUEST. ValidateOnly checks without creating.
+//   twice in a request: INVALID_REQUEST. ValidateOnly checks without creating. A broker that is not the active
+//   controller forwards the request and answers once its own metadata has the new partitions.
+using Osprey.Broker.Control;
+using Osprey.Controller;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class CreatePartitionsHandler(IMetadataQuorum metadata, BrokerIdentity identity)
+public sealed class CreatePartitionsHandler(IMetadataQuorum metadata, AdminForwarder forwarder, ImageWaiter images)
     : RequestHandler<CreatePartitionsRequest, CreatePartitionsResponse>
 {
     public override ApiKey ApiKey => ApiKey.CreatePartitions;
@@ -20,6 +24,11 @@ public sealed class CreatePartitionsHandler(IMetadataQuorum metadata, BrokerIden
 
     protected override async ValueTask<CreatePartitionsResponse> HandleAsync(RequestContext context, CreatePartitionsRequest request, CancellationToken cancellationToken)
     {
+        if (forwarder.ShouldForward)
+        {
+            return await ForwardAsync(context, request, cancellationToken).ConfigureAwait(false);
+        }
+
         var response = new CreatePartitionsResponse();
         var duplicates = request.Topics.GroupBy(t => t.Name).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
         foreach (var topic in request.Topics)
@@ -33,10 +42,45 @@ public sealed class CreatePartitionsHandler(IMetadataQuorum metadata, BrokerIden
             }
 
             // The new partitions' logs are opened by the metadata publisher.
-            var (_, error) = await metadata.UpdateAsync<(ErrorCode Code, string? Message)>(
-                current => Plan(current, topic, request.ValidateOnly),
-                cancellationToken).ConfigureAwait(false);
-            (result.ErrorCode, result.ErrorMessage) = ((short)error.Code, error.Message);
+            try
+            {
+                var (_, error) = await metadata.UpdateAsync<(ErrorCode Code, string? Message)>(
+                    current => Plan(current, topic, request.ValidateOnly),
+                    cancellationToken).ConfigureAwait(false);
+                (result.ErrorCode, result.ErrorMessage) = ((short)error.Code, error.Message);
+            }
+            catch (NotControllerException e)
+            {
+                (result.ErrorCode, result.ErrorMessage) = ((short)ErrorCode.NotController, e.Message);
+            }
+        }
+
+        return response;
+    }
+
+    private async Task<CreatePartitionsResponse> ForwardAsync(RequestContext context, CreatePartitionsRequest request, CancellationToken cancellationToken)
+    {
+        CreatePartitionsResponse response;
+        try
+        {
+            response = await forwarder.ForwardAsync<CreatePartitionsResponse>(request, context.ApiVersion, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NotControllerException e)
+        {
+            response = new CreatePartitionsResponse();
+            response.Results.AddRange(request.Topics.Select(t => new CreatePartitionsResponse.CreatePartitionsTopicResult
+            {
+                Name = t.Name,
+                ErrorCode = (short)ErrorCode.NotController,
+                ErrorMessage = e.Message,
+            }));
+            return response;
+        }
+
+        if (!request.ValidateOnly)
+        {
+            var grown = response.Results.Where(r => r.ErrorCode == 0).Select(r => (r.Name, request.Topics.First(t => t.Name == r.Name).Count)).ToList();
+            await images.WaitAsync(image => grown.All(g => image.Topic(g.Name) is not { } t || t.Partitions.Count >= g.Count), AdminForwarder.CatchUpTimeout, cancellationToken).ConfigureAwait(false);
         }
 
         return response;
@@ -62,10 +106,30 @@ public sealed class CreatePartitionsHandler(IMetadataQuorum metadata, BrokerIden
         }
 
         var added = topic.Count - current;
-        if (topic.Assignments is { } assignments
-            && (assignments.Count != added || assignments.Any(a => a.BrokerIds.Count == 0 || a.BrokerIds.Distinct().Count() != a.BrokerIds.Count || a.BrokerIds.Any(b => b != identity.NodeId))))
+        var replicationFactor = existing.Partitions.Values.First().Replicas.Length;
+        IReadOnlyList<IReadOnlyList<int>> assignment;
+        if (topic.Assignments is { } assignments)
         {
-            return ([], (ErrorCode.InvalidReplicaAssignment, $"The assignment must name {added} new partitions, each with only broker {identity.NodeId}."));
+            if (assignments.Count != added)
+            {
+                return ([], (ErrorCode.InvalidReplicaAssignment, $"Attempted to add {added} additional partition(s), but only {assignments.Count} assignment(s) were specified."));
+            }
+
+            assignment = [.. assignments.Select(a => (IReadOnlyList<int>)a.BrokerIds)];
+            if (PartitionAssigner.CheckManual(image, assignment, current, replicationFactor) is { } invalid)
+            {
+                return ([], (ErrorCode.InvalidReplicaAssignment, invalid));
+            }
+        }
+        else
+        {
+            var (placed, error, message) = PartitionAssigner.Place(image, added, replicationFactor, Random.Shared, current);
+            if (placed is null)
+            {
+                return ([], (error, message));
+            }
+
+            assignment = placed;
         }
 
         if (validateOnly)
@@ -73,16 +137,7 @@ public sealed class CreatePartitionsHandler(IMetadataQuorum metadata, BrokerIden
             return ([], (ErrorCode.None, null));
         }
 
-        var records = Enumerable.Range(current, added).Select(p => (IVersionedMessage)new PartitionRecord
-        {
-            PartitionId = p,
-            TopicId = existing.TopicId,
-            Replicas = [identity.NodeId],
-            Isr = [identity.NodeId],
-            Leader = identity.NodeId,
-            LeaderEpoch = 0,
-            PartitionEpoch = 0,
-        }).ToList();
+        var records = assignment.Select((replicas, i) => (IVersionedMessage)PartitionAssigner.NewPartition(image, existing.TopicId, current + i, replicas)).ToList();
         return (records, (ErrorCode.None, null));
     }
 }

@@ -5,13 +5,16 @@
 //   names, values or operations: INVALID_CONFIG, a null value to SET INVALID_REQUEST (Kafka's messages). Broker resources (this node's id, or "" for the cluster-wide
 //   default): the dynamic broker settings (the log.* topic defaults and their kin), stored in the metadata log
 //   and applied at once to every topic that does not override them; static or unknown settings: INVALID_REQUEST.
+//   A broker resource naming another broker is refused by the broker that received it; a broker that is not the
+//   active controller forwards the other resources to it and answers with the controller's results.
 using Osprey.Broker.Config;
+using Osprey.Broker.Control;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater)
+public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater, AdminForwarder forwarder)
     : RequestHandler<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>
 {
     public const sbyte Set = 0;
@@ -28,13 +31,40 @@ public sealed class IncrementalAlterConfigsHandler(ConfigUpdater updater)
     protected override async ValueTask<IncrementalAlterConfigsResponse> HandleAsync(RequestContext context, IncrementalAlterConfigsRequest request, CancellationToken cancellationToken)
     {
         var response = new IncrementalAlterConfigsResponse();
+        var forwarded = new List<(IncrementalAlterConfigsRequest.AlterConfigsResource Resource, IncrementalAlterConfigsResponse.AlterConfigsResourceResponse Result)>();
         foreach (var resource in request.Resources)
         {
             var result = new IncrementalAlterConfigsResponse.AlterConfigsResourceResponse { ResourceType = resource.ResourceType, ResourceName = resource.ResourceName };
             response.Responses.Add(result);
+            if (!forwarder.OnControllerListener && updater.CheckAddressedBroker(resource.ResourceType, resource.ResourceName) is { } misaddressed)
+            {
+                (result.ErrorCode, result.ErrorMessage) = ((short)misaddressed.Error, misaddressed.Message);
+                continue;
+            }
+
+            if (forwarder.ShouldForward)
+            {
+                forwarded.Add((resource, result));
+                continue;
+            }
+
             var (error, message) = await updater.AlterAsync(resource.ResourceType, resource.ResourceName, current => Apply(resource.ResourceType, current, resource.Configs), request.ValidateOnly, cancellationToken).ConfigureAwait(false);
             result.ErrorCode = (short)error;
             result.ErrorMessage = message;
+        }
+
+        if (forwarded.Count > 0)
+        {
+            request.Resources = [.. forwarded.Select(f => f.Resource)];
+            await forwarder.ForwardEachAsync<IncrementalAlterConfigsResponse, IncrementalAlterConfigsResponse.AlterConfigsResourceResponse, (sbyte, string)>(
+                request,
+                context.ApiVersion,
+                [.. forwarded.Select(f => f.Result)],
+                answer => answer.Responses,
+                r => (r.ResourceType, r.ResourceName),
+                r => (r.ErrorCode, r.ErrorMessage),
+                (r, error) => (r.ErrorCode, r.ErrorMessage) = error,
+                cancellationToken).ConfigureAwait(false);
         }
 
         return response;

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Osprey.Broker.Config;
+using Osprey.Controller;
 using Microsoft.Extensions.Logging;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -12,7 +13,7 @@ namespace Osprey.Broker.Topics;
 /// configs), then the TopicRecord/PartitionRecords/ConfigRecords in the metadata log (whose publisher opens the logs). Used by
 /// CreateTopics and by Metadata's automatic creation.
 /// </summary>
-public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerIdentity identity, BrokerOptions options, EffectiveConfigs configs, ILogger<TopicCreator> logger)
+public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerOptions options, EffectiveConfigs configs, ILogger<TopicCreator> logger)
 {
     /// <summary>Creates (or with <paramref name="validateOnly"/> only checks) the topic; errors go into <paramref name="result"/>.</summary>
     public async Task CreateAsync(CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, bool validateOnly, CancellationToken cancellationToken)
@@ -52,7 +53,7 @@ public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerIdentit
             return Fail(result, ErrorCode.InvalidTopicException, $"Topic '{topic.Name}' collides with existing topic: {collision}");
         }
 
-        List<List<int>> assignment;
+        IReadOnlyList<IReadOnlyList<int>> assignment;
         if (topic.Assignments.Count > 0)
         {
             if (topic.NumPartitions != -1 || topic.ReplicationFactor != -1)
@@ -66,12 +67,11 @@ public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerIdentit
                 return Fail(result, ErrorCode.InvalidReplicaAssignment, "Partitions in the replica assignment must be numbered from 0 without gaps.");
             }
 
-            if (ordered.Any(a => a.BrokerIds.Count == 0 || a.BrokerIds.Distinct().Count() != a.BrokerIds.Count || a.BrokerIds.Any(b => b != identity.NodeId)))
+            assignment = [.. ordered.Select(a => (IReadOnlyList<int>)a.BrokerIds)];
+            if (PartitionAssigner.CheckManual(image, assignment) is { } invalidAssignment)
             {
-                return Fail(result, ErrorCode.InvalidReplicaAssignment, $"Replica assignments may only name broker {identity.NodeId}, once per partition.");
+                return Fail(result, ErrorCode.InvalidReplicaAssignment, invalidAssignment);
             }
-
-            assignment = ordered.Select(a => a.BrokerIds.ToList()).ToList();
         }
         else
         {
@@ -87,12 +87,13 @@ public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerIdentit
                 return Fail(result, ErrorCode.InvalidReplicationFactor, "Replication factor must be larger than 0.");
             }
 
-            if (replication > 1)
+            var (placed, error, message) = PartitionAssigner.Place(image, partitions, replication, Random.Shared);
+            if (placed is null)
             {
-                return Fail(result, ErrorCode.InvalidReplicationFactor, $"Unable to replicate the partition {replication} time(s): The target replication factor of {replication} cannot be reached because only 1 broker(s) are registered.");
+                return Fail(result, error, message!);
             }
 
-            assignment = Enumerable.Range(0, partitions).Select(_ => new List<int> { identity.NodeId }).ToList();
+            assignment = placed;
         }
 
         foreach (var config in topic.Configs)
@@ -114,16 +115,7 @@ public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerIdentit
         }
 
         var records = new List<IVersionedMessage> { new TopicRecord { Name = topic.Name, TopicId = id } };
-        records.AddRange(assignment.Select((replicas, p) => new PartitionRecord
-        {
-            PartitionId = p,
-            TopicId = id,
-            Replicas = replicas,
-            Isr = replicas,
-            Leader = replicas[0],
-            LeaderEpoch = 0,
-            PartitionEpoch = 0,
-        }));
+        records.AddRange(assignment.Select((replicas, p) => PartitionAssigner.NewPartition(image, id, p, replicas)));
         records.AddRange(topic.Configs.Select(c => new ConfigRecord { ResourceType = ClusterImage.TopicResource, ResourceName = topic.Name, Name = c.Name, Value = c.Value }));
         return records;
     }
