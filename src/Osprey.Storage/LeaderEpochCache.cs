@@ -35,14 +35,18 @@ public sealed class LeaderEpochCache
     /// The end offset of <paramref name="epoch"/> (the start of the next greater epoch, or the log end offset for the
     /// latest) and the greatest known epoch ≤ the one asked; (-1, -1) when none is.
     /// </summary>
-    public (int Epoch, long EndOffset) EndOffsetFor(int epoch, long logEndOffset)
+    public (int Epoch, long EndOffset) EndOffsetFor(int epoch, long logEndOffset) => EndOffsetFor(_entries, epoch, logEndOffset);
+
+    /// <summary><see cref="EndOffsetFor(int, long)"/> over any list of (epoch, start offset) entries in epoch order.</summary>
+    public static (int Epoch, long EndOffset) EndOffsetFor(IReadOnlyList<(int Epoch, long StartOffset)> entries, int epoch, long logEndOffset)
     {
-        for (var i = _entries.Count - 1; i >= 0; i--)
+        ArgumentNullException.ThrowIfNull(entries);
+        for (var i = entries.Count - 1; i >= 0; i--)
         {
-            if (_entries[i].Epoch <= epoch)
+            if (entries[i].Epoch <= epoch)
             {
-                var end = i == _entries.Count - 1 ? logEndOffset : _entries[i + 1].StartOffset;
-                return (_entries[i].Epoch, end);
+                var end = i == entries.Count - 1 ? logEndOffset : entries[i + 1].StartOffset;
+                return (entries[i].Epoch, end);
             }
         }
 
