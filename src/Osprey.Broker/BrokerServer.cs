@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Osprey.Broker.Config;
 using Osprey.Broker.Control;
 using Osprey.Broker.Fetching;
@@ -13,6 +14,7 @@ using Osprey.Broker.Transactions;
 using Osprey.Broker.Handlers;
 using Osprey.Broker.Network;
 using Osprey.Broker.Producers;
+using Osprey.Broker.Replication;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Quorum;
@@ -36,6 +38,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
     private readonly ListenOptions? _controllerListen;
     private readonly FileStream _lock;
     private readonly BrokerLifecycleManager _lifecycle;
+    private readonly ReplicaManager _replicas;
     private RaftMetadataQuorum? _quorum;
 
     private BrokerServer(WebApplication app, ListenOptions listen, ListenOptions? controllerListen, BrokerIdentity identity, BrokerOptions options, FileStream lockFile, LogManager logs)
@@ -44,6 +47,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         _listen = listen;
         _controllerListen = controllerListen;
         _lifecycle = app.Services.GetRequiredService<BrokerLifecycleManager>();
+        _replicas = app.Services.GetRequiredService<ReplicaManager>();
         _lock = lockFile;
         Identity = identity;
         Options = options;
@@ -75,6 +79,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         var lockFile = AcquireLock(dataDirectory);
         LogManager? logs = null;
         RaftMetadataQuorum? raft = null;
+        ReplicaManager? replicas = null;
         try
         {
             // The directory's identity first: a directory of another node is refused before anything is opened. A
@@ -116,6 +121,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
             var opening = System.Diagnostics.Stopwatch.GetTimestamp();
             var topicLogs = new TopicLogs(logs, configs, options.NodeId);
             metadata.AddPublisher(new MetadataPublisher(topicLogs, logs, options.NodeId));
+            replicas = new ReplicaManager(logs, options, logging?.CreateLogger(typeof(ReplicaManager).FullName!) ?? NullLogger.Instance);
+            metadata.AddPublisher(replicas);
             if (DescriptorShortageException.CheckRoomFor(metadata.Image.Topics.Values.Sum(t => t.Partitions.Count)) is { } shortage)
             {
                 throw shortage;
@@ -125,6 +132,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
             {
                 topicLogs.Open(metadata.Image, topic);
             }
+
+            replicas.Load(metadata.Image);
 
             var startup = logging?.CreateLogger("Osprey.Broker.Startup") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
             LogOpened(
@@ -141,7 +150,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
                 LogFewDescriptorsLeft(startup, descriptorsOpen, descriptorLimit, logs.Logs.Count);
             }
 
-            var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, raft, transport, configs, topicLogs, cancellationToken).ConfigureAwait(false);
+            var server = await StartServerAsync(options, meta, logging, lockFile, logs, metadata, raft, transport, configs, topicLogs, replicas, cancellationToken).ConfigureAwait(false);
             logs.StartBackgroundTasks();
             return server;
         }
@@ -154,6 +163,11 @@ public sealed partial class BrokerServer : IAsyncDisposable
                 if (raft is not null)
                 {
                     await raft.DisposeAsync().ConfigureAwait(false);
+                }
+
+                if (replicas is not null)
+                {
+                    await replicas.DisposeAsync().ConfigureAwait(false);
                 }
 
                 if (logs is not null)
@@ -196,7 +210,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
 
     private static async Task<BrokerServer> StartServerAsync(
         BrokerOptions options, MetaProperties? meta, ILoggerProvider? logging, FileStream lockFile, LogManager logs, IMetadataQuorum metadata,
-        RaftMetadataQuorum? raft, ControllerPortTransport? transport, EffectiveConfigs configs, TopicLogs topicLogs, CancellationToken cancellationToken)
+        RaftMetadataQuorum? raft, ControllerPortTransport? transport, EffectiveConfigs configs, TopicLogs topicLogs, ReplicaManager replicas, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -218,6 +232,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton(metadata);
         builder.Services.AddSingleton(configs);
         builder.Services.AddSingleton(topicLogs);
+        builder.Services.AddSingleton(replicas);
         builder.Services.AddSingleton<AppendNotifier>();
         builder.Services.AddSingleton<TopicCreator>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
@@ -450,6 +465,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
 
         await StopAppAsync().ConfigureAwait(false);
 
+        // The high watermarks are checkpointed while the logs are still open.
+        await _replicas.DisposeAsync().ConfigureAwait(false);
         await Logs.DisposeAsync().ConfigureAwait(false);
         await _lock.DisposeAsync().ConfigureAwait(false);
     }

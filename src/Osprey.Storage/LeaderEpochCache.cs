@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace Osprey.Storage;
 
 /// <summary>
@@ -7,27 +9,29 @@ namespace Osprey.Storage;
 public sealed class LeaderEpochCache
 {
     private readonly string _path;
-    private readonly List<(int Epoch, long StartOffset)> _entries;
+    // Copy-on-write: readers (the leader checking a follower's fetch) take the current array without a lock while an
+    // append assigns an epoch.
+    private ImmutableArray<(int Epoch, long StartOffset)> _entries;
 
     public LeaderEpochCache(string partitionDirectory)
     {
         _path = Path.Combine(partitionDirectory, Checkpoints.LeaderEpochFile);
-        _entries = Checkpoints.ReadEpochs(_path);
+        _entries = [.. Checkpoints.ReadEpochs(_path)];
     }
 
     public IReadOnlyList<(int Epoch, long StartOffset)> Entries => _entries;
 
-    public int? LatestEpoch => _entries.Count == 0 ? null : _entries[^1].Epoch;
+    public int? LatestEpoch => _entries is { Length: > 0 } entries ? entries[^1].Epoch : null;
 
     /// <summary>Records that <paramref name="epoch"/> starts at <paramref name="startOffset"/> if it is new.</summary>
     public void Assign(int epoch, long startOffset)
     {
-        if (epoch < 0 || (_entries.Count > 0 && epoch <= _entries[^1].Epoch))
+        if (epoch < 0 || (_entries.Length > 0 && epoch <= _entries[^1].Epoch))
         {
             return;
         }
 
-        _entries.Add((epoch, startOffset));
+        _entries = _entries.Add((epoch, startOffset));
         Checkpoints.WriteEpochs(_path, _entries);
     }
 
@@ -56,9 +60,10 @@ public sealed class LeaderEpochCache
     /// <summary>Removes epochs that start at or after <paramref name="offset"/> (the log was truncated there).</summary>
     public void TruncateFromEnd(long offset)
     {
-        var removed = _entries.RemoveAll(e => e.StartOffset >= offset);
-        if (removed > 0)
+        var kept = _entries.RemoveAll(e => e.StartOffset >= offset);
+        if (kept.Length != _entries.Length)
         {
+            _entries = kept;
             Checkpoints.WriteEpochs(_path, _entries);
         }
     }
@@ -66,21 +71,23 @@ public sealed class LeaderEpochCache
     /// <summary>Moves the first epoch's start up to the new log start offset.</summary>
     public void TruncateFromStart(long logStartOffset)
     {
+        var entries = _entries.ToBuilder();
         var changed = false;
-        while (_entries.Count > 1 && _entries[1].StartOffset <= logStartOffset)
+        while (entries.Count > 1 && entries[1].StartOffset <= logStartOffset)
         {
-            _entries.RemoveAt(0);
+            entries.RemoveAt(0);
             changed = true;
         }
 
-        if (_entries.Count > 0 && _entries[0].StartOffset < logStartOffset)
+        if (entries.Count > 0 && entries[0].StartOffset < logStartOffset)
         {
-            _entries[0] = (_entries[0].Epoch, logStartOffset);
+            entries[0] = (entries[0].Epoch, logStartOffset);
             changed = true;
         }
 
         if (changed)
         {
+            _entries = entries.ToImmutable();
             Checkpoints.WriteEpochs(_path, _entries);
         }
     }

@@ -69,6 +69,17 @@ public static class BrokerSettings
             new("broker.heartbeat.interval.ms", ConfigType.Int, "2000") { Min = 1 },
             new("broker.session.timeout.ms", ConfigType.Int, "9000") { Min = 1 },
 
+            // Replication: when a follower counts as out of sync, how often high watermarks are checkpointed, and how
+            // followers fetch.
+            new("replica.lag.time.max.ms", ConfigType.Long, "30000") { Min = 1 },
+            new("replica.high.watermark.checkpoint.interval.ms", ConfigType.Long, "5000") { Min = 1 },
+            new("replica.fetch.wait.max.ms", ConfigType.Int, "500") { Min = 0 },
+            new("replica.fetch.min.bytes", ConfigType.Int, "1") { Min = 1 },
+            new("replica.fetch.max.bytes", ConfigType.Int, "1048576") { Min = 0 },
+            new("replica.fetch.response.max.bytes", ConfigType.Int, "10485760") { Min = 0 },
+            new("replica.fetch.backoff.ms", ConfigType.Int, "1000") { Min = 0 },
+            new("num.replica.fetchers", ConfigType.Int, "1") { Min = 1 },
+
             // The metadata quorum (Raft): election and request timeouts, and how often its state is snapshotted.
             new("controller.quorum.election.timeout.ms", ConfigType.Int, "1000") { Min = 1 },
             new("controller.quorum.request.timeout.ms", ConfigType.Int, "2000") { Min = 1 },

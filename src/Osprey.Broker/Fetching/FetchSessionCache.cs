@@ -6,6 +6,12 @@ namespace Osprey.Broker.Fetching;
 public readonly record struct FetchKey(Guid TopicId, string Topic, int Partition);
 
 /// <summary>
+/// One partition to read: where from, how much, the leader epoch the fetcher believes current (-1: unchecked) and the
+/// epoch of the last batch it fetched (-1: unknown; followers send it so the leader can tell a divergence).
+/// </summary>
+public readonly record struct FetchTarget(FetchKey Key, long Offset, int MaxBytes, int CurrentLeaderEpoch, int LastFetchedEpoch);
+
+/// <summary>
 /// A partition a session follows: where the client reads from and with what limit, and what the broker last told
 /// it (so an incremental response can leave out partitions with nothing new).
 /// </summary>
@@ -14,6 +20,10 @@ public sealed class SessionPartition(long fetchOffset, int maxBytes)
     public long FetchOffset { get; set; } = fetchOffset;
 
     public int MaxBytes { get; set; } = maxBytes;
+
+    public int CurrentLeaderEpoch { get; set; } = -1;
+
+    public int LastFetchedEpoch { get; set; } = -1;
 
     public long SentHighWatermark { get; set; } = -1;
 

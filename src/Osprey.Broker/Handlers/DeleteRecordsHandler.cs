@@ -1,6 +1,9 @@
 // DeleteRecords (key 21), versions 0-2.
 //   Moves a partition's log start offset up to the given offset (-1: the high watermark); whole segments below it
 //   are deleted. An offset past the high watermark is OFFSET_OUT_OF_RANGE. Answers with the new low watermark.
+//   Only the leader deletes (NOT_LEADER_OR_FOLLOWER elsewhere); followers take the new log start offset from their
+//   next fetch.
+using Osprey.Broker.Replication;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -8,7 +11,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class DeleteRecordsHandler(IMetadataQuorum metadata, LogManager logs) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
+public sealed class DeleteRecordsHandler(IMetadataQuorum metadata, ReplicaManager replicas) : RequestHandler<DeleteRecordsRequest, DeleteRecordsResponse>
 {
     public override ApiKey ApiKey => ApiKey.DeleteRecords;
 
@@ -28,16 +31,17 @@ public sealed class DeleteRecordsHandler(IMetadataQuorum metadata, LogManager lo
             {
                 var result = new DeleteRecordsResponse.DeleteRecordsPartitionResult { PartitionIndex = partition.PartitionIndex, LowWatermark = -1 };
                 topicResult.Partitions.Add(result);
-                var log = image.Topic(topic.Name) is null ? null : logs.Get(topic.Name, partition.PartitionIndex);
-                if (log is null)
+                var (leader, error) = replicas.Leader(image.Topic(topic.Name), partition.PartitionIndex);
+                if (leader is null)
                 {
-                    result.ErrorCode = (short)ErrorCode.UnknownTopicOrPartition;
+                    result.ErrorCode = (short)error;
                     continue;
                 }
 
+                var log = leader.Log;
                 try
                 {
-                    var highWatermark = log.LogEndOffset;
+                    var highWatermark = leader.HighWatermark;
                     var offset = partition.Offset == -1 ? highWatermark : partition.Offset;
                     if (offset < 0 || offset > highWatermark)
                     {

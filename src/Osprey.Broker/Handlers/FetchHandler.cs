@@ -12,9 +12,16 @@
 //   the response has been encoded into its output pipe.
 //   Byte limits: PartitionMaxBytes per partition, MaxBytes (v3+) in all; the first batch is returned even when it
 //   is larger, so a consumer always makes progress. Records are never null (an empty set instead).
-//   v13+ names topics by id (UNKNOWN_TOPIC_ID); v12+ flexible. High watermark = log end offset on a single node;
-//   last stable offset = high watermark until transactions arrive.
+//   v13+ names topics by id (UNKNOWN_TOPIC_ID); v12+ flexible. Only the partition's leader serves it:
+//   NOT_LEADER_OR_FOLLOWER elsewhere, with the leader (v12+) and its endpoint (v16+); a CurrentLeaderEpoch (v9+)
+//   older than the leader's is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH. Consumers (replica id -1) read up
+//   to the high watermark (what every in-sync replica holds; the log end on a leader that is the whole ISR), and
+//   read_committed up to the last stable offset, never past the high watermark. A follower (ReplicaState v15+,
+//   ReplicaId before) reads up to the log end; its fetch offset is its progress, which moves the high watermark, and
+//   a log that parts from the leader's by leader epochs (LastFetchedEpoch, v12+) gets DivergingEpoch, no records.
+using Osprey.Broker.Control;
 using Osprey.Broker.Fetching;
+using Osprey.Broker.Replication;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
@@ -22,7 +29,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, AppendNotifier notifier, FetchSessionCache sessions) : RequestHandler<FetchRequest, FetchResponse>
+public sealed class FetchHandler(IMetadataQuorum metadata, ReplicaManager replicas, AppendNotifier notifier, FetchSessionCache sessions, BrokerOptions options) : RequestHandler<FetchRequest, FetchResponse>
 {
     private const int FinalEpoch = -1;
 
@@ -96,19 +103,18 @@ public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, Appe
                 }
             }
 
-            foreach (var (key, offset, maxBytes) in Requested(request, byId))
+            foreach (var target in Requested(request, byId))
             {
-                if (session.Partitions.TryGetValue(key, out var known))
+                if (!session.Partitions.TryGetValue(target.Key, out var known))
                 {
-                    (known.FetchOffset, known.MaxBytes) = (offset, maxBytes);
+                    known = new SessionPartition(target.Offset, target.MaxBytes);
+                    session.Partitions[target.Key] = known;
                 }
-                else
-                {
-                    session.Partitions[key] = new SessionPartition(offset, maxBytes);
-                }
+
+                (known.FetchOffset, known.MaxBytes, known.CurrentLeaderEpoch, known.LastFetchedEpoch) = (target.Offset, target.MaxBytes, target.CurrentLeaderEpoch, target.LastFetchedEpoch);
             }
 
-            var partitions = session.Partitions.Select(p => (p.Key, p.Value.FetchOffset, p.Value.MaxBytes)).ToList();
+            var partitions = session.Partitions.Select(p => new FetchTarget(p.Key, p.Value.FetchOffset, p.Value.MaxBytes, p.Value.CurrentLeaderEpoch, p.Value.LastFetchedEpoch)).ToList();
             var response = await FetchAsync(context, partitions, request, session, incremental, cancellationToken).ConfigureAwait(false);
             session.NextEpoch = request.SessionEpoch == int.MaxValue ? 1 : request.SessionEpoch + 1;
             session.LastUsedMs = sessions.NowMs;
@@ -121,12 +127,13 @@ public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, Appe
         }
     }
 
-    private static List<(FetchKey Key, long Offset, int MaxBytes)> Requested(FetchRequest request, bool byId) =>
-        [.. request.Topics.SelectMany(t => t.Partitions.Select(p => (new FetchKey(byId ? t.TopicId : Guid.Empty, byId ? "" : t.Topic, p.Partition), p.FetchOffset, p.PartitionMaxBytes)))];
+    private static List<FetchTarget> Requested(FetchRequest request, bool byId) =>
+        [.. request.Topics.SelectMany(t => t.Partitions.Select(p => new FetchTarget(
+            new FetchKey(byId ? t.TopicId : Guid.Empty, byId ? "" : t.Topic, p.Partition), p.FetchOffset, p.PartitionMaxBytes, p.CurrentLeaderEpoch, p.LastFetchedEpoch)))];
 
     private async Task<FetchResponse> FetchAsync(
         RequestContext context,
-        List<(FetchKey Key, long Offset, int MaxBytes)> partitions, FetchRequest request, FetchSession? session, bool incremental, CancellationToken cancellationToken)
+        List<FetchTarget> partitions, FetchRequest request, FetchSession? session, bool incremental, CancellationToken cancellationToken)
     {
         using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(Math.Max(0, request.MaxWaitMs)));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
@@ -163,9 +170,19 @@ public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, Appe
         || data.LastStableOffset != sent.SentLastStableOffset
         || data.LogStartOffset != sent.SentLogStartOffset;
 
-    private static FetchResponse Respond(List<(FetchKey Key, FetchResponse.PartitionData Data)> results, FetchSession? session, bool incremental)
+    private FetchResponse Respond(List<(FetchKey Key, FetchResponse.PartitionData Data)> results, FetchSession? session, bool incremental)
     {
         var response = new FetchResponse();
+
+        // Where the leaders named in NOT_LEADER_OR_FOLLOWER answers are (v16+), so clients go there at once.
+        var image = metadata.Image;
+        foreach (var leaderId in results.Where(r => r.Data.CurrentLeader.LeaderId >= 0).Select(r => r.Data.CurrentLeader.LeaderId).Distinct())
+        {
+            if (ClusterView.Brokers(image, options.ListenerName).FirstOrDefault(b => b.Broker.Id == leaderId) is { Broker: not null } found)
+            {
+                response.NodeEndpoints.Add(new FetchResponse.NodeEndpoint { NodeId = leaderId, Host = found.Endpoint.Host, Port = found.Endpoint.Port, Rack = found.Broker.Rack });
+            }
+        }
         FetchResponse.FetchableTopicResponse? current = null;
         foreach (var (key, data) in results)
         {
@@ -206,13 +223,18 @@ public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, Appe
         return response;
     }
 
-    private (List<(FetchKey Key, FetchResponse.PartitionData Data)> Results, long Bytes) Read(RequestContext context, List<(FetchKey Key, long Offset, int MaxBytes)> partitions, FetchRequest request)
+    private (List<(FetchKey Key, FetchResponse.PartitionData Data)> Results, long Bytes) Read(RequestContext context, List<FetchTarget> partitions, FetchRequest request)
     {
         var image = metadata.Image;
         var results = new List<(FetchKey, FetchResponse.PartitionData)>(partitions.Count);
         long total = 0;
         var budget = (long)request.MaxBytes;
-        foreach (var (key, offset, maxBytes) in partitions)
+
+        // A follower's fetch names its broker (ReplicaState from v15, ReplicaId before); consumers send -1.
+        var replicaId = context.ApiVersion >= 15 ? request.ReplicaState.ReplicaId : request.ReplicaId;
+        var replicaEpoch = context.ApiVersion >= 15 ? request.ReplicaState.ReplicaEpoch : -1;
+        var wake = false;
+        foreach (var (key, offset, maxBytes, currentLeaderEpoch, lastFetchedEpoch) in partitions)
         {
             var byId = key.TopicId != Guid.Empty;
             var topicImage = byId ? image.Topic(key.TopicId) : image.Topic(key.Topic);
@@ -226,25 +248,65 @@ public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, Appe
                 AbortedTransactions = request.IsolationLevel == 1 ? [] : null,
             };
             results.Add((key, result));
-            var log = topicImage is null ? null : logs.Get(topicImage.Name, key.Partition);
-            if (log is null)
+            var (partition, error) = replicas.Leader(topicImage, key.Partition, currentLeaderEpoch);
+            if (partition is null)
             {
-                result.ErrorCode = (short)(byId && topicImage is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
+                result.ErrorCode = (short)(byId && topicImage is null ? ErrorCode.UnknownTopicId : error);
+                if (error == ErrorCode.NotLeaderOrFollower && topicImage!.Partitions.TryGetValue(key.Partition, out var known))
+                {
+                    result.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = known.Leader, LeaderEpoch = known.LeaderEpoch };
+                }
+
                 continue;
             }
 
-            var highWatermark = log.LogEndOffset;
-            var lastStable = log.LastStableOffset;
+            var log = partition.Log;
+            long readLimit;
+            if (replicaId >= 0)
+            {
+                // A follower: its fetch offset is its log end. The leader checks the follower's log by epochs (a
+                // divergence is answered with where to truncate, and no records), records its progress, and lets
+                // it read up to the log end; the high watermark it may move wakes consumers and acks=all producers.
+                var follower = partition.RecordFollowerFetch(replicaId, replicaEpoch, offset, lastFetchedEpoch, options.Time.GetUtcNow().ToUnixTimeMilliseconds());
+                wake |= follower.HighWatermarkAdvanced;
+                if (follower.Error != ErrorCode.None)
+                {
+                    result.ErrorCode = (short)follower.Error;
+                    continue;
+                }
+
+                if (follower.Diverging is { } diverging)
+                {
+                    result.DivergingEpoch = new FetchResponse.EpochEndOffset { Epoch = diverging.Epoch, EndOffset = diverging.EndOffset };
+                    (result.HighWatermark, result.LastStableOffset, result.LogStartOffset) = (partition.HighWatermark, Math.Min(log.LastStableOffset, partition.HighWatermark), log.LogStartOffset);
+                    continue;
+                }
+
+                readLimit = log.LogEndOffset;
+            }
+            else
+            {
+                readLimit = -1;
+            }
+
+            var highWatermark = partition.HighWatermark;
+            var lastStable = Math.Min(log.LastStableOffset, highWatermark);
             var readCommitted = request.IsolationLevel == 1;
             result.HighWatermark = highWatermark;
             result.LastStableOffset = lastStable;
             result.LogStartOffset = log.LogStartOffset;
+            if (readLimit < 0)
+            {
+                // Consumers read what every in-sync replica holds; read_committed only up to the last stable offset.
+                readLimit = readCommitted ? lastStable : highWatermark;
+            }
+
             try
             {
                 // read_committed stops at the last stable offset and names the aborted transactions in the range,
                 // whose records the consumer then skips.
                 var limit = (int)Math.Min(maxBytes, Math.Max(0, budget));
-                var read = log.Read(offset, limit, readCommitted ? lastStable : highWatermark, minOneBatch: total == 0);
+                var read = log.Read(offset, limit, readLimit, minOneBatch: total == 0);
                 if (read.Region is { } region)
                 {
                     // Into a pooled buffer that lives until the response is in the socket's pipe: no array per
@@ -270,6 +332,11 @@ public sealed class FetchHandler(IMetadataQuorum metadata, LogManager logs, Appe
             {
                 result.ErrorCode = (short)e.ErrorCode;
             }
+        }
+
+        if (wake)
+        {
+            notifier.Notify();
         }
 
         return (results, total);

@@ -1,6 +1,10 @@
 // Produce (key 0), versions 3-13.
-//   acks must be -1 (all: answered once the batches are fsynced, unless durability is turned off), 0 (no
-//   response) or 1 (after the append); anything else is INVALID_REQUIRED_ACKS for every partition.
+//   acks must be -1 (all: answered once the batches are fsynced, unless durability is turned off, and every
+//   in-sync replica has them: the high watermark passed them), 0 (no response) or 1 (after the append); anything
+//   else is INVALID_REQUIRED_ACKS for every partition. Only the partition's leader appends: elsewhere
+//   NOT_LEADER_OR_FOLLOWER, with the leader and its endpoint (v10+) so the client moves without a metadata round.
+//   acks=all answers REQUEST_TIMED_OUT when the in-sync replicas do not catch up within the request's timeout, and
+//   NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas meanwhile.
 //   Partitions of one request are appended concurrently, so their fsyncs share group-commit rounds. Waiting
 //   fetches are woken once all of the request's partitions are appended, before the fsync (records are readable
 //   up to the log end at once, as on a single Kafka replica); only the producer's answer waits for the disk.
@@ -14,10 +18,12 @@
 //   v12+ is transaction version 2: a transactional batch adds its partition to the transaction (opening one).
 //   Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v13 by id: UNKNOWN_TOPIC_ID), CORRUPT_MESSAGE,
 //   MESSAGE_TOO_LARGE (a batch over max.message.bytes), RECORD_LIST_TOO_LARGE (over segment.bytes),
-//   INVALID_TIMESTAMP (outside message.timestamp.before/after.max.ms), NOT_ENOUGH_REPLICAS (acks=all when
-//   min.insync.replicas exceeds the one replica), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0/1), INVALID_RECORD,
+//   INVALID_TIMESTAMP (outside message.timestamp.before/after.max.ms), NOT_ENOUGH_REPLICAS (acks=all while the
+//   ISR is smaller than min.insync.replicas), UNSUPPORTED_FOR_MESSAGE_FORMAT (magic 0/1), INVALID_RECORD,
 //   KAFKA_STORAGE_ERROR. v13 names topics by id.
 using System.Runtime.InteropServices;
+using Osprey.Broker.Control;
+using Osprey.Broker.Replication;
 using Osprey.Broker.Transactions;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -27,7 +33,7 @@ using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class ProduceHandler(IMetadataQuorum metadata, LogManager logs, AppendNotifier notifier, TransactionCoordinator transactions) : RequestHandler<ProduceRequest, ProduceResponse>
+public sealed class ProduceHandler(IMetadataQuorum metadata, ReplicaManager replicas, LogManager logs, AppendNotifier notifier, TransactionCoordinator transactions, BrokerOptions options) : RequestHandler<ProduceRequest, ProduceResponse>
 {
     public override ApiKey ApiKey => ApiKey.Produce;
 
@@ -90,16 +96,21 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, LogManager logs, Ap
                         continue;
                     }
 
-                    var log = topic is null ? null : logs.Get(topic.Name, partitionData.Index);
-                    if (log is null)
+                    var (partition, error) = replicas.Leader(topic, partitionData.Index);
+                    if (partition is null)
                     {
-                        result.ErrorCode = (short)(byId && topic is null ? ErrorCode.UnknownTopicId : ErrorCode.UnknownTopicOrPartition);
+                        result.ErrorCode = (short)(byId && topic is null ? ErrorCode.UnknownTopicId : error);
+                        if (error == ErrorCode.NotLeaderOrFollower && topic!.Partitions.TryGetValue(partitionData.Index, out var known))
+                        {
+                            result.CurrentLeader = new ProduceResponse.LeaderIdAndEpoch { LeaderId = known.Leader, LeaderEpoch = known.LeaderEpoch };
+                            AddEndpoint(response, image, known.Leader);
+                        }
+
                         Appended();
                         continue;
                     }
 
-                    var epoch = topic!.Partitions.TryGetValue(partitionData.Index, out var partition) ? partition.LeaderEpoch : -1;
-                    appends.Add(AppendAsync(log, partitionData.Records, request.Acks == -1, epoch, context.ApiVersion >= 12, turn.Previous, result, Appended, cancellationToken));
+                    appends.Add(AppendAsync(partition, partitionData.Records, request.Acks == -1, TimeSpan.FromMilliseconds(Math.Max(0, request.TimeoutMs)), context.ApiVersion >= 12, turn.Previous, result, Appended, cancellationToken));
                 }
             }
         }
@@ -113,11 +124,21 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, LogManager logs, Ap
         return response;
     }
 
+    /// <summary>The leader's endpoint at the listener clients use, so a client told NOT_LEADER_OR_FOLLOWER can go there.</summary>
+    private void AddEndpoint(ProduceResponse response, ClusterImage image, int leaderId)
+    {
+        if (leaderId >= 0 && response.NodeEndpoints.All(n => n.NodeId != leaderId)
+            && ClusterView.Brokers(image, options.ListenerName).FirstOrDefault(b => b.Broker.Id == leaderId) is { Broker: not null } found)
+        {
+            response.NodeEndpoints.Add(new ProduceResponse.NodeEndpoint { NodeId = leaderId, Host = found.Endpoint.Host, Port = found.Endpoint.Port, Rack = found.Broker.Rack });
+        }
+    }
+
     private async Task AppendAsync(
-        PartitionLog log,
+        Partition partition,
         ReadOnlyMemory<byte>? records,
         bool durable,
-        int leaderEpoch,
+        TimeSpan timeout,
         bool transactionVersion2,
         Task earlierAppends,
         ProduceResponse.PartitionProduceResponse result,
@@ -125,6 +146,7 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, LogManager logs, Ap
         CancellationToken cancellationToken)
     {
         var signalled = false;
+        var log = partition.Log;
         try
         {
             if (records is not { Length: > 0 } bytes)
@@ -133,11 +155,11 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, LogManager logs, Ap
             }
 
             var config = log.Config;
-            if (durable && config.MinInsyncReplicas > 1)
+            if (durable && !partition.HasEnoughReplicas(config.MinInsyncReplicas))
             {
                 throw new KafkaProtocolException(
                     ErrorCode.NotEnoughReplicas,
-                    $"{log.Topic}-{log.Partition} has 1 in-sync replica, fewer than min.insync.replicas ({config.MinInsyncReplicas}) that acks=all requires.");
+                    $"{log.Topic}-{log.Partition} has fewer in-sync replicas than min.insync.replicas ({config.MinInsyncReplicas}), which acks=all requires.");
             }
 
             var first = RecordBatchHeader.Parse(bytes.Span);
@@ -170,10 +192,21 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, LogManager logs, Ap
 
             // The records are a slice of this request's own frame buffer (or a recompressed copy): offsets are
             // assigned in place, without copying the batch first.
-            var written = log.AppendInPlace(MemoryMarshal.AsMemory(bytes).Span, AppendOrigin.Client, leaderEpoch);
+            var written = log.AppendInPlace(MemoryMarshal.AsMemory(bytes).Span, AppendOrigin.Client, partition.AppendEpoch);
+            partition.OnAppended();
             signalled = true;
             appended();
             await logs.WhenDurable(log, written, durable).ConfigureAwait(false);
+            if (durable)
+            {
+                // Every in-sync replica must have the records too (at once when this broker is the whole ISR).
+                var replicated = await partition.WaitForReplicationAsync(written.LastOffset, config.MinInsyncReplicas, timeout, options.Time, cancellationToken).ConfigureAwait(false);
+                if (replicated != ErrorCode.None)
+                {
+                    throw new KafkaProtocolException(replicated, $"{log.Topic}-{log.Partition}: the in-sync replicas did not all confirm offset {written.LastOffset} ({replicated.KafkaName()}).");
+                }
+            }
+
             result.BaseOffset = written.FirstOffset;
             result.LogAppendTimeMs = written.LogAppendTime;
             result.LogStartOffset = written.LogStartOffset;
