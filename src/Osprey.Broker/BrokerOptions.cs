@@ -35,6 +35,12 @@ public sealed record BrokerOptions
     /// <summary>The clock of the network layer's timeouts and the fetch session cache (tests pass a manual one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// Whether this broker's followers fetch from their leaders (always, in a real node). Tests that play a follower
+    /// themselves, with raw replica fetches, turn it off.
+    /// </summary>
+    public bool ReplicaFetchers { get; init; } = true;
+
     /// <summary>The static settings (file, environment, --set) over Kafka's defaults.</summary>
     public BrokerConfig Config { get; init; } = BrokerConfig.Defaults;
 

@@ -233,6 +233,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton(configs);
         builder.Services.AddSingleton(topicLogs);
         builder.Services.AddSingleton(replicas);
+        builder.Services.AddSingleton<ReplicaFetcherManager>();
+        builder.Services.AddSingleton<IsrChangeSender>();
         builder.Services.AddSingleton<AppendNotifier>();
         builder.Services.AddSingleton<TopicCreator>();
         builder.Services.AddSingleton<IRequestHandler, CreateTopicsHandler>();
@@ -296,6 +298,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddKeyedSingleton<IRequestHandler, BrokerRegistrationHandler>(ControllerListenerKey);
         builder.Services.AddKeyedSingleton<IRequestHandler, BrokerHeartbeatHandler>(ControllerListenerKey);
         builder.Services.AddKeyedSingleton<IRequestHandler, AllocateProducerIdsHandler>(ControllerListenerKey);
+        builder.Services.AddKeyedSingleton<IRequestHandler, AlterPartitionHandler>(ControllerListenerKey);
 
         // Requests that change metadata: decided by the active controller; a broker that is not it forwards them. The
         // controller listener serves them too (Kafka's tools reach them with --bootstrap-controller).
@@ -368,6 +371,8 @@ public sealed partial class BrokerServer : IAsyncDisposable
         _ = app.Services.GetRequiredService<GroupCoordinator>();
         _ = app.Services.GetRequiredService<TransactionCoordinator>();
         _ = app.Services.GetRequiredService<ControllerService>();
+        _ = app.Services.GetRequiredService<ReplicaFetcherManager>();
+        _ = app.Services.GetRequiredService<IsrChangeSender>();
         try
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

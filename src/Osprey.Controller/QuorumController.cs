@@ -95,8 +95,9 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
             record.Features.Add(new RegisterBrokerRecord.BrokerFeature { Name = feature.Name, MinSupportedVersion = feature.MinSupportedVersion, MaxSupportedVersion = feature.MaxSupportedVersion });
         }
 
+        // A new incarnation replaces a registration that was still unfenced: that one's partitions move on first.
         _sessions.Touch(request.BrokerId, now);
-        return new([record], new BrokerRegistrationResponse { BrokerEpoch = epoch });
+        return new(WithPartitionChanges(image, [record], existing is { Fenced: false } ? [request.BrokerId] : [], electLeaderless: false), new BrokerRegistrationResponse { BrokerEpoch = epoch });
     }
 
     /// <summary>
@@ -143,15 +144,66 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
             return new([], response);
         }
 
-        return new([new BrokerRegistrationChangeRecord { BrokerId = broker.Id, BrokerEpoch = broker.Epoch, Fenced = fence, InControlledShutdown = shutdown }], response);
+        // Fenced: it leaves every ISR and leads nothing. Unfenced: partitions left leaderless may have it lead.
+        IVersionedMessage change = new BrokerRegistrationChangeRecord { BrokerId = broker.Id, BrokerEpoch = broker.Epoch, Fenced = fence, InControlledShutdown = shutdown };
+        return new(WithPartitionChanges(image, [change], fence == 1 ? [broker.Id] : [], electLeaderless: fence == 0), response);
     }
 
     /// <summary>The records that fence every unfenced broker whose session ran out (none most of the time).</summary>
     public IReadOnlyList<IVersionedMessage> FenceExpired(ClusterImage image)
     {
         var unfenced = image.Brokers.Values.Where(b => !b.Fenced).ToDictionary(b => b.Id);
-        return [.. _sessions.Expired(unfenced.Keys, NowMs).Select(id => new BrokerRegistrationChangeRecord { BrokerId = id, BrokerEpoch = unfenced[id].Epoch, Fenced = 1 })];
+        var expired = _sessions.Expired(unfenced.Keys, NowMs).ToList();
+        return expired.Count == 0
+            ? []
+            : WithPartitionChanges(image, [.. expired.Select(id => (IVersionedMessage)new BrokerRegistrationChangeRecord { BrokerId = id, BrokerEpoch = unfenced[id].Epoch, Fenced = 1 })], expired, electLeaderless: false);
     }
+
+    /// <summary>AlterPartition: a leader's ISR changes, checked as <see cref="PartitionChanges.AlterPartition"/> says.</summary>
+    public ControllerResult<AlterPartitionResponse> AlterPartition(ClusterImage image, AlterPartitionRequest request)
+    {
+        var (records, response) = PartitionChanges.AlterPartition(image, request);
+        return new([.. records], response);
+    }
+
+    /// <summary>
+    /// <paramref name="records"/> (broker changes) followed by the partition changes they call for: brokers in
+    /// <paramref name="removed"/> leave ISRs and leadership, and with <paramref name="electLeaderless"/> partitions
+    /// without a leader get one. Each step plans on the image as the records before it left it.
+    /// </summary>
+    private static List<IVersionedMessage> WithPartitionChanges(ClusterImage image, List<IVersionedMessage> records, IReadOnlyList<int> removed, bool electLeaderless)
+    {
+        var working = image;
+        var offset = image.LastOffset + 1;
+        foreach (var record in records)
+        {
+            working = working.Apply(record, offset++);
+        }
+
+        void Add(IEnumerable<PartitionChangeRecord> changes)
+        {
+            foreach (var change in changes)
+            {
+                working = working.Apply(change, offset++);
+                records.Add(change);
+            }
+        }
+
+        foreach (var id in removed)
+        {
+            Add(PartitionChanges.RemoveBroker(working, id, CanLead(working)));
+        }
+
+        if (electLeaderless)
+        {
+            Add(PartitionChanges.ElectLeaderless(working, CanLead(working)));
+        }
+
+        return records;
+    }
+
+    private static Func<int, bool> CanLead(ClusterImage image) =>
+        id => image.Brokers.TryGetValue(id, out var broker) && !broker.Fenced && !broker.InControlledShutdown;
 
     /// <summary>
     /// AllocateProducerIds: the next block of producer ids for a broker's idempotent and transactional producers. Only

@@ -178,6 +178,7 @@ public sealed partial class PartitionLog : IDisposable
         List<RecordBatchHeader>? producerBatches = null;
         Dictionary<long, ControlRecordType?>? markers = null;
         var transactional = false;
+        List<(int Epoch, long BaseOffset)>? replicatedEpochs = null;
         var next = LogEndOffset;
         var first = -1L;
         var maxTimestamp = -1L;
@@ -266,6 +267,11 @@ public sealed partial class PartitionLog : IDisposable
                     ErrorCode.CorruptMessage,
                     $"{Topic}-{Partition}: batch base offset {header.BaseOffset} is below the log end offset {next}.");
             }
+            else if (header.PartitionLeaderEpoch >= 0)
+            {
+                // A follower learns the leader's epochs from the batches it copies (KIP-101).
+                (replicatedEpochs ??= []).Add((header.PartitionLeaderEpoch, header.BaseOffset));
+            }
 
             if (header.ProducerId != RecordBatchHeader.NoProducerId)
             {
@@ -314,6 +320,11 @@ public sealed partial class PartitionLog : IDisposable
         if (leaderEpoch >= 0)
         {
             LeaderEpochs.Assign(leaderEpoch, first);
+        }
+
+        foreach (var (epoch, baseOffset) in replicatedEpochs ?? [])
+        {
+            LeaderEpochs.Assign(epoch, baseOffset);
         }
 
         foreach (var written in producerBatches ?? [])

@@ -24,14 +24,23 @@ internal sealed class TestCluster : IAsyncDisposable
 
     public IReadOnlyList<QuorumVoter> Voters { get; }
 
+    public bool ReplicaFetchers { get; private init; } = true;
+
+    /// <summary>Settings every node gets on top of the cluster's short timeouts.</summary>
+    public IReadOnlyList<(string Name, string Value)> Settings { get; private init; } = [];
+
     /// <summary>By node id (index 0 unused); null while a node is stopped.</summary>
     public BrokerServer?[] Nodes { get; }
 
     public IEnumerable<BrokerServer> Running => Nodes.OfType<BrokerServer>();
 
-    public static async Task<TestCluster> StartAsync(int nodes = 3)
+    /// <summary>
+    /// Starts <paramref name="nodes"/> nodes. With <paramref name="replicaFetchers"/> false no follower fetches from
+    /// its leaders: a test then plays the followers itself, with raw replica fetches.
+    /// </summary>
+    public static async Task<TestCluster> StartAsync(int nodes = 3, bool replicaFetchers = true, params (string Name, string Value)[] settings)
     {
-        var cluster = new TestCluster([.. Enumerable.Range(1, nodes).Select(id => new QuorumVoter(id, "127.0.0.1", FreePort()))]);
+        var cluster = new TestCluster([.. Enumerable.Range(1, nodes).Select(id => new QuorumVoter(id, "127.0.0.1", FreePort()))]) { ReplicaFetchers = replicaFetchers, Settings = settings };
         await Task.WhenAll(Enumerable.Range(1, nodes).Select(cluster.StartNodeAsync));
         return cluster;
     }
@@ -46,11 +55,14 @@ internal sealed class TestCluster : IAsyncDisposable
         Voters = Voters,
         ControllerListener = new IPEndPoint(IPAddress.Loopback, Voters[id - 1].Port),
         ControllerListenerName = "CONTROLLER",
-        Config = BrokerConfig.From(
+        ReplicaFetchers = ReplicaFetchers,
+        Config = BrokerConfig.From([
             ("controller.quorum.election.timeout.ms", "300"),
             ("controller.quorum.request.timeout.ms", "300"),
             ("broker.heartbeat.interval.ms", "200"),
-            ("broker.session.timeout.ms", "2000")),
+            ("broker.session.timeout.ms", "2000"),
+            ("replica.fetch.backoff.ms", "200"),
+            .. Settings]),
     };
 
     public async Task StartNodeAsync(int id)
@@ -160,7 +172,8 @@ public class ClusterFormationTests
             Assert.Equal(0, created.Topics.Single().ErrorCode);
         }
 
-        await TestWait.UntilAsync(() => cluster.Running.All(n => TestCluster.Quorum(n).Image.Topic("placed") is not null));
+        await TestWait.UntilAsync(() => cluster.Running.All(n => TestCluster.Quorum(n).Image.Topic("placed") is { } t
+            && t.Partitions.Values.All(p => !p.Replicas.Contains(n.Options.NodeId) || n.Logs.Get("placed", p.PartitionId) is not null)));
         foreach (var node in cluster.Running)
         {
             var partitions = TestCluster.Quorum(node).Image.Topic("placed")!.Partitions.Values;

@@ -50,7 +50,7 @@ public class ControllerRegistrationTests
         var (_, versions) = await controller.ReceiveAsync<ApiVersionsResponse>(3);
         Assert.Equal(
             [ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.DeleteTopics, ApiKey.AlterConfigs, ApiKey.CreatePartitions, ApiKey.IncrementalAlterConfigs,
-                ApiKey.AlterUserScramCredentials, ApiKey.DescribeQuorum, ApiKey.DescribeCluster, ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat,
+                ApiKey.AlterUserScramCredentials, ApiKey.DescribeQuorum, ApiKey.AlterPartition, ApiKey.DescribeCluster, ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat,
                 ApiKey.AllocateProducerIds],
             versions.ApiKeys.Select(k => (ApiKey)k.ApiKey).ToArray());
 
@@ -58,7 +58,7 @@ public class ControllerRegistrationTests
         using var client = await RawConnection.OpenAsync(broker.Server.Port);
         await client.SendAsync(new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, 3, 1);
         var (_, clientVersions) = await client.ReceiveAsync<ApiVersionsResponse>(3);
-        Assert.DoesNotContain(clientVersions.ApiKeys, k => k.ApiKey is (short)ApiKey.BrokerRegistration or (short)ApiKey.BrokerHeartbeat or (short)ApiKey.AllocateProducerIds);
+        Assert.DoesNotContain(clientVersions.ApiKeys, k => k.ApiKey is (short)ApiKey.BrokerRegistration or (short)ApiKey.BrokerHeartbeat or (short)ApiKey.AllocateProducerIds or (short)ApiKey.AlterPartition);
         Assert.Contains(clientVersions.ApiKeys, k => k.ApiKey == (short)ApiKey.Produce);
 
         // DescribeQuorum names the controller listener as the voter's endpoint.

@@ -18,7 +18,8 @@ public class ReplicaLeaderPathTests
     [Fact(Timeout = TestLimits.Timeout)]
     public async Task FollowerFetchesMoveTheHighWatermarkThatConsumersAndAcksAllWaitFor()
     {
-        await using var cluster = await TestCluster.StartAsync();
+        // The test plays both followers itself.
+        await using var cluster = await TestCluster.StartAsync(replicaFetchers: false);
         await TestWait.UntilAsync(() => cluster.Running.All(n => TestCluster.Quorum(n).Image.Brokers.Values.Count(b => !b.Fenced) == 3));
         var controller = await cluster.ActiveControllerAsync();
         using (var admin = await RawConnection.OpenAsync(controller.Port))

@@ -231,6 +231,91 @@ public class QuorumControllerTests
         Assert.Contains("for partition 5 are fenced", PartitionAssigner.CheckManual(_image, [[1], [2]], firstPartition: 4), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AFencedLeaderIsReplacedFromTheIsrAndALeaderlessPartitionGetsOneWhenAnIsrMemberReturns()
+    {
+        var (controller, epochs, _) = ThreeBrokersAndATopic(new PartitionRecord { PartitionId = 1, Replicas = [2, 1], Isr = [2], Leader = 2, LeaderEpoch = 0, PartitionEpoch = 0 });
+
+        // Broker 1 asks to be fenced: it leaves partition 0's ISR, and 2 (next in replica order) leads at a new epoch.
+        Apply(controller.Heartbeat(_image, new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = epochs[1], CurrentMetadataOffset = _image.LastOffset, WantFence = true }));
+        var p0 = _image.Topic("t")!.Partitions[0];
+        Assert.Equal((2, 1, 1), (p0.Leader, p0.LeaderEpoch, p0.PartitionEpoch));
+        Assert.Equal([2, 3], p0.Isr);
+
+        // Broker 2's session runs out: partition 0 moves to 3; partition 1 has no one else in its ISR and goes leaderless.
+        _time.Advance(SessionMs / 2);
+        Apply(controller.Heartbeat(_image, Heartbeat(3, epochs[3], _image.LastOffset)));
+        _time.Advance(SessionMs / 2 + 1);
+        AppendAll(controller.FenceExpired(_image));
+        Assert.Equal((3, 2), (_image.Topic("t")!.Partitions[0].Leader, _image.Topic("t")!.Partitions[0].LeaderEpoch));
+        Assert.Equal([3], _image.Topic("t")!.Partitions[0].Isr);
+        var p1 = _image.Topic("t")!.Partitions[1];
+        Assert.Equal((-1, 1), (p1.Leader, p1.LeaderEpoch));
+        Assert.Equal([2], p1.Isr); // never empty: it comes back with broker 2
+
+        // Broker 2 heartbeats again and is unfenced: it leads partition 1 again.
+        Apply(controller.Heartbeat(_image, Heartbeat(2, epochs[2], _image.LastOffset)));
+        Assert.Equal((2, 2), (_image.Topic("t")!.Partitions[1].Leader, _image.Topic("t")!.Partitions[1].LeaderEpoch));
+    }
+
+    [Fact]
+    public void AlterPartitionIsAcceptedOnlyFromTheLeaderAtItsEpochsAndOnlyForEligibleReplicas()
+    {
+        var (controller, epochs, topicId) = ThreeBrokersAndATopic();
+        AlterPartitionRequest Request(int broker, int leaderEpoch, int partitionEpoch, params int[] isr) => new()
+        {
+            BrokerId = broker,
+            BrokerEpoch = epochs[broker],
+            Topics = [new() { TopicId = topicId, Partitions = [new() { PartitionIndex = 0, LeaderEpoch = leaderEpoch, PartitionEpoch = partitionEpoch, NewIsrWithEpochs = [.. isr.Select(b => new AlterPartitionRequest.BrokerState { BrokerId = b, BrokerEpoch = epochs[b] })] }] }],
+        };
+        ErrorCode Error(AlterPartitionResponse response) => (ErrorCode)response.Topics.Single().Partitions.Single().ErrorCode;
+
+        var shrunk = Apply(controller.AlterPartition(_image, Request(1, 0, 0, 1, 2)));
+        Assert.Equal(ErrorCode.None, Error(shrunk));
+        Assert.Equal(1, shrunk.Topics[0].Partitions[0].PartitionEpoch);
+        Assert.Equal([1, 2], shrunk.Topics[0].Partitions[0].Isr);
+        Assert.Equal([1, 2], _image.Topic("t")!.Partitions[0].Isr);
+
+        Assert.Equal(ErrorCode.InvalidUpdateVersion, Error(controller.AlterPartition(_image, Request(1, 0, 0, 1)).Response));
+        Assert.Equal(ErrorCode.FencedLeaderEpoch, Error(controller.AlterPartition(_image, Request(1, 3, 1, 1)).Response));
+        Assert.Equal(ErrorCode.NotLeaderOrFollower, Error(controller.AlterPartition(_image, Request(2, 0, 1, 2)).Response));
+        Assert.Equal(ErrorCode.InvalidRequest, Error(controller.AlterPartition(_image, Request(1, 0, 1, 2)).Response)); // without the leader
+        var stale = Request(1, 0, 1, 1);
+        stale.BrokerEpoch = epochs[1] - 1;
+        Assert.Equal(ErrorCode.StaleBrokerEpoch, (ErrorCode)controller.AlterPartition(_image, stale).Response.ErrorCode);
+
+        // A fenced broker may not join; once unfenced, at its epoch, it may.
+        Append(new BrokerRegistrationChangeRecord { BrokerId = 3, BrokerEpoch = epochs[3], Fenced = 1 });
+        var refused = controller.AlterPartition(_image, Request(1, 0, 1, 1, 2, 3));
+        Assert.Equal((ErrorCode.IneligibleReplica, 0), (Error(refused.Response), refused.Records.Count));
+        Append(new BrokerRegistrationChangeRecord { BrokerId = 3, BrokerEpoch = epochs[3], Fenced = 0 });
+        Assert.Equal(ErrorCode.None, Error(Apply(controller.AlterPartition(_image, Request(1, 0, 1, 1, 2, 3)))));
+        Assert.Equal([1, 2, 3], _image.Topic("t")!.Partitions[0].Isr);
+    }
+
+    /// <summary>
+    /// Brokers 1, 2 and 3 registered and unfenced, and topic "t" whose partition 0 has all three (1 leading), plus
+    /// <paramref name="more"/> partitions.
+    /// </summary>
+    private (QuorumController Controller, Dictionary<int, long> Epochs, Guid TopicId) ThreeBrokersAndATopic(params PartitionRecord[] more)
+    {
+        var controller = new QuorumController(Cluster, SessionMs, _time);
+        var epochs = new Dictionary<int, long>();
+        foreach (var id in new[] { 1, 2, 3 })
+        {
+            epochs[id] = Apply(controller.Register(_image, Registration(id))).BrokerEpoch;
+            Apply(controller.Heartbeat(_image, Heartbeat(id, epochs[id], _image.LastOffset)));
+        }
+
+        var topicId = Guid.NewGuid();
+        AppendAll([
+            new TopicRecord { Name = "t", TopicId = topicId },
+            new PartitionRecord { PartitionId = 0, TopicId = topicId, Replicas = [1, 2, 3], Isr = [1, 2, 3], Leader = 1, LeaderEpoch = 0, PartitionEpoch = 0 },
+            .. more.Select(p => { p.TopicId = topicId; return p; }),
+        ]);
+        return (controller, epochs, topicId);
+    }
+
     private static BrokerRegistrationRequest Registration(int id, Guid? incarnation = null) => new()
     {
         BrokerId = id,

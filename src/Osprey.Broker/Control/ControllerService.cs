@@ -47,6 +47,7 @@ public sealed partial class ControllerService : IAsyncDisposable
             {
                 BrokerRegistrationRequest registration => await DecideAsync((c, image) => c.Register(image, registration), cancellationToken).ConfigureAwait(false),
                 BrokerHeartbeatRequest heartbeat => Track(heartbeat, await DecideAsync((c, image) => c.Heartbeat(image, heartbeat), cancellationToken).ConfigureAwait(false)),
+                AlterPartitionRequest alter => await DecideAsync((c, image) => c.AlterPartition(image, alter), cancellationToken).ConfigureAwait(false),
                 AllocateProducerIdsRequest allocate => await DecideAsync((c, image) => c.AllocateProducerIds(image, allocate), cancellationToken).ConfigureAwait(false),
                 _ => throw new KafkaProtocolException(ErrorCode.InvalidRequest, $"The controller does not handle {request.ApiKey}."),
             };
@@ -57,6 +58,7 @@ public sealed partial class ControllerService : IAsyncDisposable
             {
                 BrokerRegistrationRequest => new BrokerRegistrationResponse { ErrorCode = (short)ErrorCode.NotController },
                 AllocateProducerIdsRequest => new AllocateProducerIdsResponse { ErrorCode = (short)ErrorCode.NotController, ProducerIdStart = -1 },
+                AlterPartitionRequest => new AlterPartitionResponse { ErrorCode = (short)ErrorCode.NotController },
                 _ => new BrokerHeartbeatResponse { ErrorCode = (short)ErrorCode.NotController },
             };
         }

@@ -215,6 +215,101 @@ public sealed class Partition
     }
 
     /// <summary>
+    /// The ISR change this leader should ask the controller for now, if any: followers that lagged for longer than
+    /// <paramref name="lagTimeMaxMs"/> out, or followers that caught up (on brokers <paramref name="eligible"/>
+    /// accepts) in. The change becomes pending (the high watermark waits for the larger of the two ISRs) until
+    /// <see cref="IsrChangeAnswered"/>.
+    /// </summary>
+    public (ImmutableArray<int> Isr, int LeaderEpoch, int PartitionEpoch)? ProposeIsrChange(long nowMs, long lagTimeMaxMs, Func<int, long, bool> eligible)
+    {
+        lock (_lock)
+        {
+            if (_leader is not { } leader || (leader.ShrinkCandidate(nowMs, lagTimeMaxMs) ?? leader.ExpandCandidate(eligible)) is not { } isr)
+            {
+                return null;
+            }
+
+            leader.Propose(isr);
+            return (isr, leader.LeaderEpoch, leader.PartitionEpoch);
+        }
+    }
+
+    /// <summary>
+    /// The controller's answer to a proposal made at <paramref name="leaderEpoch"/>: the ISR it committed and its
+    /// partition epoch, or null when it refused (or could not be asked), after which the next check proposes again.
+    /// </summary>
+    public void IsrChangeAnswered(int leaderEpoch, IReadOnlyList<int>? isr, int partitionEpoch, long nowMs)
+    {
+        lock (_lock)
+        {
+            if (_leader is not { } leader || leader.LeaderEpoch != leaderEpoch)
+            {
+                return;
+            }
+
+            if (isr is null || !leader.Adopt(isr, leader.Replicas, partitionEpoch, Log.LogEndOffset, nowMs))
+            {
+                leader.ProposalFailed();
+            }
+
+            CompleteWaiters();
+        }
+    }
+
+    /// <summary>
+    /// Appends what a follower fetched from the leader at <paramref name="fetchedAtEpoch"/>, keeping the leader's
+    /// offsets and epochs, and takes the leader's high watermark (as far as this log reaches) and log start offset.
+    /// Nothing happens (null) when the partition's role or leader epoch changed since the fetch was sent.
+    /// </summary>
+    public AppendResult? AppendAsFollower(int fetchedAtEpoch, ReadOnlySpan<byte> records, long leaderHighWatermark, long leaderLogStartOffset)
+    {
+        lock (_lock)
+        {
+            if (_leader is not null || LeaderEpoch != fetchedAtEpoch)
+            {
+                return null;
+            }
+
+            AppendResult? appended = records.IsEmpty ? null : Log.Append(records, AppendOrigin.Replication);
+            if (leaderHighWatermark >= 0)
+            {
+                _followerHighWatermark = Math.Min(leaderHighWatermark, Log.LogEndOffset);
+            }
+
+            if (leaderLogStartOffset > Log.LogStartOffset && leaderLogStartOffset <= Log.LogEndOffset)
+            {
+                Log.DeleteRecordsBefore(leaderLogStartOffset);
+            }
+
+            return appended;
+        }
+    }
+
+    /// <summary>
+    /// A follower's log parts from the leader's (a DivergingEpoch answer at <paramref name="fetchedAtEpoch"/>): it is
+    /// truncated by epochs (<see cref="EpochLineage.TruncationFor"/>). Returns the offset truncated to, or null when
+    /// the role or leader epoch changed since the fetch.
+    /// </summary>
+    public long? TruncateAsFollower(int fetchedAtEpoch, int divergingEpoch, long divergingEndOffset)
+    {
+        lock (_lock)
+        {
+            if (_leader is not null || LeaderEpoch != fetchedAtEpoch)
+            {
+                return null;
+            }
+
+            var truncation = EpochLineage.TruncationFor(Log.LeaderEpochs.Entries, Log.LogEndOffset, Math.Min(_followerHighWatermark, Log.LogEndOffset), divergingEpoch, divergingEndOffset);
+            Log.TruncateTo(truncation.Offset);
+            _followerHighWatermark = Math.Min(_followerHighWatermark, Log.LogEndOffset);
+            return truncation.Offset;
+        }
+    }
+
+    /// <summary>The epoch of the last batch this log holds, which a follower's fetch names (-1: none).</summary>
+    public int LastFetchedEpoch => Log.LeaderEpochs.LatestEpoch ?? -1;
+
+    /// <summary>
     /// Waits until the high watermark passes <paramref name="lastOffset"/> (every in-sync replica has the records),
     /// then answers NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR has meanwhile shrunk below
     /// <paramref name="minInsyncReplicas"/>; NOT_LEADER_OR_FOLLOWER if the leadership ends first, REQUEST_TIMED_OUT
