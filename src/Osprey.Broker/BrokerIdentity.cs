@@ -13,4 +13,7 @@ public sealed class BrokerIdentity
 
     /// <summary>The advertised port; set once the listener is bound (port 0 becomes the real one).</summary>
     public int Port { get; set; }
+
+    /// <summary>This process's incarnation of the broker: new at every start, named in its registration.</summary>
+    public Guid IncarnationId { get; } = Guid.NewGuid();
 }

@@ -310,6 +310,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         AddControllerListenerHandler<AlterConfigsHandler>(builder.Services);
         AddControllerListenerHandler<IncrementalAlterConfigsHandler>(builder.Services);
         AddControllerListenerHandler<AlterUserScramCredentialsHandler>(builder.Services);
+        AddControllerListenerHandler<ElectLeadersHandler>(builder.Services);
         builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => ActivatorUtilities.CreateInstance<DescribeQuorumHandler>(sp, true));
         builder.Services.AddKeyedSingleton<IRequestHandler>(ControllerListenerKey, (sp, _) => new DescribeClusterHandler(
             identity, sp.GetRequiredService<IMetadataQuorum>(), options, sp.GetRequiredService<BrokerServerPorts>(), controllerListener: true));
@@ -459,6 +460,13 @@ public sealed partial class BrokerServer : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        // A cluster's broker first hands its leaderships to other in-sync replicas, so clients move without waiting
+        // for its session to run out. A single node has no one to hand them to.
+        if (_quorum is not null)
+        {
+            await _lifecycle.ControlledShutdownAsync(TimeSpan.FromMilliseconds(Options.BrokerSessionTimeoutMs)).ConfigureAwait(false);
+        }
+
         await _lifecycle.DisposeAsync().ConfigureAwait(false);
 
         // The quorum before the host: its connections on the CONTROLLER listener end with it, so the host's stop

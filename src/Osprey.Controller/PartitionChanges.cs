@@ -18,7 +18,7 @@ public static class PartitionChanges
     /// last member: an ISR is never empty, so that the partition can come back with it) and move leadership off it.
     /// <paramref name="canLead"/> tells which brokers may lead; the broker itself never may.
     /// </summary>
-    public static List<PartitionChangeRecord> RemoveBroker(ClusterImage image, int brokerId, Func<int, bool> canLead)
+    public static List<PartitionChangeRecord> RemoveBroker(ClusterImage image, int brokerId, Func<int, bool> canLead, Func<TopicImage, bool>? uncleanAllowed = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(canLead);
@@ -42,7 +42,8 @@ public static class PartitionChanges
 
                 if (partition.Leader == brokerId)
                 {
-                    change.Leader = Elect(partition.Replicas, isr, r => r != brokerId && canLead(r));
+                    (change.Leader, var uncleanIsr) = ElectOrUnclean(topic, partition.Replicas, isr, r => r != brokerId && canLead(r), uncleanAllowed);
+                    change.Isr = uncleanIsr is { } unclean ? [.. unclean] : change.Isr;
                 }
 
                 if (change.Isr is not null || change.Leader != PartitionImage.PartitionChangeNoLeaderChange)
@@ -55,8 +56,12 @@ public static class PartitionChanges
         return records;
     }
 
-    /// <summary>Leaders for partitions that have none, from ISR members that may lead now.</summary>
-    public static List<PartitionChangeRecord> ElectLeaderless(ClusterImage image, Func<int, bool> canLead)
+    /// <summary>
+    /// Leaders for partitions that have none, from ISR members that may lead now; where none may and
+    /// <paramref name="uncleanAllowed"/> says the topic allows it (unclean.leader.election.enable), from any replica
+    /// that may lead, which is then the whole ISR.
+    /// </summary>
+    public static List<PartitionChangeRecord> ElectLeaderless(ClusterImage image, Func<int, bool> canLead, Func<TopicImage, bool>? uncleanAllowed = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         var records = new List<PartitionChangeRecord>();
@@ -64,14 +69,126 @@ public static class PartitionChanges
         {
             foreach (var partition in topic.Partitions.Values.Where(p => p.Leader < 0))
             {
-                if (Elect(partition.Replicas, partition.Isr, canLead) is var leader and >= 0)
+                var (leader, uncleanIsr) = ElectOrUnclean(topic, partition.Replicas, partition.Isr, canLead, uncleanAllowed);
+                if (leader >= 0)
                 {
-                    records.Add(new PartitionChangeRecord { TopicId = topic.TopicId, PartitionId = partition.PartitionId, Leader = leader });
+                    records.Add(new PartitionChangeRecord { TopicId = topic.TopicId, PartitionId = partition.PartitionId, Leader = leader, Isr = uncleanIsr is { } isr ? [.. isr] : null });
                 }
             }
         }
 
         return records;
+    }
+
+    /// <summary>
+    /// Auto leader rebalance: partitions whose leader is not their preferred replica (the first) move back to it when
+    /// it is in the ISR and may lead, as a preferred election would.
+    /// </summary>
+    public static List<PartitionChangeRecord> BalanceLeaders(ClusterImage image, Func<int, bool> canLead)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(canLead);
+        var records = new List<PartitionChangeRecord>();
+        foreach (var topic in image.Topics.Values)
+        {
+            foreach (var partition in topic.Partitions.Values)
+            {
+                var preferred = partition.Replicas.Length > 0 ? partition.Replicas[0] : -1;
+                if (preferred >= 0 && partition.Leader != preferred && partition.Isr.Contains(preferred) && canLead(preferred))
+                {
+                    records.Add(new PartitionChangeRecord { TopicId = topic.TopicId, PartitionId = partition.PartitionId, Leader = preferred });
+                }
+            }
+        }
+
+        return records;
+    }
+
+    /// <summary>A clean election, or, when that finds no one and the topic allows it, an unclean one (with its new ISR).</summary>
+    private static (int Leader, ImmutableArray<int>? UncleanIsr) ElectOrUnclean(
+        TopicImage topic, ImmutableArray<int> replicas, ImmutableArray<int> isr, Func<int, bool> canLead, Func<TopicImage, bool>? uncleanAllowed)
+    {
+        var leader = Elect(replicas, isr, canLead);
+        if (leader >= 0 || uncleanAllowed is null || !uncleanAllowed(topic))
+        {
+            return (leader, null);
+        }
+
+        var unclean = replicas.FirstOrDefault(canLead, -1);
+        return unclean >= 0 ? (unclean, [unclean]) : (-1, null);
+    }
+
+    /// <summary>
+    /// ElectLeaders: a preferred election (type 0) moves leadership to each partition's first replica when it is in
+    /// the ISR and may lead (PREFERRED_LEADER_NOT_AVAILABLE otherwise); an unclean election (type 1) gives a partition
+    /// without a leader one, from the ISR when it can, else from any replica that may lead, whose ISR it then is alone
+    /// (ELIGIBLE_LEADERS_NOT_AVAILABLE when there is none). A partition that already has the leader asked for is
+    /// ELECTION_NOT_NEEDED. <paramref name="partitions"/> null means every partition.
+    /// </summary>
+    public static (List<PartitionChangeRecord> Records, List<(string Topic, int Partition, ErrorCode Error, string? Message)> Results) ElectLeaders(
+        ClusterImage image, sbyte electionType, IReadOnlyList<(string Topic, int Partition)>? partitions, Func<int, bool> canLead)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(canLead);
+        var records = new List<PartitionChangeRecord>();
+        var results = new List<(string, int, ErrorCode, string?)>();
+        var asked = partitions ?? [.. image.Topics.Values.SelectMany(t => t.Partitions.Keys.Select(p => (t.Name, p)))];
+        foreach (var (name, index) in asked)
+        {
+            if (image.Topic(name) is not { } topic || !topic.Partitions.TryGetValue(index, out var partition))
+            {
+                results.Add((name, index, ErrorCode.UnknownTopicOrPartition, image.Topic(name) is null ? $"No such topic as {name}" : $"No such partition as {name}-{index}"));
+                continue;
+            }
+
+            var change = new PartitionChangeRecord { TopicId = topic.TopicId, PartitionId = index, Leader = PartitionImage.PartitionChangeNoLeaderChange };
+            if (electionType == 0)
+            {
+                var preferred = partition.Replicas.Length > 0 ? partition.Replicas[0] : -1;
+                if (partition.Leader == preferred)
+                {
+                    results.Add((name, index, ErrorCode.ElectionNotNeeded, "Leader election not needed for topic partition."));
+                    continue;
+                }
+
+                if (!partition.Isr.Contains(preferred) || !canLead(preferred))
+                {
+                    results.Add((name, index, ErrorCode.PreferredLeaderNotAvailable, $"Failed to elect leader for partition {name}-{index} under strategy PreferredReplicaPartitionLeaderElectionStrategy"));
+                    continue;
+                }
+
+                change.Leader = preferred;
+            }
+            else
+            {
+                if (partition.Leader >= 0)
+                {
+                    results.Add((name, index, ErrorCode.ElectionNotNeeded, "Leader election not needed for topic partition."));
+                    continue;
+                }
+
+                var leader = Elect(partition.Replicas, partition.Isr, canLead);
+                if (leader < 0)
+                {
+                    // Unclean: a replica outside the ISR leads; records only it has not are lost.
+                    leader = partition.Replicas.FirstOrDefault(canLead, -1);
+                    change.Isr = leader >= 0 ? [leader] : null;
+                }
+
+                if (leader < 0)
+                {
+                    results.Add((name, index, ErrorCode.EligibleLeadersNotAvailable, $"Failed to elect leader for partition {name}-{index} under strategy UncleanLeaderElectionStrategy"));
+                    continue;
+                }
+
+                change.Leader = leader;
+            }
+
+            records.Add(change);
+            results.Add((name, index, ErrorCode.None, null));
+        }
+
+        return (records, results);
     }
 
     /// <summary>The first replica, in replica order, that is in <paramref name="isr"/> and may lead; -1 when none.</summary>

@@ -12,7 +12,8 @@ public readonly record struct ControllerResult<T>(IReadOnlyList<IVersionedMessag
 /// records to append and the answer. The caller runs one decision at a time, inside the metadata quorum's writer
 /// turn, so the image a decision reads is the one its records apply to, and the next offset is where they land.
 /// </summary>
-public sealed class QuorumController(string clusterId, long sessionTimeoutMs, TimeProvider time)
+/// <param name="uncleanAllowed">Whether a topic allows unclean leader election (unclean.leader.election.enable as in force for it).</param>
+public sealed class QuorumController(string clusterId, long sessionTimeoutMs, TimeProvider time, Func<ClusterImage, TopicImage, bool>? uncleanAllowed = null)
 {
     private readonly BrokerHeartbeatTracker _sessions = new(sessionTimeoutMs);
 
@@ -117,7 +118,16 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
             return new([], new BrokerHeartbeatResponse { ErrorCode = (short)ErrorCode.StaleBrokerEpoch });
         }
 
-        _sessions.Touch(request.BrokerId, NowMs);
+        // A broker leaving under control has no session to keep: once it is gone it may register again at once.
+        if (request.WantShutDown)
+        {
+            _sessions.Forget(request.BrokerId);
+        }
+        else
+        {
+            _sessions.Touch(request.BrokerId, NowMs);
+        }
+
         var caughtUp = request.CurrentMetadataOffset >= broker.Epoch;
         var fenced = broker.Fenced;
         sbyte fence = -1;
@@ -131,11 +141,12 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
             (fence, fenced) = (0, false);
         }
 
-        // Leadership moves away from a broker shutting down once partitions are replicated; until then it leads only
-        // what no other broker could, so it may go as soon as it asks.
-        if (request.WantShutDown && !broker.InControlledShutdown && !fenced)
+        // A broker shutting down is fenced and its leaderships move to other in-sync replicas, in the same step
+        // (below): it leads nothing once this answer reaches it, so it may go at once (Kafka's SHUTDOWN_NOW).
+        if (request.WantShutDown && !broker.InControlledShutdown)
         {
             shutdown = 1;
+            (fence, fenced) = fenced ? (fence, true) : ((sbyte)1, true);
         }
 
         var response = new BrokerHeartbeatResponse { IsCaughtUp = caughtUp, IsFenced = fenced, ShouldShutDown = request.WantShutDown };
@@ -144,9 +155,10 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
             return new([], response);
         }
 
-        // Fenced: it leaves every ISR and leads nothing. Unfenced: partitions left leaderless may have it lead.
+        // Fenced or shutting down: it leaves every ISR and leads nothing (so it may go at once). Unfenced: partitions
+        // left leaderless may have it lead.
         IVersionedMessage change = new BrokerRegistrationChangeRecord { BrokerId = broker.Id, BrokerEpoch = broker.Epoch, Fenced = fence, InControlledShutdown = shutdown };
-        return new(WithPartitionChanges(image, [change], fence == 1 ? [broker.Id] : [], electLeaderless: fence == 0), response);
+        return new(WithPartitionChanges(image, [change], fence == 1 || shutdown == 1 ? [broker.Id] : [], electLeaderless: fence == 0), response);
     }
 
     /// <summary>The records that fence every unfenced broker whose session ran out (none most of the time).</summary>
@@ -171,7 +183,7 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
     /// <paramref name="removed"/> leave ISRs and leadership, and with <paramref name="electLeaderless"/> partitions
     /// without a leader get one. Each step plans on the image as the records before it left it.
     /// </summary>
-    private static List<IVersionedMessage> WithPartitionChanges(ClusterImage image, List<IVersionedMessage> records, IReadOnlyList<int> removed, bool electLeaderless)
+    private List<IVersionedMessage> WithPartitionChanges(ClusterImage image, List<IVersionedMessage> records, IReadOnlyList<int> removed, bool electLeaderless)
     {
         var working = image;
         var offset = image.LastOffset + 1;
@@ -191,16 +203,42 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
 
         foreach (var id in removed)
         {
-            Add(PartitionChanges.RemoveBroker(working, id, CanLead(working)));
+            Add(PartitionChanges.RemoveBroker(working, id, CanLead(working), Unclean(working)));
         }
 
         if (electLeaderless)
         {
-            Add(PartitionChanges.ElectLeaderless(working, CanLead(working)));
+            Add(PartitionChanges.ElectLeaderless(working, CanLead(working), Unclean(working)));
         }
 
         return records;
     }
+
+    /// <summary>
+    /// The periodic controller work beyond fencing: partitions left without a leader get one where the topic allows an
+    /// unclean election (its setting may have changed since), and with <paramref name="balanceLeaders"/>
+    /// (auto.leader.rebalance.enable) leaderships go back to preferred replicas.
+    /// </summary>
+    public IReadOnlyList<IVersionedMessage> Maintain(ClusterImage image, bool balanceLeaders)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var records = WithPartitionChanges(image, [], [], electLeaderless: true);
+        if (balanceLeaders)
+        {
+            var working = image;
+            var offset = image.LastOffset + 1;
+            foreach (var record in records)
+            {
+                working = working.Apply(record, offset++);
+            }
+
+            records.AddRange(PartitionChanges.BalanceLeaders(working, CanLead(working)));
+        }
+
+        return records;
+    }
+
+    private Func<TopicImage, bool>? Unclean(ClusterImage image) => uncleanAllowed is null ? null : topic => uncleanAllowed(image, topic);
 
     private static Func<int, bool> CanLead(ClusterImage image) =>
         id => image.Brokers.TryGetValue(id, out var broker) && !broker.Fenced && !broker.InControlledShutdown;

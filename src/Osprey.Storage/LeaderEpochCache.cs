@@ -37,7 +37,8 @@ public sealed class LeaderEpochCache
 
     /// <summary>
     /// The end offset of <paramref name="epoch"/> (the start of the next greater epoch, or the log end offset for the
-    /// latest) and the greatest known epoch ≤ the one asked; (-1, -1) when none is.
+    /// latest) and the greatest known epoch ≤ the one asked; for an epoch older than all, that epoch and the first
+    /// one's start; (-1, -1) when no epoch is known.
     /// </summary>
     public (int Epoch, long EndOffset) EndOffsetFor(int epoch, long logEndOffset) => EndOffsetFor(_entries, epoch, logEndOffset);
 
@@ -45,6 +46,11 @@ public sealed class LeaderEpochCache
     public static (int Epoch, long EndOffset) EndOffsetFor(IReadOnlyList<(int Epoch, long StartOffset)> entries, int epoch, long logEndOffset)
     {
         ArgumentNullException.ThrowIfNull(entries);
+        if (epoch < 0 || entries.Count == 0)
+        {
+            return (-1, -1);
+        }
+
         for (var i = entries.Count - 1; i >= 0; i--)
         {
             if (entries[i].Epoch <= epoch)
@@ -54,7 +60,8 @@ public sealed class LeaderEpochCache
             }
         }
 
-        return (-1, -1);
+        // Older than every epoch known here: as Kafka answers, that epoch ends where the first known one starts.
+        return (epoch, entries[0].StartOffset);
     }
 
     /// <summary>Removes epochs that start at or after <paramref name="offset"/> (the log was truncated there).</summary>

@@ -89,11 +89,37 @@ internal sealed class TestCluster : IAsyncDisposable
         return Running.Single(n => Quorum(n).IsActiveController);
     }
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A port to name in the voters before the node binds it: below Linux's ephemeral range (32768 up), so that no
+    /// outgoing connection is given it meanwhile, never the same twice in this process, and bindable right now.
+    /// </summary>
     private static int FreePort()
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        while (true)
+        {
+            int port;
+            lock (HandedOut)
+            {
+                port = Random.Shared.Next(20_000, 32_000);
+                if (!HandedOut.Add(port))
+                {
+                    continue;
+                }
+            }
+
+            try
+            {
+                using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+                // In use by something else: try another.
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -49,7 +49,7 @@ public class ControllerRegistrationTests
         await controller.SendAsync(new ApiVersionsRequest { ClientSoftwareName = "test", ClientSoftwareVersion = "1" }, 3, 1);
         var (_, versions) = await controller.ReceiveAsync<ApiVersionsResponse>(3);
         Assert.Equal(
-            [ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.DeleteTopics, ApiKey.AlterConfigs, ApiKey.CreatePartitions, ApiKey.IncrementalAlterConfigs,
+            [ApiKey.ApiVersions, ApiKey.CreateTopics, ApiKey.DeleteTopics, ApiKey.AlterConfigs, ApiKey.CreatePartitions, ApiKey.ElectLeaders, ApiKey.IncrementalAlterConfigs,
                 ApiKey.AlterUserScramCredentials, ApiKey.DescribeQuorum, ApiKey.AlterPartition, ApiKey.DescribeCluster, ApiKey.BrokerRegistration, ApiKey.BrokerHeartbeat,
                 ApiKey.AllocateProducerIds],
             versions.ApiKeys.Select(k => (ApiKey)k.ApiKey).ToArray());

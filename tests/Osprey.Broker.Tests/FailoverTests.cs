@@ -125,10 +125,45 @@ public class FailoverTests
         Assert.Equal(ErrorCode.None, (ErrorCode)accepted.ErrorCode);
     }
 
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task AStoppingBrokerHandsItsLeadershipsOverBeforeItGoes()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await CreateTopicAsync(cluster, minInsync: 1, partitions: 3);
+        var controller = await cluster.ActiveControllerAsync();
+        var topic = TestCluster.Quorum(controller).Image.Topic(Topic)!;
+        var stopping = topic.Partitions.Values.Select(p => p.Leader).First(l => l != controller.Options.NodeId);
+
+        await cluster.StopNodeAsync(stopping);
+
+        // Already when it has stopped (long before its session would run out), the controller has moved its
+        // leaderships to in-sync replicas and taken it out of every ISR.
+        var image = TestCluster.Quorum(controller).Image;
+        Assert.True(image.Brokers[stopping].InControlledShutdown);
+        Assert.All(image.Topic(Topic)!.Partitions.Values, p =>
+        {
+            Assert.NotEqual(stopping, p.Leader);
+            Assert.True(p.Leader >= 0);
+            Assert.DoesNotContain(stopping, p.Isr);
+        });
+
+        // Back, it registers anew, catches up and is taken back into the ISRs.
+        await cluster.StartNodeAsync(stopping);
+        await TestWait.UntilAsync(() => TestCluster.Quorum(controller).Image.Topic(Topic)!.Partitions.Values.All(p => p.Isr.Contains(stopping)));
+
+        // A preferred election gives it back the leadership of the partitions it is the first replica of.
+        using var admin = await RawConnection.OpenAsync(cluster.Nodes[stopping]!.Port);
+        var elected = await IdempotenceTests.CallAsync<ElectLeadersResponse>(admin, new ElectLeadersRequest { ElectionType = 0, TopicPartitions = null, TimeoutMs = 30_000 }, 2);
+        Assert.Equal(0, elected.ErrorCode);
+        await TestWait.UntilAsync(() => TestCluster.Quorum(controller).Image.Topic(Topic)!.Partitions.Values.All(p => p.Leader == p.Replicas[0]));
+        var again = await IdempotenceTests.CallAsync<ElectLeadersResponse>(admin, new ElectLeadersRequest { ElectionType = 0, TopicPartitions = [new() { Topic = Topic, Partitions = [0] }], TimeoutMs = 30_000 }, 2);
+        Assert.Equal(ErrorCode.ElectionNotNeeded, (ErrorCode)again.ReplicaElectionResults.Single().PartitionResult.Single().ErrorCode);
+    }
+
     private static Metadata.PartitionImage Partition(TestCluster cluster) =>
         TestCluster.Quorum(cluster.Running.First()).Image.Topic(Topic)!.Partitions[0];
 
-    private static async Task CreateTopicAsync(TestCluster cluster, int minInsync)
+    private static async Task CreateTopicAsync(TestCluster cluster, int minInsync, int partitions = 1)
     {
         await TestWait.UntilAsync(() => cluster.Running.All(n => TestCluster.Quorum(n).Image.Brokers.Values.Count(b => !b.Fenced) == cluster.Running.Count()));
         var controller = await cluster.ActiveControllerAsync();
@@ -136,13 +171,14 @@ public class FailoverTests
         {
             var created = await IdempotenceTests.CallAsync<CreateTopicsResponse>(admin, new CreateTopicsRequest
             {
-                Topics = [new() { Name = Topic, NumPartitions = 1, ReplicationFactor = 3, Configs = [new() { Name = "min.insync.replicas", Value = minInsync.ToString(System.Globalization.CultureInfo.InvariantCulture) }] }],
+                Topics = [new() { Name = Topic, NumPartitions = partitions, ReplicationFactor = 3, Configs = [new() { Name = "min.insync.replicas", Value = minInsync.ToString(System.Globalization.CultureInfo.InvariantCulture) }] }],
                 TimeoutMs = 30_000,
             }, 7);
             Assert.Equal(0, created.Topics.Single().ErrorCode);
         }
 
         await TestWait.UntilAsync(() => cluster.Running.All(n => TestCluster.Quorum(n).Image.Topic(Topic) is { } t
-            && (!t.Partitions[0].Replicas.Contains(n.Options.NodeId) || n.Services.GetRequiredService<ReplicaManager>().Get(Topic, 0) is { LeaderId: >= 0 })));
+            && t.Partitions.Values.All(p => !p.Replicas.Contains(n.Options.NodeId) || n.Services.GetRequiredService<ReplicaManager>().Get(Topic, p.PartitionId) is { LeaderId: >= 0 } r
+                && (r.LeaderId != n.Options.NodeId || r.IsLeader))));
     }
 }

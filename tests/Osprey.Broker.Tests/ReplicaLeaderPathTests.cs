@@ -44,6 +44,18 @@ public class ReplicaLeaderPathTests
             Assert.Equal(ErrorCode.NotLeaderOrFollower, (ErrorCode)answer.ErrorCode);
             Assert.Equal((partition.Leader, 0), (answer.CurrentLeader.LeaderId, answer.CurrentLeader.LeaderEpoch));
             Assert.Equal(leader.Port, refused.NodeEndpoints.Single(n => n.NodeId == partition.Leader).Port);
+
+            // Versions without the leader's fields get the error alone (and the connection stays open).
+            var older = await IdempotenceTests.CallAsync<ProduceResponse>(elsewhere, Produce(acks: 1, "x"), 9);
+            Assert.Equal(ErrorCode.NotLeaderOrFollower, (ErrorCode)older.Responses.Single().PartitionResponses.Single().ErrorCode);
+            var olderFetch = await IdempotenceTests.CallAsync<FetchResponse>(elsewhere, new FetchRequest
+            {
+                Topics = [new() { Topic = Topic, Partitions = [new() { Partition = 0, FetchOffset = 0, PartitionMaxBytes = 1 << 20 }] }],
+            }, 11);
+            Assert.Equal(ErrorCode.NotLeaderOrFollower, (ErrorCode)olderFetch.Responses.Single().Partitions.Single().ErrorCode);
+            var newerFetch = await IdempotenceTests.CallAsync<FetchResponse>(elsewhere, ConsumerFetch(0), 16);
+            Assert.Equal(partition.Leader, newerFetch.Responses.Single().Partitions.Single().CurrentLeader.LeaderId);
+            Assert.Equal(leader.Port, newerFetch.NodeEndpoints.Single().Port);
         }
 
         using var producer = await RawConnection.OpenAsync(leader.Port);

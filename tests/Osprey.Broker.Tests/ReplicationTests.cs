@@ -103,7 +103,8 @@ public class ReplicationTests
             Assert.Equal(0, created.Topics.Single().ErrorCode);
         }
 
-        await TestWait.UntilAsync(() => cluster.Running.All(n => Enumerable.Range(0, partitions).All(p => n.Services.GetRequiredService<ReplicaManager>().Get(Topic, p) is { } r && r.LeaderId >= 0)));
+        await TestWait.UntilAsync(() => cluster.Running.All(n => Enumerable.Range(0, partitions).All(p => n.Services.GetRequiredService<ReplicaManager>().Get(Topic, p) is { } r
+            && r.LeaderId >= 0 && (r.LeaderId != n.Options.NodeId || r.IsLeader))));
         return cluster;
     }
 

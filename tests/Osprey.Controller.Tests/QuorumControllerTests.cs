@@ -293,6 +293,61 @@ public class QuorumControllerTests
         Assert.Equal([1, 2, 3], _image.Topic("t")!.Partitions[0].Isr);
     }
 
+    [Fact]
+    public void AControlledShutdownMovesLeadershipAtOnceAndFreesTheBrokerToRegisterAgain()
+    {
+        var (controller, epochs, _) = ThreeBrokersAndATopic();
+        var leaving = controller.Heartbeat(_image, new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = epochs[1], CurrentMetadataOffset = _image.LastOffset, WantShutDown = true });
+        Apply(leaving);
+        Assert.True(leaving.Response.ShouldShutDown);
+        Assert.Equal((true, true), (_image.Brokers[1].Fenced, _image.Brokers[1].InControlledShutdown));
+        Assert.Equal(2, _image.Topic("t")!.Partitions[0].Leader);
+        Assert.DoesNotContain(1, _image.Topic("t")!.Partitions[0].Isr);
+
+        // Its session ended with the shutdown: the next incarnation registers without waiting it out.
+        var again = Apply(controller.Register(_image, Registration(1)));
+        Assert.Equal(ErrorCode.None, (ErrorCode)again.ErrorCode);
+    }
+
+    [Fact]
+    public void UncleanElectionOnlyWhereTheTopicAllowsItAndPreferredLeadersAreRestored()
+    {
+        var allowed = false;
+        var controller = new QuorumController(Cluster, SessionMs, _time, (_, topic) => allowed && topic.Name == "t");
+        var epochs = new Dictionary<int, long>();
+        foreach (var id in new[] { 1, 2 })
+        {
+            epochs[id] = Apply(controller.Register(_image, Registration(id))).BrokerEpoch;
+            Apply(controller.Heartbeat(_image, Heartbeat(id, epochs[id], _image.LastOffset)));
+        }
+
+        var topicId = Guid.NewGuid();
+        AppendAll([
+            new TopicRecord { Name = "t", TopicId = topicId },
+            new PartitionRecord { PartitionId = 0, TopicId = topicId, Replicas = [1, 2], Isr = [1], Leader = 1, LeaderEpoch = 0, PartitionEpoch = 0 },
+        ]);
+
+        // Broker 1, alone in the ISR, is fenced: the partition goes leaderless, since 2 is out of sync.
+        Apply(controller.Heartbeat(_image, new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = epochs[1], CurrentMetadataOffset = _image.LastOffset, WantFence = true }));
+        Assert.Equal(-1, _image.Topic("t")!.Partitions[0].Leader);
+        AppendAll(controller.Maintain(_image, balanceLeaders: false));
+        Assert.Equal(-1, _image.Topic("t")!.Partitions[0].Leader);
+
+        // Once the topic allows it, the periodic check elects 2, which becomes the whole ISR.
+        allowed = true;
+        AppendAll(controller.Maintain(_image, balanceLeaders: false));
+        Assert.Equal(2, _image.Topic("t")!.Partitions[0].Leader);
+        Assert.Equal([2], _image.Topic("t")!.Partitions[0].Isr);
+
+        // 1 comes back and catches up (an ISR change adds it); the rebalance gives it back its preferred leadership.
+        Apply(controller.Heartbeat(_image, new BrokerHeartbeatRequest { BrokerId = 1, BrokerEpoch = epochs[1], CurrentMetadataOffset = _image.LastOffset }));
+        var p0 = _image.Topic("t")!.Partitions[0];
+        Append(new PartitionChangeRecord { TopicId = topicId, PartitionId = 0, Isr = [2, 1], Leader = PartitionImage.PartitionChangeNoLeaderChange });
+        Assert.Empty(controller.Maintain(_image, balanceLeaders: false));
+        AppendAll(controller.Maintain(_image, balanceLeaders: true));
+        Assert.Equal((1, p0.LeaderEpoch + 1), (_image.Topic("t")!.Partitions[0].Leader, _image.Topic("t")!.Partitions[0].LeaderEpoch));
+    }
+
     /// <summary>
     /// Brokers 1, 2 and 3 registered and unfenced, and topic "t" whose partition 0 has all three (1 leading), plus
     /// <paramref name="more"/> partitions.

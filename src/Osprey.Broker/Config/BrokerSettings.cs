@@ -80,6 +80,12 @@ public static class BrokerSettings
             new("replica.fetch.backoff.ms", ConfigType.Int, "1000") { Min = 0 },
             new("num.replica.fetchers", ConfigType.Int, "1") { Min = 1 },
 
+            // Leadership: the controller moves leaderships back to preferred replicas every check interval (KRaft
+            // ignores the per-broker percentage; it is accepted for compatibility).
+            new("auto.leader.rebalance.enable", ConfigType.Boolean, "true"),
+            new("leader.imbalance.check.interval.seconds", ConfigType.Long, "300") { Min = 1 },
+            new("leader.imbalance.per.broker.percentage", ConfigType.Int, "10") { Min = 0 },
+
             // The metadata quorum (Raft): election and request timeouts, and how often its state is snapshotted.
             new("controller.quorum.election.timeout.ms", ConfigType.Int, "1000") { Min = 1 },
             new("controller.quorum.request.timeout.ms", ConfigType.Int, "2000") { Min = 1 },

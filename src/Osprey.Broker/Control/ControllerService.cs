@@ -22,12 +22,14 @@ public sealed partial class ControllerService : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ITimer _fenceCheck;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, (long End, long AtMs)> _progress = new();
+    private readonly Config.EffectiveConfigs _configs;
     private QuorumController? _controller;
-    private bool _activatedBefore;
+    private long _nextBalanceMs;
     private int _checking;
 
-    public ControllerService(IMetadataQuorum quorum, BrokerOptions options, BrokerIdentity identity, ILogger<ControllerService> logger)
+    public ControllerService(IMetadataQuorum quorum, BrokerOptions options, BrokerIdentity identity, Config.EffectiveConfigs configs, ILogger<ControllerService> logger)
     {
+        _configs = configs;
         _quorum = quorum;
         _options = options;
         _identity = identity;
@@ -120,9 +122,11 @@ public sealed partial class ControllerService : IAsyncDisposable
                 throw new NotControllerException(_quorum.ActiveControllerId, "The metadata quorum has not recorded its cluster id yet.");
             }
 
-            _controller = new QuorumController(clusterId, _options.BrokerSessionTimeoutMs, TimeProvider.System);
-            _controller.Activate(image, !_activatedBefore && _options.Roles.HasFlag(Config.NodeRoles.Broker) ? _options.NodeId : null);
-            _activatedBefore = true;
+            // The registration of this node's broker by an earlier process (another incarnation) gets no session: that
+            // process is gone. One made by this process is as alive as any other broker's.
+            _controller = new QuorumController(clusterId, _options.BrokerSessionTimeoutMs, TimeProvider.System, UncleanAllowed);
+            var previousRun = image.Brokers.TryGetValue(_options.NodeId, out var own) && own.IncarnationId != _identity.IncarnationId;
+            _controller.Activate(image, previousRun && _options.Roles.HasFlag(Config.NodeRoles.Broker) ? _options.NodeId : null);
             LogActivated(_logger, _options.NodeId, image.LastOffset);
         }
 
@@ -146,10 +150,26 @@ public sealed partial class ControllerService : IAsyncDisposable
                 return;
             }
 
-            var (image, fenced) = await _quorum.UpdateAsync(image =>
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var balance = _options.Config.GetBool("auto.leader.rebalance.enable") && now >= _nextBalanceMs;
+            if (balance)
             {
-                var records = Active(image).FenceExpired(image);
-                return (records, records.OfType<BrokerRegistrationChangeRecord>().Select(r => r.BrokerId).ToList());
+                _nextBalanceMs = now + (_options.Config.GetLong("leader.imbalance.check.interval.seconds") * 1000);
+            }
+
+            var (image, fenced) = await _quorum.UpdateAsync<List<int>>(image =>
+            {
+                var controller = Active(image);
+                var records = controller.FenceExpired(image);
+                var fencedIds = records.OfType<BrokerRegistrationChangeRecord>().Select(r => r.BrokerId).ToList();
+                var after = image;
+                var offset = image.LastOffset + 1;
+                foreach (var record in records)
+                {
+                    after = after.Apply(record, offset++);
+                }
+
+                return ([.. records, .. controller.Maintain(after, balance)], fencedIds);
             }).ConfigureAwait(false);
             foreach (var id in fenced)
             {
@@ -169,6 +189,11 @@ public sealed partial class ControllerService : IAsyncDisposable
             Volatile.Write(ref _checking, 0);
         }
     }
+
+    /// <summary>unclean.leader.election.enable as in force for <paramref name="topic"/> (its override, else the broker's).</summary>
+    private bool UncleanAllowed(ClusterImage image, TopicImage topic) =>
+        Topics.TopicConfigs.Find("unclean.leader.election.enable") is { } definition
+        && string.Equals(_configs.TopicValue(image, topic, definition, "unclean.leader.election.enable").Value, "true", StringComparison.OrdinalIgnoreCase);
 
     public async ValueTask DisposeAsync()
     {

@@ -144,7 +144,7 @@ public sealed class FetchHandler(IMetadataQuorum metadata, ReplicaManager replic
             var (results, bytes) = Read(context, partitions, request);
             if (bytes >= request.MinBytes || request.MaxWaitMs <= 0 || linked.IsCancellationRequested || (incremental && results.Any(r => Changed(session!, r.Key, r.Data))))
             {
-                return Respond(results, session, incremental);
+                return Respond(context.ApiVersion, results, session, incremental);
             }
 
             // Not enough yet: this read's records are dropped, and their buffers go back to the pool.
@@ -156,7 +156,7 @@ public sealed class FetchHandler(IMetadataQuorum metadata, ReplicaManager replic
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
-                return Respond(Read(context, partitions, request).Results, session, incremental);
+                return Respond(context.ApiVersion, Read(context, partitions, request).Results, session, incremental);
             }
         }
     }
@@ -170,13 +170,13 @@ public sealed class FetchHandler(IMetadataQuorum metadata, ReplicaManager replic
         || data.LastStableOffset != sent.SentLastStableOffset
         || data.LogStartOffset != sent.SentLogStartOffset;
 
-    private FetchResponse Respond(List<(FetchKey Key, FetchResponse.PartitionData Data)> results, FetchSession? session, bool incremental)
+    private FetchResponse Respond(short version, List<(FetchKey Key, FetchResponse.PartitionData Data)> results, FetchSession? session, bool incremental)
     {
         var response = new FetchResponse();
 
         // Where the leaders named in NOT_LEADER_OR_FOLLOWER answers are (v16+), so clients go there at once.
         var image = metadata.Image;
-        foreach (var leaderId in results.Where(r => r.Data.CurrentLeader.LeaderId >= 0).Select(r => r.Data.CurrentLeader.LeaderId).Distinct())
+        foreach (var leaderId in results.Where(r => version >= 16 && r.Data.CurrentLeader.LeaderId >= 0).Select(r => r.Data.CurrentLeader.LeaderId).Distinct())
         {
             if (ClusterView.Brokers(image, options.ListenerName).FirstOrDefault(b => b.Broker.Id == leaderId) is { Broker: not null } found)
             {
@@ -252,7 +252,7 @@ public sealed class FetchHandler(IMetadataQuorum metadata, ReplicaManager replic
             if (partition is null)
             {
                 result.ErrorCode = (short)(byId && topicImage is null ? ErrorCode.UnknownTopicId : error);
-                if (error == ErrorCode.NotLeaderOrFollower && topicImage!.Partitions.TryGetValue(key.Partition, out var known))
+                if (error == ErrorCode.NotLeaderOrFollower && context.ApiVersion >= 12 && topicImage!.Partitions.TryGetValue(key.Partition, out var known))
                 {
                     result.CurrentLeader = new FetchResponse.LeaderIdAndEpoch { LeaderId = known.Leader, LeaderEpoch = known.LeaderEpoch };
                 }

@@ -4,6 +4,9 @@
 //   or by topic id from v10). An unknown topic named by name is created when auto.create.topics.enable is on and
 //   the request allows it (AllowAutoTopicCreation, v4+; always before v4) with num.partitions partitions;
 //   otherwise it is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by id). v13 adds a top-level error code.
+//   Partitions carry leader, leader epoch, replicas, ISR and the offline replicas (on fenced or unregistered
+//   brokers, v5+); a partition without a leader is LEADER_NOT_AVAILABLE, one whose leader has no endpoint at this
+//   listener LISTENER_NOT_FOUND (clients retry both).
 using Osprey.Broker.Control;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
@@ -48,14 +51,14 @@ public sealed class MetadataHandler(BrokerIdentity identity, IMetadataQuorum met
 
         if (request.Topics is null)
         {
-            response.Topics.AddRange(image.Topics.Values.Select(Describe));
+            response.Topics.AddRange(image.Topics.Values.Select(t => Describe(image, t)));
         }
         else
         {
             foreach (var asked in request.Topics)
             {
                 var topic = asked.Name is { } name ? image.Topic(name) : image.Topic(asked.TopicId);
-                response.Topics.Add(topic is not null ? Describe(topic) : new MetadataResponse.MetadataResponseTopic
+                response.Topics.Add(topic is not null ? Describe(image, topic) : new MetadataResponse.MetadataResponseTopic
                 {
                     ErrorCode = asked.Name is null ? (short)ErrorCode.UnknownTopicId
                         : autoCreateErrors.GetValueOrDefault(asked.Name, (short)ErrorCode.UnknownTopicOrPartition),
@@ -68,18 +71,25 @@ public sealed class MetadataHandler(BrokerIdentity identity, IMetadataQuorum met
         return response;
     }
 
-    private static MetadataResponse.MetadataResponseTopic Describe(TopicImage topic) => new()
+    private MetadataResponse.MetadataResponseTopic Describe(ClusterImage image, TopicImage topic) => new()
     {
         Name = topic.Name,
         TopicId = topic.TopicId,
         IsInternal = TopicNames.IsInternal(topic.Name),
         Partitions = topic.Partitions.Values.Select(p => new MetadataResponse.MetadataResponsePartition
         {
+            ErrorCode = (short)PartitionError(image, p),
             PartitionIndex = p.PartitionId,
             LeaderId = p.Leader,
             LeaderEpoch = p.LeaderEpoch,
             ReplicaNodes = [.. p.Replicas],
             IsrNodes = [.. p.Isr],
+            OfflineReplicas = [.. p.Replicas.Where(r => !image.Brokers.TryGetValue(r, out var b) || b.Fenced)],
         }).ToList(),
     };
+
+    private ErrorCode PartitionError(ClusterImage image, PartitionImage partition) =>
+        partition.Leader < 0 || !image.Brokers.TryGetValue(partition.Leader, out var leader) ? ErrorCode.LeaderNotAvailable
+            : leader.Endpoints.Any(e => e.Name.Equals(options.ListenerName, StringComparison.OrdinalIgnoreCase)) ? ErrorCode.None
+            : ErrorCode.ListenerNotFound;
 }

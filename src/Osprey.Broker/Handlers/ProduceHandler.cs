@@ -100,7 +100,7 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, ReplicaManager repl
                     if (partition is null)
                     {
                         result.ErrorCode = (short)(byId && topic is null ? ErrorCode.UnknownTopicId : error);
-                        if (error == ErrorCode.NotLeaderOrFollower && topic!.Partitions.TryGetValue(partitionData.Index, out var known))
+                        if (error == ErrorCode.NotLeaderOrFollower && context.ApiVersion >= 10 && topic!.Partitions.TryGetValue(partitionData.Index, out var known))
                         {
                             result.CurrentLeader = new ProduceResponse.LeaderIdAndEpoch { LeaderId = known.Leader, LeaderEpoch = known.LeaderEpoch };
                             AddEndpoint(response, image, known.Leader);

@@ -28,6 +28,9 @@ public sealed partial class BrokerLifecycleManager : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _unfenced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _mayShutDown = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _wake = new(0);
+    private volatile bool _wantShutDown;
     private Task _loop = Task.CompletedTask;
     private bool _fenced = true;
     private int _disposed;
@@ -42,7 +45,7 @@ public sealed partial class BrokerLifecycleManager : IAsyncDisposable
         _logger = logger;
     }
 
-    public Guid IncarnationId { get; } = Guid.NewGuid();
+    public Guid IncarnationId => _identity.IncarnationId;
 
     /// <summary>The epoch of the current registration (-1 while unregistered).</summary>
     public long BrokerEpoch { get; private set; } = -1;
@@ -78,7 +81,7 @@ public sealed partial class BrokerLifecycleManager : IAsyncDisposable
 
             try
             {
-                await Task.Delay(wait, stop).ConfigureAwait(false);
+                await _wake.WaitAsync(wait, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -124,6 +127,7 @@ public sealed partial class BrokerLifecycleManager : IAsyncDisposable
             BrokerId = _options.NodeId,
             BrokerEpoch = BrokerEpoch,
             CurrentMetadataOffset = _metadata.Image.LastOffset,
+            WantShutDown = _wantShutDown,
         };
         var response = await _channel.SendAsync<BrokerHeartbeatResponse>(request, stop).ConfigureAwait(false);
         switch ((ErrorCode)response.ErrorCode)
@@ -156,7 +160,45 @@ public sealed partial class BrokerLifecycleManager : IAsyncDisposable
             }
         }
 
+        if (_wantShutDown)
+        {
+            if (response.ShouldShutDown)
+            {
+                _mayShutDown.TrySetResult();
+            }
+
+            return FencedInterval;
+        }
+
         return _fenced ? FencedInterval : TimeSpan.FromMilliseconds(_options.BrokerHeartbeatIntervalMs);
+    }
+
+    /// <summary>
+    /// Controlled shutdown: the heartbeats ask to shut down, the controller moves this broker's leaderships to other
+    /// in-sync replicas and takes it out of the ISRs, and says when it may go. True once it has; false after
+    /// <paramref name="timeout"/> (the controller out of reach, say), when the broker stops anyway and its partitions
+    /// move when its session runs out.
+    /// </summary>
+    public async Task<bool> ControlledShutdownAsync(TimeSpan timeout)
+    {
+        if (BrokerEpoch < 0 || Volatile.Read(ref _disposed) == 1)
+        {
+            return false;
+        }
+
+        _wantShutDown = true;
+        _wake.Release();
+        try
+        {
+            await _mayShutDown.Task.WaitAsync(timeout).ConfigureAwait(false);
+            LogShutDownAllowed(_logger, BrokerEpoch);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            LogShutDownTimedOut(_logger, (long)timeout.TotalMilliseconds);
+            return false;
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -169,6 +211,7 @@ public sealed partial class BrokerLifecycleManager : IAsyncDisposable
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
         _stop.Dispose();
+        _wake.Dispose();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Registered with the controller as broker {BrokerId}, epoch {Epoch} (incarnation {Incarnation})")]
@@ -185,6 +228,12 @@ public sealed partial class BrokerLifecycleManager : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The controller no longer knows registration {Epoch} ({Error}); registering again")]
     private static partial void LogRegistrationLost(ILogger logger, long epoch, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Controlled shutdown: the controller moved this broker's leaderships elsewhere (epoch {Epoch})")]
+    private static partial void LogShutDownAllowed(ILogger logger, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Controlled shutdown: the controller did not answer within {Ms} ms; stopping anyway (its partitions move once its session runs out)")]
+    private static partial void LogShutDownTimedOut(ILogger logger, long ms);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot reach the controller: {Reason}; trying again")]
     private static partial void LogControllerUnreachable(ILogger logger, string reason);

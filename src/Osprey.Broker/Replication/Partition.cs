@@ -87,33 +87,47 @@ public sealed class Partition
         lock (_lock)
         {
             var changed = image.Leader != LeaderId || image.LeaderEpoch != LeaderEpoch;
-            (LeaderId, LeaderEpoch, Replicas, Isr) = (image.Leader, image.LeaderEpoch, image.Replicas, image.Isr);
-            if (image.Leader == _nodeId)
+            try
             {
-                if (_leader is { } current && current.LeaderEpoch == image.LeaderEpoch)
-                {
-                    current.Adopt(image.Isr, image.Replicas, image.PartitionEpoch, Log.LogEndOffset, nowMs);
-                    CompleteWaiters();
-                    return false;
-                }
-
-                var highWatermark = _leader?.HighWatermark ?? Math.Min(_followerHighWatermark, Log.LogEndOffset);
-                FailWaiters(ErrorCode.NotLeaderOrFollower);
-                Log.LeaderEpochs.Assign(image.LeaderEpoch, Log.LogEndOffset);
-                Volatile.Write(ref _leader, new LeaderState(_nodeId, image.LeaderEpoch, image.PartitionEpoch, image.Replicas, image.Isr, Log.LogEndOffset, highWatermark, nowMs));
-                CompleteWaiters();
-                return true;
+                return ApplyRole(image, nowMs) || changed;
             }
-
-            if (_leader is { } previous)
+            finally
             {
-                _followerHighWatermark = previous.HighWatermark;
-                Volatile.Write(ref _leader, null);
-                FailWaiters(ErrorCode.NotLeaderOrFollower);
+                // Published after the role, so that a reader who sees this node named leader finds it leading.
+                (LeaderId, LeaderEpoch, Replicas, Isr) = (image.Leader, image.LeaderEpoch, image.Replicas, image.Isr);
             }
-
-            return changed;
         }
+    }
+
+    /// <summary>The role part of <see cref="Apply"/> (under the lock): true when this node started or stopped leading.</summary>
+    private bool ApplyRole(PartitionImage image, long nowMs)
+    {
+        if (image.Leader == _nodeId)
+        {
+            if (_leader is { } current && current.LeaderEpoch == image.LeaderEpoch)
+            {
+                current.Adopt(image.Isr, image.Replicas, image.PartitionEpoch, Log.LogEndOffset, nowMs);
+                CompleteWaiters();
+                return false;
+            }
+
+            var highWatermark = _leader?.HighWatermark ?? Math.Min(_followerHighWatermark, Log.LogEndOffset);
+            FailWaiters(ErrorCode.NotLeaderOrFollower);
+            Log.LeaderEpochs.Assign(image.LeaderEpoch, Log.LogEndOffset);
+            Volatile.Write(ref _leader, new LeaderState(_nodeId, image.LeaderEpoch, image.PartitionEpoch, image.Replicas, image.Isr, Log.LogEndOffset, highWatermark, nowMs));
+            CompleteWaiters();
+            return true;
+        }
+
+        if (_leader is { } previous)
+        {
+            _followerHighWatermark = previous.HighWatermark;
+            Volatile.Write(ref _leader, null);
+            FailWaiters(ErrorCode.NotLeaderOrFollower);
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>

@@ -132,7 +132,14 @@ public abstract class InternalTopicCoordinator<TShard>
             await shard.Lock.WaitAsync(Stop.Token).ConfigureAwait(false);
             try
             {
-                shard.Log = _logs.Get(_topic, shard.Partition) ?? throw new InvalidOperationException($"{_topic}-{shard.Partition} has no log.");
+                // On a cluster a partition whose replicas are elsewhere has no log here; coordinators following
+                // partition leadership are still to come, so such a shard stays unloaded.
+                if (_logs.Get(_topic, shard.Partition) is not { } log)
+                {
+                    continue;
+                }
+
+                shard.Log = log;
                 await LoadAsync(shard).ConfigureAwait(false);
                 shard.Loaded = true;
             }
