@@ -377,6 +377,47 @@ public sealed partial class PartitionLog
     }
 
     /// <summary>
+    /// Drops the whole log and starts it empty at <paramref name="offset"/>, past its end: a follower so far behind
+    /// that its leader no longer has the records it lacks (their log start passed its end) starts over from there.
+    /// Segments, producer snapshots and leader epochs go; the new empty segment is on disk before the old ones are
+    /// deleted.
+    /// </summary>
+    public void TruncateFullyAndStartAt(long offset)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (offset <= LogEndOffset)
+            {
+                throw new ArgumentOutOfRangeException(nameof(offset), offset, $"{Topic}-{Partition}: starting over at {offset} would not be past the log end offset {LogEndOffset}.");
+            }
+
+            Interlocked.Increment(ref _truncations);
+            var old = _segments;
+            var segment = LogSegment.Create(Directory, offset, Config, NowMs, handles: Handles);
+            NativeFileSystem.SyncDirectory(Directory);
+            _segments = [segment];
+            foreach (var stale in old)
+            {
+                stale.Dispose();
+                stale.DeleteFiles("");
+            }
+
+            foreach (var snapshot in ProducerStateManager.SnapshotOffsets(Directory))
+            {
+                File.Delete(ProducerStateManager.SnapshotPath(Directory, snapshot));
+            }
+
+            _producers.Clear();
+            Interlocked.Exchange(ref _logStartOffset, offset);
+            Interlocked.Exchange(ref _recoveryPoint, offset);
+            Interlocked.Exchange(ref _cleanerCheckpoint, offset);
+            LeaderEpochs.TruncateFromEnd(long.MinValue);
+            RefreshFirstUnstableOffset();
+        }
+    }
+
+    /// <summary>
     /// Rebuilds the idempotent producers' state: the newest snapshot not past the log end, then the headers of the
     /// batches after it.
     /// </summary>

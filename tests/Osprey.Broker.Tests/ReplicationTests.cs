@@ -92,6 +92,35 @@ public class ReplicationTests
         Assert.Equal([0], cluster.Nodes[followerId]!.Logs.Get(Topic, 0)!.LeaderEpochs.Entries.Select(e => e.Epoch));
     }
 
+    [Fact(Timeout = TestLimits.Timeout)]
+    public async Task AFollowerBehindTheLeadersLogStartStartsOverThere()
+    {
+        await using var cluster = await StartWithTopicAsync(partitions: 1);
+        var partition = TestCluster.Quorum(cluster.Nodes[1]!).Image.Topic(Topic)!.Partitions[0];
+        var leader = cluster.Nodes[partition.Leader]!;
+        var followerId = partition.Replicas.First(r => r != partition.Leader);
+
+        // The follower stops (leaving the ISR); meanwhile the leader gets three batches and deletes them.
+        await cluster.StopNodeAsync(followerId);
+        using (var connection = await RawConnection.OpenAsync(leader.Port))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal(0, (await IdempotenceTests.ProduceAsync(connection, Topic, FetchSessionTests.Batch($"gone {i}"), acks: -1)).ErrorCode);
+            }
+
+            var deleted = await IdempotenceTests.CallAsync<DeleteRecordsResponse>(connection, new DeleteRecordsRequest { Topics = [new() { Name = Topic, Partitions = [new() { PartitionIndex = 0, Offset = 3 }] }], TimeoutMs = 30_000 }, 2);
+            Assert.Equal((0, 3L), (deleted.Topics[0].Partitions[0].ErrorCode, deleted.Topics[0].Partitions[0].LowWatermark));
+            Assert.Equal(0, (await IdempotenceTests.ProduceAsync(connection, Topic, FetchSessionTests.Batch("kept"), acks: -1)).ErrorCode);
+        }
+
+        // Back with nothing the leader still has, it starts over at the leader's log start and copies the rest.
+        await cluster.StartNodeAsync(followerId);
+        await TestWait.UntilAsync(() => cluster.Nodes[followerId]!.Logs.Get(Topic, 0) is { LogEndOffset: 4 });
+        Assert.Equal(3, cluster.Nodes[followerId]!.Logs.Get(Topic, 0)!.LogStartOffset);
+        await TestWait.UntilAsync(() => TestCluster.Quorum(leader).Image.Topic(Topic)!.Partitions[0].Isr.Contains(followerId));
+    }
+
     private static async Task<TestCluster> StartWithTopicAsync(int partitions)
     {
         var cluster = await TestCluster.StartAsync();

@@ -32,6 +32,43 @@ public class PartitionLogTests
     }
 
     [Fact]
+    public void AFollowerFarBehindStartsOverPastItsEndAndKeepsThatStartAcrossARestart()
+    {
+        using var dir = new TempDirectory();
+        var time = new ManualTimeProvider();
+        using (var log = Open(dir, time, new LogConfig { SegmentBytes = Batches.Make(2).Length * 2 }))
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var batch = Batches.Make(2);
+                RecordBatch.SetPartitionLeaderEpoch(batch, 1);
+                log.Append(batch, AppendOrigin.Client, leaderEpoch: 1);
+            }
+
+            Assert.Throws<ArgumentOutOfRangeException>(() => log.TruncateFullyAndStartAt(8));
+            log.TruncateFullyAndStartAt(100);
+            Assert.Equal((100L, 100L), (log.LogStartOffset, log.LogEndOffset));
+            Assert.Empty(log.LeaderEpochs.Entries);
+            Assert.Single(log.Segments);
+            Assert.Null(log.Read(100, 1 << 20).Region);
+
+            // The leader's batch at 100 follows, with its offsets and epoch.
+            var copied = Batches.Make(3);
+            RecordBatch.SetBaseOffset(copied, 100);
+            RecordBatch.SetPartitionLeaderEpoch(copied, 4);
+            log.Append(copied, AppendOrigin.Replication);
+            Assert.Equal(103, log.LogEndOffset);
+            Assert.Equal([(4, 100L)], log.LeaderEpochs.Entries);
+        }
+
+        // Only the new segment is left on disk; a restart recovers from it.
+        Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "orders-0"), "*.log"));
+        using var reopened = Open(dir, time);
+        Assert.Equal((100L, 103L), (reopened.LogStartOffset, reopened.LogEndOffset));
+        Assert.Equal([100L, 101, 102], Batches.ReadAll(reopened).Select(r => r.Offset));
+    }
+
+    [Fact]
     public void OffsetsOutsideTheLogAreOutOfRange()
     {
         using var dir = new TempDirectory();

@@ -320,6 +320,26 @@ public sealed class Partition
         }
     }
 
+    /// <summary>
+    /// The leader no longer has what this follower lacks (its log start, <paramref name="leaderLogStartOffset"/>, is
+    /// past this log's end): the log starts over, empty, at the leader's start. False when the role or leader epoch
+    /// changed since the fetch, or the log is not behind after all.
+    /// </summary>
+    public bool StartOverAsFollower(int fetchedAtEpoch, long leaderLogStartOffset)
+    {
+        lock (_lock)
+        {
+            if (_leader is not null || LeaderEpoch != fetchedAtEpoch || leaderLogStartOffset <= Log.LogEndOffset)
+            {
+                return false;
+            }
+
+            Log.TruncateFullyAndStartAt(leaderLogStartOffset);
+            _followerHighWatermark = leaderLogStartOffset;
+            return true;
+        }
+    }
+
     /// <summary>The epoch of the last batch this log holds, which a follower's fetch names (-1: none).</summary>
     public int LastFetchedEpoch => Log.LeaderEpochs.LatestEpoch ?? -1;
 

@@ -161,6 +161,17 @@ internal sealed partial class ReplicaFetcher : IAsyncDisposable
     {
         var partition = fetched.Partition;
         var error = (ErrorCode)data.ErrorCode;
+        if (error == ErrorCode.OffsetOutOfRange && data.LogStartOffset > partition.Log.LogEndOffset)
+        {
+            // The leader deleted (retention, DeleteRecords) what this follower still lacks: start over at its start.
+            var before = partition.Log.LogEndOffset;
+            if (partition.StartOverAsFollower(epoch, data.LogStartOffset))
+            {
+                LogStartedOver(_logger, partition.Topic, partition.Index, before, data.LogStartOffset);
+                return;
+            }
+        }
+
         if (error != ErrorCode.None)
         {
             // The leader moved or does not know this epoch yet: wait for the metadata to catch up.
@@ -237,6 +248,9 @@ internal sealed partial class ReplicaFetcher : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {Topic}-{Partition} parted from its leader's log: truncated from {Before} to {After} (leader's epoch {Epoch} ends at {EndOffset})")]
     private static partial void LogTruncated(ILogger logger, string topic, int partition, long before, long after, int epoch, long endOffset);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {Topic}-{Partition} ended at {End}, before its leader's log start {Start}: it starts over, empty, at the leader's start")]
+    private static partial void LogStartedOver(ILogger logger, string topic, int partition, long end, long start);
 
     private sealed class FetchedPartition(Partition partition)
     {
