@@ -8,8 +8,9 @@ namespace Osprey.Broker.Tests.Replication;
 /// A seeded simulation of one partition replicated on three brokers under a controller, driving the real sans-I/O
 /// replication code (<see cref="LeaderState"/>, <see cref="EpochLineage"/>) through produce with acks=all, follower
 /// fetches, ISR changes, broker crashes and restarts, fencing and clean elections, stale metadata and cut links. Logs
-/// are lists of (epoch, value); every append is durable (disk loss comes with the next simulation step). After each
-/// event the invariants are checked; a failure names the seed and the events that led to it.
+/// are lists of (epoch, value), on disk up to their last fsync: a crash loses the rest, as a power loss would. acks=all
+/// waits for the leader's fsync and the in-sync replicas; a follower fsyncs before it fetches again. After each event
+/// the invariants are checked; a failure names the seed and the events that led to it.
 /// </summary>
 internal sealed class ReplicationWorld
 {
@@ -51,7 +52,7 @@ internal sealed class ReplicationWorld
 
         // Each seed weighs the kinds of event its own way (swarm testing): some runs crash brokers often, some cut
         // links, some lose many answers, some rarely spread metadata, which opens the windows rarer faults need.
-        int[] typical = [30, 35, 3, 7, 12, 2, 3, 3];
+        int[] typical = [30, 35, 3, 7, 12, 2, 3, 3, 10];
         _weights = [.. typical.Select((w, i) => i <= 1 ? w : _random.Next(4) == 0 ? 0 : _random.Next(1, w * 3))];
         _lossPercent = _random.Next(0, 40);
         foreach (var id in ReplicaIds)
@@ -119,7 +120,8 @@ internal sealed class ReplicationWorld
             case 4: LearnMetadata(_brokers[Pick(ReplicaIds)]); break;
             case 5: Crash(Pick(ReplicaIds)); break;
             case 6: Restart(Pick(ReplicaIds)); break;
-            default: ToggleLink(); break;
+            case 7: ToggleLink(); break;
+            default: Flush(Pick(ReplicaIds)); break;
         }
     }
 
@@ -158,7 +160,7 @@ internal sealed class ReplicationWorld
 
     private void Produce()
     {
-        var candidates = _brokers.Values.Where(b => b.Alive && b.Leading is not null).ToList();
+        var candidates = _brokers.Values.Where(b => b.Alive && b.Serving && b.Leading is not null).ToList();
         if (candidates.Count == 0)
         {
             return;
@@ -191,7 +193,7 @@ internal sealed class ReplicationWorld
         }
 
         var leader = _brokers[view.Leader];
-        if (!leader.Alive || !Linked(followerId, leader.Id))
+        if (!leader.Alive || !leader.Serving || !Linked(followerId, leader.Id))
         {
             return;
         }
@@ -202,6 +204,8 @@ internal sealed class ReplicationWorld
             return;
         }
 
+        // A follower's fetch offset is durable: what it appended is fsynced before it fetches again.
+        follower.Flushed = follower.LogEndOffset;
         var fetchOffset = follower.LogEndOffset;
         var lastFetchedEpoch = follower.Epochs.Count > 0 ? follower.Epochs[^1].Epoch : -1;
         if (EpochLineage.DivergingEpoch(leader.Epochs, leader.LogEndOffset, lastFetchedEpoch, fetchOffset) is { } diverging)
@@ -297,6 +301,15 @@ internal sealed class ReplicationWorld
         }
 
         var registration = _registrations[id];
+        if (registration.BrokerEpoch != broker.BrokerEpoch && !registration.Fenced)
+        {
+            // A new incarnation replaces a registration still unfenced: the old one is fenced first (its partitions
+            // move on at a new leader epoch), as the controller does at a re-registration.
+            Trace($"broker {id} registers again (epoch {broker.BrokerEpoch}): its previous registration is fenced");
+            _registrations[id] = registration with { Fenced = true };
+            Fence(id);
+        }
+
         if (registration.BrokerEpoch != broker.BrokerEpoch || registration.Fenced)
         {
             Trace($"broker {id} registers (epoch {broker.BrokerEpoch}) and is unfenced");
@@ -304,6 +317,14 @@ internal sealed class ReplicationWorld
 
         _registrations[id] = (false, broker.BrokerEpoch, _now);
         ElectIfLeaderless();
+
+        // Unfenced only once it has caught up with the metadata up to its registration: it knows where leadership
+        // went before it serves.
+        if (!broker.Serving)
+        {
+            LearnMetadata(broker);
+            broker.Serving = true;
+        }
     }
 
     private void ControllerTick()
@@ -406,7 +427,21 @@ internal sealed class ReplicationWorld
         broker.Alive = false;
         broker.Leading = null;
         broker.View = null;
-        Trace($"broker {id} crashes (log end {broker.LogEndOffset})");
+        Trace($"broker {id} crashes (log end {broker.LogEndOffset}, on disk up to {broker.Flushed})");
+
+        // What was not fsynced is lost with the page cache (a power loss, not only a process kill).
+        broker.TruncateTo(broker.Flushed);
+    }
+
+    /// <summary>A group-commit round: what the broker appended is on disk; acks=all waiting for it may complete.</summary>
+    private void Flush(int id)
+    {
+        var broker = _brokers[id];
+        if (broker.Alive && broker.Flushed < broker.LogEndOffset)
+        {
+            broker.Flushed = broker.LogEndOffset;
+            CompleteAcks(broker);
+        }
     }
 
     private void Restart(int id)
@@ -418,6 +453,7 @@ internal sealed class ReplicationWorld
         }
 
         broker.Alive = true;
+        broker.Serving = false;
         broker.BrokerEpoch = _nextBrokerEpoch++;
         Trace($"broker {id} restarts (log end {broker.LogEndOffset})");
     }
@@ -446,7 +482,8 @@ internal sealed class ReplicationWorld
                 continue;
             }
 
-            if (ack.Broker != broker.Id || leading.HighWatermark <= ack.Offset)
+            // acks=all: every in-sync replica has it (the high watermark) and the leader has fsynced it.
+            if (ack.Broker != broker.Id || leading.HighWatermark <= ack.Offset || broker.Flushed <= ack.Offset)
             {
                 continue;
             }
@@ -508,10 +545,13 @@ internal sealed class ReplicationWorld
             }
         }
 
-        // Below both their high watermarks, any two logs agree.
-        foreach (var a in _brokers.Values)
+        // Below both their high watermarks, any two live in-sync replicas agree. (A replica outside the ISR may keep
+        // records of an old history that a power loss took from the ISR before any of them was acknowledged: what is
+        // below a high watermark but not yet fsynced by the leader is committed, not durable, as in Kafka.)
+        var inSync = _brokers.Values.Where(b => b.Alive && _isr.Contains(b.Id)).ToList();
+        foreach (var a in inSync)
         {
-            foreach (var b in _brokers.Values.Where(b => b.Id > a.Id))
+            foreach (var b in inSync.Where(b => b.Id > a.Id))
             {
                 var below = Math.Min(LeaderOrOwnHighWatermark(a), LeaderOrOwnHighWatermark(b));
                 for (var o = 0; o < below; o++)
@@ -545,6 +585,7 @@ internal sealed class ReplicationWorld
                 LearnMetadata(_brokers[id]);
                 Fetch(id);
                 CheckIsr(id);
+                Flush(id);
             }
 
             CheckInvariants();
@@ -580,6 +621,9 @@ internal sealed class ReplicationWorld
 
         public bool Alive { get; set; } = true;
 
+        /// <summary>Serves requests: only once its registration of this incarnation is unfenced (the serving gate).</summary>
+        public bool Serving { get; set; } = true;
+
         public long BrokerEpoch { get; set; }
 
         public List<(int Epoch, int Value)> Log { get; } = [];
@@ -588,6 +632,9 @@ internal sealed class ReplicationWorld
         public List<(int Epoch, long StartOffset)> Epochs { get; } = [];
 
         public long HighWatermark { get; set; }
+
+        /// <summary>The log is on disk below this offset; a crash loses the rest.</summary>
+        public long Flushed { get; set; }
 
         public PartitionView? View { get; set; }
 
@@ -619,6 +666,7 @@ internal sealed class ReplicationWorld
 
             Epochs.RemoveAll(e => e.StartOffset >= offset);
             HighWatermark = Math.Min(HighWatermark, offset);
+            Flushed = Math.Min(Flushed, offset);
         }
     }
 }
