@@ -162,13 +162,29 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
     }
 
     /// <summary>The records that fence every unfenced broker whose session ran out (none most of the time).</summary>
-    public IReadOnlyList<IVersionedMessage> FenceExpired(ClusterImage image)
+    public IReadOnlyList<IVersionedMessage> FenceExpired(ClusterImage image) => Tick(image, maintain: false, balanceLeaders: false);
+
+    /// <summary>
+    /// The controller's periodic step: fencing of brokers whose session ran out (<see cref="FenceExpired"/>) and,
+    /// with <paramref name="maintain"/>, what <see cref="Maintain"/> does, planned on one image.
+    /// </summary>
+    public IReadOnlyList<IVersionedMessage> Tick(ClusterImage image, bool maintain, bool balanceLeaders)
     {
+        ArgumentNullException.ThrowIfNull(image);
         var unfenced = image.Brokers.Values.Where(b => !b.Fenced).ToDictionary(b => b.Id);
         var expired = _sessions.Expired(unfenced.Keys, NowMs).ToList();
-        return expired.Count == 0
-            ? []
-            : WithPartitionChanges(image, [.. expired.Select(id => (IVersionedMessage)new BrokerRegistrationChangeRecord { BrokerId = id, BrokerEpoch = unfenced[id].Epoch, Fenced = 1 })], expired, electLeaderless: false);
+        if (expired.Count == 0 && !maintain)
+        {
+            return [];
+        }
+
+        var (records, after) = Plan(image, [.. expired.Select(id => (IVersionedMessage)new BrokerRegistrationChangeRecord { BrokerId = id, BrokerEpoch = unfenced[id].Epoch, Fenced = 1 })], expired, electLeaderless: maintain);
+        if (balanceLeaders)
+        {
+            records.AddRange(PartitionChanges.BalanceLeaders(after, CanLead(after)));
+        }
+
+        return records;
     }
 
     /// <summary>AlterPartition: a leader's ISR changes, checked as <see cref="PartitionChanges.AlterPartition"/> says.</summary>
@@ -183,7 +199,11 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
     /// <paramref name="removed"/> leave ISRs and leadership, and with <paramref name="electLeaderless"/> partitions
     /// without a leader get one. Each step plans on the image as the records before it left it.
     /// </summary>
-    private List<IVersionedMessage> WithPartitionChanges(ClusterImage image, List<IVersionedMessage> records, IReadOnlyList<int> removed, bool electLeaderless)
+    private List<IVersionedMessage> WithPartitionChanges(ClusterImage image, List<IVersionedMessage> records, IReadOnlyList<int> removed, bool electLeaderless) =>
+        Plan(image, records, removed, electLeaderless).Records;
+
+    /// <summary><see cref="WithPartitionChanges"/>, with the image the records leave behind.</summary>
+    private (List<IVersionedMessage> Records, ClusterImage After) Plan(ClusterImage image, List<IVersionedMessage> records, IReadOnlyList<int> removed, bool electLeaderless)
     {
         var working = image;
         var offset = image.LastOffset + 1;
@@ -211,7 +231,7 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
             Add(PartitionChanges.ElectLeaderless(working, CanLead(working), Unclean(working)));
         }
 
-        return records;
+        return (records, working);
     }
 
     /// <summary>
@@ -222,17 +242,10 @@ public sealed class QuorumController(string clusterId, long sessionTimeoutMs, Ti
     public IReadOnlyList<IVersionedMessage> Maintain(ClusterImage image, bool balanceLeaders)
     {
         ArgumentNullException.ThrowIfNull(image);
-        var records = WithPartitionChanges(image, [], [], electLeaderless: true);
+        var (records, after) = Plan(image, [], [], electLeaderless: true);
         if (balanceLeaders)
         {
-            var working = image;
-            var offset = image.LastOffset + 1;
-            foreach (var record in records)
-            {
-                working = working.Apply(record, offset++);
-            }
-
-            records.AddRange(PartitionChanges.BalanceLeaders(working, CanLead(working)));
+            records.AddRange(PartitionChanges.BalanceLeaders(after, CanLead(after)));
         }
 
         return records;

@@ -157,19 +157,10 @@ public sealed partial class ControllerService : IAsyncDisposable
                 _nextBalanceMs = now + (_options.Config.GetLong("leader.imbalance.check.interval.seconds") * 1000);
             }
 
-            var (image, fenced) = await _quorum.UpdateAsync<List<int>>(image =>
+            var (image, fenced) = await _quorum.UpdateAsync(image =>
             {
-                var controller = Active(image);
-                var records = controller.FenceExpired(image);
-                var fencedIds = records.OfType<BrokerRegistrationChangeRecord>().Select(r => r.BrokerId).ToList();
-                var after = image;
-                var offset = image.LastOffset + 1;
-                foreach (var record in records)
-                {
-                    after = after.Apply(record, offset++);
-                }
-
-                return ([.. records, .. controller.Maintain(after, balance)], fencedIds);
+                var records = Active(image).Tick(image, maintain: true, balance);
+                return (records, records.OfType<BrokerRegistrationChangeRecord>().Select(r => r.BrokerId).ToList());
             }).ConfigureAwait(false);
             foreach (var id in fenced)
             {

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Control;
 using Osprey.Broker.Lifecycle;
@@ -66,12 +67,12 @@ public sealed partial class IsrChangeSender : IAsyncDisposable
         var now = _options.Time.GetUtcNow().ToUnixTimeMilliseconds();
         bool Eligible(int id, long brokerEpoch) =>
             image.Brokers.TryGetValue(id, out var broker) && !broker.Fenced && !broker.InControlledShutdown && broker.Epoch == brokerEpoch;
-        var proposals = new List<(Partition Partition, ImmutableIsr Change)>();
+        var proposals = new List<(Partition Partition, (ImmutableArray<int> Isr, int LeaderEpoch, int PartitionEpoch) Change)>();
         foreach (var partition in _replicas.Partitions)
         {
             if (partition.IsLeader && partition.ProposeIsrChange(now, LagTimeMaxMs, Eligible) is { } change)
             {
-                proposals.Add((partition, new ImmutableIsr(change.Isr, change.LeaderEpoch, change.PartitionEpoch)));
+                proposals.Add((partition, change));
             }
         }
 
@@ -156,6 +157,4 @@ public sealed partial class IsrChangeSender : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The ISR check failed; it runs again shortly")]
     private static partial void LogCheckFailed(ILogger logger, Exception exception);
-
-    private readonly record struct ImmutableIsr(System.Collections.Immutable.ImmutableArray<int> Isr, int LeaderEpoch, int PartitionEpoch);
 }
