@@ -77,6 +77,9 @@ public sealed record BrokerOptions
     /// </summary>
     public IReadOnlyList<QuorumVoter> Voters { get; init; } = [];
 
+    /// <summary>True when the quorum has other nodes: this node is part of a cluster (its metadata is replicated by Raft).</summary>
+    public bool IsCluster => Voters.Any(v => v.Id != NodeId);
+
     /// <summary>The first of controller.listener.names: the listener controllers serve and brokers reach them on.</summary>
     public string? ControllerListenerName { get; init; }
 

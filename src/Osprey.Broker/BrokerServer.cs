@@ -59,7 +59,10 @@ public sealed partial class BrokerServer : IAsyncDisposable
     /// <summary>The broker's services (the group coordinator and the rest), for tests and embedding.</summary>
     public IServiceProvider Services => _app.Services;
 
-    /// <summary>Cancelled when the process is asked to stop (SIGINT, SIGTERM): the host's console lifetime sees them.</summary>
+    /// <summary>
+    /// Cancelled when the host is asked to stop (IHostApplicationLifetime.StopApplication). Signals are the caller's to
+    /// handle (osprey start turns SIGINT and SIGTERM into DisposeAsync).
+    /// </summary>
     public CancellationToken ShutdownRequested => _app.Lifetime.ApplicationStopping;
 
     public BrokerOptions Options { get; }
@@ -84,7 +87,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         {
             // The directory's identity first: a directory of another node is refused before anything is opened. A
             // node of a cluster may not know its cluster yet: it learns the id from the quorum once that has a leader.
-            var clusterMode = options.Voters.Any(v => v.Id != options.NodeId);
+            var clusterMode = options.IsCluster;
             var meta = clusterMode ? MetaProperties.Load(dataDirectory, options.NodeId) : MetaProperties.LoadOrCreate(dataDirectory, options.NodeId);
             var configs = new EffectiveConfigs(options);
             logs = new LogManager(dataDirectory, configs.LogManagerOptions(), TimeProvider.System, logging?.CreateLogger("Osprey.Storage"));
@@ -223,6 +226,11 @@ public sealed partial class BrokerServer : IAsyncDisposable
         var identity = new BrokerIdentity { NodeId = options.NodeId, ClusterId = raft is null ? meta!.ClusterId : "" };
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(identity);
+
+        // The host does not stop itself on SIGINT/SIGTERM: whoever runs the broker calls DisposeAsync, which first
+        // hands a cluster node's leaderships over (the controlled shutdown needs its connections, which the host's
+        // stop would close) and only then stops the host.
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, CallerStoppedLifetime>();
         builder.Services.AddSingleton(logs);
         if (metadata is MetadataLog single)
         {
@@ -257,6 +265,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         builder.Services.AddSingleton<IRequestHandler, DescribeProducersHandler>();
         builder.Services.AddSingleton<IRequestHandler>(sp => new ApiVersionsHandler(() => sp.GetRequiredService<RequestDispatcher>().Handlers));
         builder.Services.AddSingleton<IRequestHandler, MetadataHandler>();
+        builder.Services.AddSingleton<InternalTopicServices>();
         builder.Services.AddSingleton<GroupCoordinator>();
         builder.Services.AddSingleton<IRequestHandler, FindCoordinatorHandler>();
         builder.Services.AddSingleton<IRequestHandler, JoinGroupHandler>();
@@ -304,6 +313,7 @@ public sealed partial class BrokerServer : IAsyncDisposable
         // controller listener serves them too (Kafka's tools reach them with --bootstrap-controller).
         builder.Services.AddSingleton<AdminForwarder>();
         builder.Services.AddSingleton<ImageWaiter>();
+        builder.Services.AddSingleton<InterBrokerClient>();
         AddControllerListenerHandler<CreateTopicsHandler>(builder.Services);
         AddControllerListenerHandler<DeleteTopicsHandler>(builder.Services);
         AddControllerListenerHandler<CreatePartitionsHandler>(builder.Services);
@@ -489,6 +499,14 @@ public sealed partial class BrokerServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Open} of the {Limit} file descriptors this process may have are in use after opening {Logs} partition logs; raise the limit (ulimit -n, LimitNOFILE=) before connections or new partitions run out of them")]
     private static partial void LogFewDescriptorsLeft(ILogger logger, int open, long limit, int logs);
+}
+
+/// <summary>A host lifetime that leaves signals alone: the broker stops when its owner disposes it.</summary>
+internal sealed class CallerStoppedLifetime : Microsoft.Extensions.Hosting.IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>Ports known only once Kestrel has bound them (port 0 in tests).</summary>

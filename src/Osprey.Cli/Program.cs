@@ -19,6 +19,7 @@ public static class Program
             VersionCommand.Create(),
             ApisCommand.Create(),
             StartCommand.Create(),
+            LocalClusterCommand.Create(),
             TopicsCommand.Create(),
             ProduceCommand.Create(),
             ConsumeCommand.Create(),

@@ -5,7 +5,8 @@ using Osprey.Protocol.Messages;
 namespace Osprey.Client;
 
 /// <summary>A broker as metadata describes it.</summary>
-public sealed record BrokerInfo(int NodeId, string Host, int Port, string? Rack);
+/// <summary>A broker as the cluster describes it; <see cref="Fenced"/> only from DescribeCluster v2+ (KIP-1073).</summary>
+public sealed record BrokerInfo(int NodeId, string Host, int Port, string? Rack, bool Fenced = false);
 
 /// <summary>A partition as metadata describes it.</summary>
 public sealed record PartitionInfo(int Partition, int Leader, int LeaderEpoch, IReadOnlyList<int> Replicas, IReadOnlyList<int> Isr, short ErrorCode);
@@ -219,10 +220,11 @@ public sealed partial class KafkaClient : IAsyncDisposable
             return (await MetadataAsync([], cancellationToken).ConfigureAwait(false)).Cluster;
         }
 
-        var version = connection.VersionFor(ApiKey.DescribeCluster, 1);
-        var response = await CallAsync<DescribeClusterResponse>(connection, new DescribeClusterRequest { EndpointType = 1 }, version, cancellationToken).ConfigureAwait(false);
+        // v2 lists fenced brokers too (a stopped node of a cluster, until it is back).
+        var version = connection.VersionFor(ApiKey.DescribeCluster, 2);
+        var response = await CallAsync<DescribeClusterResponse>(connection, new DescribeClusterRequest { EndpointType = 1, IncludeFencedBrokers = version >= 2 }, version, cancellationToken).ConfigureAwait(false);
         KafkaException.ThrowIfError(response.ErrorCode, "DescribeCluster", response.ErrorMessage);
-        return new ClusterInfo(response.ClusterId, response.ControllerId, response.Brokers.Select(b => new BrokerInfo(b.BrokerId, b.Host, b.Port, b.Rack)).ToList());
+        return new ClusterInfo(response.ClusterId, response.ControllerId, response.Brokers.Select(b => new BrokerInfo(b.BrokerId, b.Host, b.Port, b.Rack, b.IsFenced)).ToList());
     }
 
     public async Task<Guid> CreateTopicAsync(string name, int partitions, short replicationFactor, IReadOnlyDictionary<string, string> configs, bool validateOnly, CancellationToken cancellationToken)

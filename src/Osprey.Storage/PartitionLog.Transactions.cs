@@ -40,6 +40,18 @@ public sealed partial class PartitionLog
         return result;
     }
 
+    /// <summary>
+    /// Whether <paramref name="producerId"/> has a transaction open in this partition at <paramref name="epoch"/> (its
+    /// first write here was verified against its coordinator, and no marker has ended it since).
+    /// </summary>
+    public bool HasOpenTransaction(long producerId, short epoch)
+    {
+        lock (_lock)
+        {
+            return _producers.Get(producerId) is { CurrentTxnFirstOffset: >= 0 } producer && producer.Epoch == epoch;
+        }
+    }
+
     /// <summary>The open transactions' producers and first offsets (for DescribeProducers and hanging-transaction checks).</summary>
     public List<(long ProducerId, short Epoch, long FirstOffset)> OpenTransactions()
     {

@@ -161,16 +161,32 @@ public class BrokerConfigLoadingTests
         }
     }
 
+    /// <summary>A combined node naming the other voters of its quorum is a node of a cluster (the example settings).</summary>
+    [Fact]
+    public void ACombinedNodeNamingOtherVotersIsANodeOfACluster()
+    {
+        var options = BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, [
+            "node.id=2",
+            "process.roles=broker,controller",
+            "listeners=PLAINTEXT://127.0.0.1:19192,CONTROLLER://127.0.0.1:19193",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "controller.quorum.voters=1@127.0.0.1:19093,2@127.0.0.1:19193,3@127.0.0.1:19293",
+            "broker.rack=r2"]));
+        Assert.True(options.IsCluster);
+        Assert.Equal([(1, 19093), (2, 19193), (3, 19293)], options.Voters.Select(v => (v.Id, v.Port)));
+        Assert.Equal((19192, 19193, "CONTROLLER", "PLAINTEXT", "r2"), (options.Listener.Port, options.ControllerListener!.Port, options.ControllerListenerName, options.InterBrokerListenerName, options.Rack));
+    }
+
     /// <summary>
-    /// Valid KRaft settings for a node in a cluster of several (other voters, one role only, several bootstrap
-    /// controllers) would run alone here: refused, saying so, until the Raft quorum arrives.
+    /// Valid KRaft settings Osprey does not run yet (a node of one role, a dynamic quorum found through several
+    /// bootstrap controllers): refused, saying so.
     /// </summary>
     [Theory]
-    [InlineData("controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193|listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")]
     [InlineData("process.roles=broker|controller.quorum.voters=2@127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")]
     [InlineData("process.roles=controller|controller.quorum.voters=1@127.0.0.1:9093|listeners=CONTROLLER://127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=CONTROLLER:PLAINTEXT")]
     [InlineData("controller.quorum.bootstrap.servers=a:9093,b:9093|listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093|controller.listener.names=CONTROLLER|listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")]
-    public void ConfigurationsForAClusterAreRefusedUntilClustering(string sets)
+    public void KRaftSettingsOspreyDoesNotRunYetAreRefused(string sets)
     {
         var e = Assert.Throws<BrokerConfigException>(() => BrokerOptions.FromConfig(BrokerConfig.Load(null, NoEnvironment, sets.Split('|'))));
         Assert.Contains("does not support yet", e.Message, StringComparison.Ordinal);

@@ -63,10 +63,10 @@ public class TransactionCoordinatorTests
         var (error, pid, epoch) = await transactions.InitProducerIdAsync("payer", 60_000, -1, -1, Ct);
         Assert.Equal((ErrorCode.None, (short)0), (error, epoch));
 
-        Assert.Equal(ErrorCode.InvalidTxnState, await transactions.VerifyTransactionalWriteAsync(pid, epoch, "ledger", 0, false, Ct)); // not in a transaction yet
+        Assert.Equal(ErrorCode.InvalidTxnState, await transactions.VerifyTransactionalWriteAsync(null, pid, epoch, logs.Get("ledger", 0)!, false, Ct)); // not in a transaction yet
         var added = await transactions.AddPartitionsAsync("payer", pid, epoch, [("ledger", 0)], TxnAddMode.Explicit, Ct);
         Assert.Equal(ErrorCode.None, added[("ledger", 0)]);
-        Assert.Equal(ErrorCode.None, await transactions.VerifyTransactionalWriteAsync(pid, epoch, "ledger", 0, false, Ct));
+        Assert.Equal(ErrorCode.None, await transactions.VerifyTransactionalWriteAsync(null, pid, epoch, logs.Get("ledger", 0)!, false, Ct));
         await WriteAsync(logs, "ledger", pid, epoch, 0);
         var log = logs.Get("ledger", 0)!;
         Assert.Equal((1L, 0L), (log.LogEndOffset, log.LastStableOffset));
@@ -106,7 +106,7 @@ public class TransactionCoordinatorTests
         // Everything the old epoch tries next is refused.
         Assert.Equal(ErrorCode.ProducerFenced, (await transactions.EndTxnAsync("worker", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);
         Assert.Equal(ErrorCode.ProducerFenced, (await transactions.AddPartitionsAsync("worker", pid, epoch, [("orders", 0)], TxnAddMode.Explicit, Ct))[("orders", 0)]);
-        Assert.Equal(ErrorCode.InvalidProducerEpoch, await transactions.VerifyTransactionalWriteAsync(pid, epoch, "orders", 0, false, Ct));
+        Assert.Equal(ErrorCode.InvalidProducerEpoch, await transactions.VerifyTransactionalWriteAsync(null, pid, epoch, logs.Get("orders", 0)!, false, Ct));
         var stale = await Assert.ThrowsAsync<Osprey.Protocol.KafkaProtocolException>(() => WriteAsync(logs, "orders", pid, epoch, 1));
         Assert.Equal(ErrorCode.InvalidProducerEpoch, stale.ErrorCode); // the partition knows the new epoch from the marker
     }
@@ -185,7 +185,7 @@ public class TransactionCoordinatorTests
         transactions.BeforeMarkers = async txn =>
         {
             transactions.BeforeMarkers = null;
-            await transactions.WriteMarkersAsync(txn.ProducerId, txn.ProducerEpoch, commit: true, [("left", 0)], Ct);
+            Assert.Equal(ErrorCode.None, await transactions.WriteLocalMarkerAsync("left", 0, txn.ProducerId, txn.ProducerEpoch, commit: true, coordinatorEpoch: 0, Ct));
             CopyDirectory(broker.Server.Options.DataDirectory, crashed);
         };
         Assert.Equal(ErrorCode.None, (await transactions.EndTxnAsync("half-marked", pid, epoch, commit: true, transactionVersion: 0, Ct)).Error);

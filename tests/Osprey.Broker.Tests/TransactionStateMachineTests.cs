@@ -173,7 +173,7 @@ public class TransactionStateMachineTests
 
         async Task<ErrorCode> WriteAsync(long producerId, short epoch, string topic, int sequence, bool implicitAdd)
         {
-            var verified = await world.Transactions.VerifyTransactionalWriteAsync(producerId, epoch, topic, 0, implicitAdd, Ct);
+            var verified = await world.Transactions.VerifyTransactionalWriteAsync(null, producerId, epoch, world.Logs.Get(topic, 0)!, implicitAdd, Ct);
             if (verified != ErrorCode.None)
             {
                 return verified;

@@ -26,6 +26,31 @@ public class TransactionTests
         await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions }]);
     }
 
+    /// <summary>A copier's consumer: read_committed, offsets committed only through its transactions.</summary>
+    internal static IConsumer<string, string> CopierConsumer(string bootstrap, string group) =>
+        new ConsumerBuilder<string, string>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = group,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            IsolationLevel = IsolationLevel.ReadCommitted,
+            SessionTimeoutMs = 6000,
+            HeartbeatIntervalMs = 500,
+        }).Build();
+
+    /// <summary>Up to <paramref name="max"/> records, as many as come without a 200 ms pause.</summary>
+    internal static List<ConsumeResult<string, string>> NextBatch(IConsumer<string, string> consumer, int max)
+    {
+        var batch = new List<ConsumeResult<string, string>>();
+        while (batch.Count < max && consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } r)
+        {
+            batch.Add(r);
+        }
+
+        return batch;
+    }
+
     private static IProducer<string, string> Transactional(TestBroker broker, string id, int timeoutMs = 60_000) =>
         new ProducerBuilder<string, string>(new ProducerConfig { BootstrapServers = broker.Bootstrap, TransactionalId = id, TransactionTimeoutMs = timeoutMs }).Build();
 
@@ -303,16 +328,7 @@ public class TransactionTests
             var last = incarnation == 4;
             var crashAfter = last ? int.MaxValue : random.Next(1, 6);
             var crashPoint = random.Next(3);
-            var consumer = new ConsumerBuilder<string, string>(new ConsumerConfig
-            {
-                BootstrapServers = broker.Bootstrap,
-                GroupId = "ledger-copier",
-                AutoOffsetReset = AutoOffsetReset.Earliest,
-                EnableAutoCommit = false,
-                IsolationLevel = IsolationLevel.ReadCommitted,
-                SessionTimeoutMs = 6000,
-                HeartbeatIntervalMs = 500,
-            }).Build();
+            var consumer = CopierConsumer(broker.Bootstrap, "ledger-copier");
             var producer = Transactional(broker, "ledger-copier-tx");
             producer.InitTransactions(TimeSpan.FromSeconds(30));
             consumer.Subscribe("ledger-in");
@@ -320,11 +336,7 @@ public class TransactionTests
             var idleSince = DateTime.UtcNow;
             while (transactions < crashAfter && DateTime.UtcNow - idleSince < TimeSpan.FromSeconds(last ? 10 : 30))
             {
-                var batch = new List<ConsumeResult<string, string>>();
-                while (batch.Count < 7 && consumer.Consume(TimeSpan.FromMilliseconds(200)) is { } r)
-                {
-                    batch.Add(r);
-                }
+                var batch = NextBatch(consumer, 7);
 
                 if (batch.Count == 0)
                 {

@@ -16,4 +16,15 @@ internal static class TestWait
             await Task.Delay(5, TestContext.Current.CancellationToken);
         }
     }
+
+    /// <inheritdoc cref="UntilAsync(Func{bool}, string)"/>
+    public static async Task UntilAsync(Func<Task<bool>> condition, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(condition))] string what = "")
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Still not true after 30 s: {what}");
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+    }
 }

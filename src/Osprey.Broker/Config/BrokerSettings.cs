@@ -122,6 +122,8 @@ public static class BrokerSettings
             new("transaction.state.log.num.partitions", ConfigType.Int, "50") { Min = 1 },
             new("transaction.state.log.segment.bytes", ConfigType.Int, "104857600") { Min = 1 },
             new("transaction.state.log.replication.factor", ConfigType.Short, "3") { Min = 1 },
+            new("transaction.state.log.min.isr", ConfigType.Int, "2") { Min = 1 },
+            new("request.timeout.ms", ConfigType.Int, "30000") { Min = 1 },
             new("transaction.abort.timed.out.transaction.cleanup.interval.ms", ConfigType.Int, "10000") { Min = 1 },
             new("transaction.remove.expired.transaction.cleanup.interval.ms", ConfigType.Int, "3600000") { Min = 1 },
             new("transaction.partition.verification.enable", ConfigType.Boolean, "true"),
@@ -130,7 +132,7 @@ public static class BrokerSettings
             new(LogWritebackBytes, ConfigType.Long, "1048576") { Min = 0 },
             new(LogOpenSegmentsMax, ConfigType.Int, "0") { Min = 0 },
 
-            // The group coordinator. offsets.topic.replication.factor is capped at the brokers there are.
+            // The group coordinator. On a single node the internal topics' replication factors are capped at 1.
             new("group.initial.rebalance.delay.ms", ConfigType.Int, "3000") { Min = 0 },
             new("group.min.session.timeout.ms", ConfigType.Int, "6000") { Min = 0 },
             new("group.max.session.timeout.ms", ConfigType.Int, "1800000") { Min = 0 },
@@ -141,6 +143,7 @@ public static class BrokerSettings
             new("group.consumer.assignors", ConfigType.List, "uniform,range") { ValidValues = ["uniform", "range"] },
             new("offsets.topic.num.partitions", ConfigType.Int, "50") { Min = 1 },
             new("offsets.topic.replication.factor", ConfigType.Short, "3") { Min = 1 },
+            new("offsets.commit.timeout.ms", ConfigType.Int, "5000") { Min = 1 },
             new("offsets.topic.segment.bytes", ConfigType.Int, "104857600") { Min = 1 },
             new("offsets.retention.minutes", ConfigType.Int, "10080") { Min = 1 },
             new("offsets.retention.check.interval.ms", ConfigType.Long, "600000") { Min = 1 },

@@ -110,20 +110,17 @@ internal sealed record NodeQuorum(NodeRoles Roles, IReadOnlyList<QuorumVoter> Vo
             }
         }
 
-        // Checked by Kafka's rules above; what a cluster needs beyond one node comes with the Raft quorum.
+        // Checked by Kafka's rules above. A cluster is made of combined nodes that are all voters; nodes of one role
+        // (brokers that observe the quorum, controllers without a broker) and a quorum found through bootstrap
+        // controllers (KIP-853) are not supported yet.
         if (roles != (NodeRoles.Broker | NodeRoles.Controller))
         {
-            throw new BrokerConfigException($"process.roles={config.Get("process.roles")}: a node with one role needs a quorum of other nodes, which Osprey does not support yet; run one combined node (process.roles=broker,controller).");
-        }
-
-        if (voters.FirstOrDefault(v => v.Id != nodeId) is { } other)
-        {
-            throw new BrokerConfigException($"controller.quorum.voters={config.Get("controller.quorum.voters")} names node {other.Id}: a quorum of other nodes needs clustering, which Osprey does not support yet; this node ({nodeId}) can only be its own quorum.");
+            throw new BrokerConfigException($"process.roles={config.Get("process.roles")}: a node of one role (a broker observing the quorum, or a controller alone) is something Osprey does not support yet; run combined nodes (process.roles=broker,controller), each a voter in controller.quorum.voters.");
         }
 
         if (bootstrap.Length > 1)
         {
-            throw new BrokerConfigException($"controller.quorum.bootstrap.servers={config.Get("controller.quorum.bootstrap.servers")} names several controllers: a quorum of other nodes needs clustering, which Osprey does not support yet.");
+            throw new BrokerConfigException($"controller.quorum.bootstrap.servers={config.Get("controller.quorum.bootstrap.servers")} names several controllers: a dynamic quorum (KIP-853) is something Osprey does not support yet; name the voters in controller.quorum.voters instead.");
         }
 
         // The listener of the first controller name that has one.

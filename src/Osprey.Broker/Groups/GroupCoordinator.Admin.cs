@@ -47,23 +47,19 @@ public sealed partial class GroupCoordinator
     }
 
     /// <summary>
-    /// Every group with its type ("classic" or "consumer"), optionally only those in <paramref name="states"/>
-    /// (Kafka's state names, any case).
+    /// Every group this broker coordinates with its type ("classic" or "consumer"), optionally only those in
+    /// <paramref name="states"/> (Kafka's state names, any case). On a cluster, clients ask every broker.
     /// </summary>
     public async Task<(ErrorCode Error, List<(string GroupId, string ProtocolType, string State, string Type)> Groups)> ListGroupsAsync(IReadOnlyCollection<string> states, CancellationToken cancellationToken)
     {
-        if (Loading is null)
+        if (!AllLoaded && _metadata.Image.Topic(TopicName) is not null)
         {
-            return (ErrorCode.None, []);
+            return (ErrorCode.CoordinatorLoadInProgress, []);
         }
 
         var result = new List<(string, string, string, string)>();
-        foreach (var shard in Shards)
+        foreach (var shard in Shards.Where(s => s.Loaded))
         {
-            if (!shard.Loaded)
-            {
-                return (ErrorCode.CoordinatorLoadInProgress, []);
-            }
 
             await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try

@@ -48,28 +48,40 @@ public sealed partial class GroupCoordinator
     }
 
     /// <summary>
-    /// Writes a transaction's COMMIT or ABORT marker into a __consumer_offsets partition and applies (or drops)
-    /// the offsets the producer committed there inside the transaction.
+    /// Writes a transaction's COMMIT or ABORT marker into a __consumer_offsets partition this broker coordinates and
+    /// applies (or drops) the offsets the producer committed there inside the transaction. Else the error:
+    /// COORDINATOR_LOAD_IN_PROGRESS while the shard loads here, NOT_LEADER_OR_FOLLOWER when another broker leads the
+    /// partition, or the write's error.
     /// </summary>
-    public async Task WriteTransactionMarkerAsync(int partition, long producerId, short producerEpoch, bool commit, CancellationToken cancellationToken)
+    public async Task<ErrorCode> WriteTransactionMarkerAsync(int partition, long producerId, short producerEpoch, bool commit, CancellationToken cancellationToken)
     {
-        if (await EnsureStartedAsync(cancellationToken).ConfigureAwait(false) != ErrorCode.None || partition >= Shards.Length)
+        var (shard, error) = ShardAt(partition);
+        if (shard is null)
         {
-            throw new KafkaProtocolException(ErrorCode.CoordinatorNotAvailable, $"{TopicName}-{partition} is not available.");
-        }
-
-        var shard = Shards[partition];
-        if (!shard.Loaded)
-        {
-            await Loading!.WaitAsync(cancellationToken).ConfigureAwait(false); // EnsureStartedAsync started it
+            return error == ErrorCode.NotCoordinator ? ErrorCode.NotLeaderOrFollower : error;
         }
 
         await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (!shard.Loaded)
+            {
+                return ErrorCode.NotLeaderOrFollower;
+            }
+
             var marker = ControlRecords.CreateEndTransactionMarkerBatch(new(commit ? ControlRecordType.Commit : ControlRecordType.Abort, 0), producerId, producerEpoch, NowMs);
-            await _logs.AppendAsync(shard.Log!, marker, durable: true, origin: AppendOrigin.Coordinator).ConfigureAwait(false);
+            try
+            {
+                await AppendAsync(shard, marker, AppendOrigin.Coordinator).ConfigureAwait(false);
+            }
+            catch (KafkaProtocolException e)
+            {
+                // The marker may be in the log and replicate later; the writer tries again, and a marker written twice does no harm.
+                return e.ErrorCode == ErrorCode.NotCoordinator ? ErrorCode.NotLeaderOrFollower : e.ErrorCode;
+            }
+
             CompletePending(shard, producerId, commit);
+            return ErrorCode.None;
         }
         finally
         {

@@ -3,6 +3,7 @@ using Osprey.Broker.Config;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
+using Osprey.Protocol.Messages;
 using Osprey.Protocol.Records;
 using Osprey.Storage;
 
@@ -23,6 +24,10 @@ public sealed record GroupCoordinatorOptions
 
     public int SegmentBytes { get; init; } = 104_857_600;
 
+    public short ReplicationFactor { get; init; } = 3;
+
+    public int CommitTimeoutMs { get; init; } = 5000;
+
     public long OffsetsRetentionMs { get; init; } = 10080L * 60_000;
 
     public long RetentionCheckIntervalMs { get; init; } = 600_000;
@@ -38,6 +43,9 @@ public sealed record GroupCoordinatorOptions
     /// <summary>The server assignors members may ask for; the first is the default.</summary>
     public IReadOnlyList<string> ConsumerAssignors { get; init; } = ["uniform", "range"];
 
+    /// <summary>__consumer_offsets as Kafka makes it: no min.insync.replicas of its own; writes wait offsets.commit.timeout.ms.</summary>
+    public InternalTopicSettings TopicSettings => new(Partitions, SegmentBytes, ReplicationFactor, MinInsyncReplicas: null, CommitTimeoutMs);
+
     public static GroupCoordinatorOptions From(BrokerConfig config) => new()
     {
         InitialRebalanceDelayMs = config.GetInt("group.initial.rebalance.delay.ms"),
@@ -46,6 +54,8 @@ public sealed record GroupCoordinatorOptions
         MaxGroupSize = config.GetInt("group.max.size"),
         Partitions = config.GetInt("offsets.topic.num.partitions"),
         SegmentBytes = config.GetInt("offsets.topic.segment.bytes"),
+        ReplicationFactor = (short)config.GetInt("offsets.topic.replication.factor"),
+        CommitTimeoutMs = config.GetInt("offsets.commit.timeout.ms"),
         OffsetsRetentionMs = config.GetInt("offsets.retention.minutes") * 60_000L,
         RetentionCheckIntervalMs = config.GetLong("offsets.retention.check.interval.ms"),
         MaxMetadataBytes = config.GetInt("offset.metadata.max.bytes"),
@@ -58,8 +68,8 @@ public sealed record GroupCoordinatorOptions
 
 /// <summary>
 /// The state of one __consumer_offsets partition: the groups that hash to it and their committed offsets. All
-/// changes happen under <see cref="Lock"/>; a change is written to the partition's log (and fsynced) before it
-/// is answered. When clustering comes, a shard lives on the leader of its partition.
+/// changes happen under <see cref="Lock"/>; a change is written to the partition's log (fsynced, and held by every
+/// in-sync replica) before it is answered. A shard lives on the leader of its partition.
 /// </summary>
 public sealed class CoordinatorShard(int partition) : InternalTopicShard(partition)
 {
@@ -100,38 +110,36 @@ public sealed class CoordinatorShard(int partition) : InternalTopicShard(partiti
 /// <summary>
 /// The group coordinator: consumer groups' membership (the classic JoinGroup/SyncGroup protocol) and committed
 /// offsets, kept as records in the compacted internal topic __consumer_offsets. A group lives in the shard of
-/// partition abs(hash(group id)) % offsets.topic.num.partitions, as in Kafka. The topic is created on first use
-/// and loaded at start; a shard that is still loading answers COORDINATOR_LOAD_IN_PROGRESS.
+/// partition abs(hash(group id)) % offsets.topic.num.partitions, as in Kafka, and is served by that partition's
+/// leader. The topic is created on first use; a shard that is still loading answers COORDINATOR_LOAD_IN_PROGRESS.
 /// </summary>
-public sealed partial class GroupCoordinator : InternalTopicCoordinator<CoordinatorShard>, IMetadataPublisher, IAsyncDisposable
+public sealed partial class GroupCoordinator : InternalTopicCoordinator<CoordinatorShard>, IAsyncDisposable
 {
     public const string TopicName = "__consumer_offsets";
 
     private readonly IMetadataQuorum _metadata;
-    private readonly LogManager _logs;
     private readonly TimeProvider _time;
     private readonly ILogger<GroupCoordinator> _logger;
 
-    public GroupCoordinator(IMetadataQuorum metadata, LogManager logs, TopicCreator creator, BrokerOptions options, ILogger<GroupCoordinator> logger)
-        : this(metadata, logs, creator, options, GroupCoordinatorOptions.From(options.Config), logger)
+    public GroupCoordinator(InternalTopicServices services, ILogger<GroupCoordinator> logger)
+        : base(TopicName, services, GroupCoordinatorOptions.From(services.Options.Config).TopicSettings, p => new CoordinatorShard(p), logger)
     {
-    }
-
-    private GroupCoordinator(IMetadataQuorum metadata, LogManager logs, TopicCreator creator, BrokerOptions options, GroupCoordinatorOptions settings, ILogger<GroupCoordinator> logger)
-        : base(TopicName, metadata, logs, creator, settings.Partitions, settings.SegmentBytes, p => new CoordinatorShard(p))
-    {
-        _metadata = metadata;
-        _logs = logs;
-        _time = options.Time;
+        _metadata = services.Metadata;
+        _time = services.Options.Time;
         _logger = logger;
-        Options = settings;
-        metadata.AddPublisher(this);
-        LoadIfPresent();
+        Options = GroupCoordinatorOptions.From(services.Options.Config);
+        StartFollowingLeadership(Options.RetentionCheckIntervalMs, ExpireOffsetsAsync);
     }
 
     /// <summary>A deleted topic's committed offsets go with it (a topic created again under the name starts with none).</summary>
-    ValueTask IMetadataPublisher.PublishAsync(MetadataDelta delta, CancellationToken cancellationToken) =>
-        delta.DeletedTopics.IsEmpty ? ValueTask.CompletedTask : new(RemoveOffsetsOfDeletedTopicsAsync([.. delta.DeletedTopics.Select(t => t.Name)]));
+    public override async ValueTask PublishAsync(MetadataDelta delta, CancellationToken cancellationToken)
+    {
+        await base.PublishAsync(delta, cancellationToken).ConfigureAwait(false);
+        if (!delta.DeletedTopics.IsEmpty)
+        {
+            await RemoveOffsetsOfDeletedTopicsAsync([.. delta.DeletedTopics.Select(t => t.Name)]).ConfigureAwait(false);
+        }
+    }
 
     public GroupCoordinatorOptions Options { get; }
 
@@ -151,11 +159,19 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
         return Task.CompletedTask;
     }
 
-    protected override void OnLoaded()
+    /// <summary>Offsets of topics deleted while the shard was not served here, or before their removal was written, go.</summary>
+    protected override void OnShardLoaded(CoordinatorShard shard) =>
+        _ = RunLockedAsync(shard, () => RemoveOffsetsAsync(shard, topic => _metadata.Image.Topic(topic) is null));
+
+    /// <summary>Another broker serves the shard now: its timers stop, and requests waiting on it are told to find the coordinator again.</summary>
+    protected override Task UnloadAsync(CoordinatorShard shard)
     {
-        // Offsets of topics deleted while the coordinator was not running, or before their removal was written.
-        _ = ForEachLoadedShardAsync(shard => RemoveOffsetsAsync(shard, topic => _metadata.Image.Topic(topic) is null));
-        StartPeriodic(_time, Options.RetentionCheckIntervalMs, ExpireOffsetsAsync);
+        StopMembers(shard, member =>
+        {
+            member.PendingJoin?.TrySetResult(JoinError(ErrorCode.NotCoordinator, member.MemberId));
+            member.PendingSync?.TrySetResult(new SyncGroupResponse { ErrorCode = (short)ErrorCode.NotCoordinator, Assignment = [] });
+        });
+        return Task.CompletedTask;
     }
 
     protected override void OnTimerFailed(Exception exception) => LogTimerFailed(_logger, exception);
@@ -294,7 +310,7 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
             builder.Append(now, key, value);
         }
 
-        await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true, origin: transactional is null ? AppendOrigin.Client : AppendOrigin.Coordinator).ConfigureAwait(false);
+        await AppendAsync(shard, builder.Build(), transactional is null ? AppendOrigin.Client : AppendOrigin.Coordinator).ConfigureAwait(false);
     }
 
     /// <summary>Runs <paramref name="action"/> under the shard's lock (for timers).</summary>
@@ -312,23 +328,32 @@ public sealed partial class GroupCoordinator : InternalTopicCoordinator<Coordina
         await StopShardsAsync().ConfigureAwait(false);
         foreach (var shard in Shards)
         {
-            foreach (var group in shard.Groups.Values)
+            StopMembers(shard, member =>
             {
-                group.RebalanceTimer?.Dispose();
-                foreach (var member in group.Members.Values)
-                {
-                    member.SessionTimer?.Dispose();
-                    member.PendingJoin?.TrySetCanceled();
-                    member.PendingSync?.TrySetCanceled();
-                }
-            }
+                member.PendingJoin?.TrySetCanceled();
+                member.PendingSync?.TrySetCanceled();
+            });
+        }
+    }
 
-            foreach (var group in shard.ConsumerGroups.Values)
+    /// <summary>Stops the shard's timers (rebalances, sessions, revocations) and ends its members' waiting requests with <paramref name="endWaits"/>.</summary>
+    private static void StopMembers(CoordinatorShard shard, Action<ClassicMember> endWaits)
+    {
+        foreach (var group in shard.Groups.Values)
+        {
+            group.RebalanceTimer?.Dispose();
+            foreach (var member in group.Members.Values)
             {
-                foreach (var member in group.Members.Values)
-                {
-                    member.StopTimers();
-                }
+                member.SessionTimer?.Dispose();
+                endWaits(member);
+            }
+        }
+
+        foreach (var group in shard.ConsumerGroups.Values)
+        {
+            foreach (var member in group.Members.Values)
+            {
+                member.StopTimers();
             }
         }
     }

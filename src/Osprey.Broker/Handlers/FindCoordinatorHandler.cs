@@ -1,16 +1,21 @@
 // FindCoordinator (key 10), versions 0-6.
-//   Groups (key type 0): this broker coordinates every group; the first request creates __consumer_offsets. v4+
-//   asks for several keys at once (CoordinatorKeys) and answers per key. Transactional ids (key type 1): this
-//   broker's transaction coordinator; the first request creates __transaction_state. Other key types:
-//   INVALID_REQUEST. An empty group id: INVALID_GROUP_ID; an empty transactional id: INVALID_REQUEST.
+//   Groups (key type 0) live in __consumer_offsets, transactional ids (key type 1) in __transaction_state, each in the
+//   partition abs(hash(key)) % partitions; the coordinator is that partition's leader, at its endpoint on the
+//   listener the request came in on. The first request creates the topic (through the active controller).
+//   COORDINATOR_NOT_AVAILABLE while the topic cannot be created or the partition has no leader (or the leader has no
+//   endpoint on this listener). v4+ asks for several keys at once (CoordinatorKeys) and answers per key. An empty
+//   group id: INVALID_GROUP_ID; an empty transactional id: INVALID_REQUEST; other key types: INVALID_REQUEST.
+using Osprey.Broker.Control;
 using Osprey.Broker.Groups;
 using Osprey.Broker.Transactions;
+using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
 
 namespace Osprey.Broker.Handlers;
 
-public sealed class FindCoordinatorHandler(GroupCoordinator groups, TransactionCoordinator transactions, BrokerIdentity identity) : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
+public sealed class FindCoordinatorHandler(GroupCoordinator groups, TransactionCoordinator transactions, IMetadataQuorum metadata, BrokerOptions options)
+    : RequestHandler<FindCoordinatorRequest, FindCoordinatorResponse>
 {
     public override ApiKey ApiKey => ApiKey.FindCoordinator;
 
@@ -24,14 +29,13 @@ public sealed class FindCoordinatorHandler(GroupCoordinator groups, TransactionC
         var response = new FindCoordinatorResponse();
         foreach (var key in keys)
         {
-            var (error, message) = await FindAsync(request.KeyType, key, cancellationToken).ConfigureAwait(false);
-            var ok = error == ErrorCode.None;
+            var (error, message, endpoint) = await FindAsync(request.KeyType, key, cancellationToken).ConfigureAwait(false);
             response.Coordinators.Add(new FindCoordinatorResponse.Coordinator
             {
                 Key = key,
-                NodeId = ok ? identity.NodeId : -1,
-                Host = ok ? identity.Host : "",
-                Port = ok ? identity.Port : -1,
+                NodeId = endpoint?.NodeId ?? -1,
+                Host = endpoint?.Host ?? "",
+                Port = endpoint?.Port ?? -1,
                 ErrorCode = (short)error,
                 ErrorMessage = message,
             });
@@ -46,22 +50,34 @@ public sealed class FindCoordinatorHandler(GroupCoordinator groups, TransactionC
         return response;
     }
 
-    private async Task<(ErrorCode, string?)> FindAsync(sbyte keyType, string key, CancellationToken cancellationToken)
+    private async Task<(ErrorCode, string?, (int NodeId, string Host, int Port)?)> FindAsync(sbyte keyType, string key, CancellationToken cancellationToken)
     {
         switch (keyType)
         {
             case 0 when key.Length == 0:
-                return (ErrorCode.InvalidGroupId, "The group id must not be empty.");
+                return (ErrorCode.InvalidGroupId, "The group id must not be empty.", null);
             case 0:
-                var error = await groups.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-                return (error, error == ErrorCode.None ? null : "The group coordinator is not available.");
+                return await LocateAsync(await groups.EnsureStartedAsync(cancellationToken).ConfigureAwait(false), groups.CoordinatorOf(key), "group").ConfigureAwait(false);
             case 1 when key.Length == 0:
-                return (ErrorCode.InvalidRequest, "The transactional id must not be empty.");
+                return (ErrorCode.InvalidRequest, "The transactional id must not be empty.", null);
             case 1:
-                var started = await transactions.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-                return (started, started == ErrorCode.None ? null : "The transaction coordinator is not available.");
+                return await LocateAsync(await transactions.EnsureStartedAsync(cancellationToken).ConfigureAwait(false), transactions.CoordinatorOf(key), "transaction").ConfigureAwait(false);
             default:
-                return (ErrorCode.InvalidRequest, $"Unknown coordinator key type {keyType}.");
+                return (ErrorCode.InvalidRequest, $"Unknown coordinator key type {keyType}.", null);
         }
+    }
+
+    /// <summary>The coordinator's endpoint on this listener, once its topic exists and its partition has a leader.</summary>
+    private ValueTask<(ErrorCode, string?, (int, string, int)?)> LocateAsync(ErrorCode started, int leader, string kind)
+    {
+        if (started != ErrorCode.None)
+        {
+            return new((started, $"The {kind} coordinator is not available.", null));
+        }
+
+        var found = ClusterView.Brokers(metadata.Image, options.ListenerName).Where(b => b.Broker.Id == leader).Select(b => (b.Broker.Id, b.Endpoint.Host, b.Endpoint.Port)).ToList();
+        return found.Count == 0
+            ? new((ErrorCode.CoordinatorNotAvailable, $"The {kind} coordinator is not available: its partition has no leader reachable on this listener yet.", null))
+            : new((ErrorCode.None, null, found[0]));
     }
 }

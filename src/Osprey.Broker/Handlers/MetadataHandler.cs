@@ -33,7 +33,7 @@ public sealed class MetadataHandler(BrokerIdentity identity, IMetadataQuorum met
             foreach (var name in request.Topics.Select(t => t.Name).OfType<string>().Where(n => metadata.Image.Topic(n) is null).Distinct())
             {
                 var result = new CreateTopicsResponse.CreatableTopicResult { Name = name };
-                await creator.CreateAsync(new CreateTopicsRequest.CreatableTopic { Name = name, NumPartitions = -1, ReplicationFactor = -1 }, result, validateOnly: false, cancellationToken).ConfigureAwait(false);
+                await creator.CreateOrForwardAsync(new CreateTopicsRequest.CreatableTopic { Name = name, NumPartitions = -1, ReplicationFactor = -1 }, result, cancellationToken).ConfigureAwait(false);
                 if (result.ErrorCode is not (0 or (short)ErrorCode.TopicAlreadyExists))
                 {
                     autoCreateErrors[name] = result.ErrorCode == (short)ErrorCode.InvalidTopicException ? (short)ErrorCode.InvalidTopicException : (short)ErrorCode.UnknownTopicOrPartition;

@@ -15,6 +15,8 @@
 //   OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH. A transactional batch is accepted only
 //   when its producer's transaction is open and includes the partition (KIP-890; INVALID_TXN_STATE otherwise,
 //   INVALID_PRODUCER_ID_MAPPING for an unknown producer), unless transaction.partition.verification.enable is off.
+//   When another broker coordinates the transactional id, the leader asks it (AddPartitionsToTxn v4/v5) before the
+//   producer's first write of the transaction to the partition; NOT_ENOUGH_REPLICAS (retriable) when it cannot.
 //   v12+ is transaction version 2: a transactional batch adds its partition to the transaction (opening one).
 //   Errors per partition: UNKNOWN_TOPIC_OR_PARTITION (v13 by id: UNKNOWN_TOPIC_ID), CORRUPT_MESSAGE,
 //   MESSAGE_TOO_LARGE (a batch over max.message.bytes), RECORD_LIST_TOO_LARGE (over segment.bytes),
@@ -110,7 +112,7 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, ReplicaManager repl
                         continue;
                     }
 
-                    appends.Add(AppendAsync(partition, partitionData.Records, request.Acks == -1, TimeSpan.FromMilliseconds(Math.Max(0, request.TimeoutMs)), context.ApiVersion >= 12, turn.Previous, result, Appended, cancellationToken));
+                    appends.Add(AppendAsync(partition, partitionData.Records, request.TransactionalId, request.Acks == -1, TimeSpan.FromMilliseconds(Math.Max(0, request.TimeoutMs)), context.ApiVersion >= 12, turn.Previous, result, Appended, cancellationToken));
                 }
             }
         }
@@ -137,6 +139,7 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, ReplicaManager repl
     private async Task AppendAsync(
         Partition partition,
         ReadOnlyMemory<byte>? records,
+        string? transactionalId,
         bool durable,
         TimeSpan timeout,
         bool transactionVersion2,
@@ -169,7 +172,7 @@ public sealed class ProduceHandler(IMetadataQuorum metadata, ReplicaManager repl
             }
 
             if (first.IsTransactional && !first.IsControlBatch
-                && await transactions.VerifyTransactionalWriteAsync(first.ProducerId, first.ProducerEpoch, log.Topic, log.Partition, transactionVersion2, cancellationToken).ConfigureAwait(false) is var verified and not ErrorCode.None)
+                && await transactions.VerifyTransactionalWriteAsync(transactionalId, first.ProducerId, first.ProducerEpoch, log, transactionVersion2, cancellationToken).ConfigureAwait(false) is var verified and not ErrorCode.None)
             {
                 throw new KafkaProtocolException(verified, $"{log.Topic}-{log.Partition}: producer {first.ProducerId} (epoch {first.ProducerEpoch}) has no open transaction that includes this partition.");
             }

@@ -1,12 +1,13 @@
 // WriteTxnMarkers (key 27), versions 1-2.
-//   A transaction coordinator asks the leaders of a transaction's partitions to write its COMMIT or ABORT marker.
-//   On a single node the coordinator writes them itself through the same path; this API serves it to any caller
-//   (and to other brokers once clustering comes). Per partition: UNKNOWN_TOPIC_OR_PARTITION, or the storage error.
+//   A transaction coordinator asks the leaders of a transaction's partitions to write its COMMIT or ABORT marker;
+//   the marker is answered once every in-sync replica has it. For a partition this broker leads the coordinator
+//   writes it through the same path. Per partition: UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER,
+//   NOT_ENOUGH_REPLICAS(_AFTER_APPEND), REQUEST_TIMED_OUT, COORDINATOR_LOAD_IN_PROGRESS (a __consumer_offsets
+//   partition still loading here), or the storage error.
 using Osprey.Broker.Transactions;
 using Osprey.Metadata;
 using Osprey.Protocol;
 using Osprey.Protocol.Messages;
-using Osprey.Storage;
 
 namespace Osprey.Broker.Handlers;
 
@@ -39,18 +40,8 @@ public sealed class WriteTxnMarkersHandler(TransactionCoordinator transactions, 
                     }
                     else
                     {
-                        try
-                        {
-                            await transactions.WriteMarkersAsync(marker.ProducerId, marker.ProducerEpoch, marker.TransactionResult, [(topic.Name, partition)], cancellationToken).ConfigureAwait(false);
-                        }
-                        catch (KafkaProtocolException e)
-                        {
-                            error = e.ErrorCode;
-                        }
-                        catch (KafkaStorageException e)
-                        {
-                            error = e.ErrorCode;
-                        }
+                        error = await transactions.WriteLocalMarkerAsync(
+                            topic.Name, partition, marker.ProducerId, marker.ProducerEpoch, marker.TransactionResult, marker.CoordinatorEpoch, cancellationToken).ConfigureAwait(false);
                     }
 
                     topicResult.Partitions.Add(new WriteTxnMarkersResponse.WritableTxnMarkerPartitionResult { PartitionIndex = partition, ErrorCode = (short)error });

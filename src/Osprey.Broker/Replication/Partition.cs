@@ -179,6 +179,27 @@ public sealed class Partition
         }
     }
 
+    /// <summary>
+    /// Appends records as the leader at <paramref name="leaderEpoch"/>, checked and written in one step with role
+    /// changes (the coordinators' writes, which must never land in another leadership than the one they loaded at):
+    /// <see cref="KafkaProtocolException"/> NOT_LEADER_OR_FOLLOWER when this replica does not lead at that epoch.
+    /// </summary>
+    public AppendResult AppendAsLeader(ReadOnlySpan<byte> records, AppendOrigin origin, int leaderEpoch)
+    {
+        lock (_lock)
+        {
+            if (_leader is not { } leader || leader.LeaderEpoch != leaderEpoch)
+            {
+                throw new KafkaProtocolException(ErrorCode.NotLeaderOrFollower, $"{Topic}-{Index}: this broker does not lead it at leader epoch {leaderEpoch}.");
+            }
+
+            var result = Log.Append(records, origin, leaderEpoch);
+            leader.AdvanceHighWatermark(Log.LogEndOffset);
+            CompleteWaiters();
+            return result;
+        }
+    }
+
     /// <summary>Records appended as leader: the high watermark may move (at once when the leader is the whole ISR).</summary>
     public void OnAppended()
     {

@@ -17,16 +17,20 @@ public static class InternalTopics
 {
     public const string TransactionLogTopic = "__transaction_state";
 
-    /// <summary>Creates a compacted internal topic; null when it was created or already exists, else the error message.</summary>
-    public static async Task<string?> CreateAsync(TopicCreator creator, string name, int partitions, int segmentBytes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a compacted internal topic with <paramref name="replicationFactor"/> replicas and, when given, min.insync.replicas
+    /// <paramref name="minInsyncReplicas"/> (capped at the replicas), through the active controller; null when it was
+    /// created or already exists, else the error message.
+    /// </summary>
+    public static async Task<string?> CreateAsync(TopicCreator creator, string name, int partitions, int segmentBytes, short replicationFactor, int? minInsyncReplicas, CancellationToken cancellationToken)
     {
         var result = new CreateTopicsResponse.CreatableTopicResult { Name = name };
-        await creator.CreateAsync(
+        await creator.CreateOrForwardAsync(
             new CreateTopicsRequest.CreatableTopic
             {
                 Name = name,
                 NumPartitions = partitions,
-                ReplicationFactor = 1,
+                ReplicationFactor = replicationFactor,
                 Configs =
                 [
                     new() { Name = "cleanup.policy", Value = "compact" },
@@ -36,10 +40,12 @@ public static class InternalTopics
                     .. name == TransactionLogTopic
                         ? new CreateTopicsRequest.CreatableTopicConfig[] { new() { Name = "compression.type", Value = "uncompressed" }, new() { Name = "unclean.leader.election.enable", Value = "false" } }
                         : [new() { Name = "compression.type", Value = "producer" }],
+                    .. minInsyncReplicas is { } minIsr
+                        ? new CreateTopicsRequest.CreatableTopicConfig[] { new() { Name = "min.insync.replicas", Value = Math.Min(minIsr, replicationFactor).ToString(CultureInfo.InvariantCulture) } }
+                        : [],
                 ],
             },
             result,
-            validateOnly: false,
             cancellationToken).ConfigureAwait(false);
         return result.ErrorCode is 0 or (short)Protocol.ErrorCode.TopicAlreadyExists ? null : result.ErrorMessage ?? $"error {result.ErrorCode}";
     }

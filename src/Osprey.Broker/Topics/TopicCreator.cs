@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Osprey.Broker.Config;
+using Osprey.Broker.Control;
 using Osprey.Controller;
 using Microsoft.Extensions.Logging;
 using Osprey.Metadata;
@@ -13,8 +14,40 @@ namespace Osprey.Broker.Topics;
 /// configs), then the TopicRecord/PartitionRecords/ConfigRecords in the metadata log (whose publisher opens the logs). Used by
 /// CreateTopics and by Metadata's automatic creation.
 /// </summary>
-public sealed partial class TopicCreator(IMetadataQuorum metadata, BrokerOptions options, EffectiveConfigs configs, ILogger<TopicCreator> logger)
+public sealed partial class TopicCreator(
+    IMetadataQuorum metadata, BrokerOptions options, EffectiveConfigs configs, AdminForwarder forwarder, ImageWaiter images, ILogger<TopicCreator> logger)
 {
+    /// <summary>
+    /// Creates a topic the broker itself needs (Metadata's automatic creation, the coordinators' internal topics): here
+    /// on the active controller, else through it, answering once this node's image shows the topic. No active
+    /// controller is NOT_CONTROLLER in <paramref name="result"/>.
+    /// </summary>
+    public async Task CreateOrForwardAsync(CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(topic);
+        ArgumentNullException.ThrowIfNull(result);
+        try
+        {
+            if (!forwarder.ShouldForward)
+            {
+                await CreateAsync(topic, result, validateOnly: false, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            var request = new CreateTopicsRequest { Topics = [topic], TimeoutMs = (int)AdminForwarder.Timeout.TotalMilliseconds };
+            var answer = (await forwarder.ForwardAsync<CreateTopicsResponse>(request, 7, cancellationToken).ConfigureAwait(false)).Topics.FirstOrDefault(t => t.Name == topic.Name);
+            (result.ErrorCode, result.ErrorMessage) = answer is null ? ((short)ErrorCode.UnknownServerError, "The controller did not answer for the topic.") : (answer.ErrorCode, answer.ErrorMessage);
+            if (answer?.ErrorCode is 0 or (short)ErrorCode.TopicAlreadyExists)
+            {
+                await images.WaitAsync(image => image.Topic(topic.Name) is not null, AdminForwarder.CatchUpTimeout, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (NotControllerException e)
+        {
+            Fail(result, ErrorCode.NotController, e.Message);
+        }
+    }
+
     /// <summary>Creates (or with <paramref name="validateOnly"/> only checks) the topic; errors go into <paramref name="result"/>.</summary>
     public async Task CreateAsync(CreateTopicsRequest.CreatableTopic topic, CreateTopicsResponse.CreatableTopicResult result, bool validateOnly, CancellationToken cancellationToken)
     {

@@ -41,10 +41,11 @@ public sealed partial class TransactionCoordinator
                 return (ErrorCode.ProducerFenced, -1, -1);
             }
 
-            if (txn.IsOpen)
+            if (txn.IsOpen && !await FenceAndAbortAsync(shard, txn, cancellationToken).ConfigureAwait(false))
             {
-                // The new incarnation fences the old one: its open transaction is aborted under a new epoch.
-                await FenceAndAbortAsync(shard, txn, cancellationToken).ConfigureAwait(false);
+                // The new incarnation fences the old one: its open transaction is aborted under a new epoch. Until
+                // every marker of that abort is written the producer waits (and retries), as with Kafka.
+                return (ErrorCode.ConcurrentTransactions, -1, -1);
             }
 
             if (txn.ProducerEpoch >= short.MaxValue - 1)
@@ -66,6 +67,10 @@ public sealed partial class TransactionCoordinator
             txn.PreviousProducerEpoch = -1;
             await WriteAsync(shard, txn).ConfigureAwait(false);
             return (ErrorCode.None, txn.ProducerId, txn.ProducerEpoch);
+        }
+        catch (KafkaProtocolException e) when (IsWriteFailure(e))
+        {
+            return (e.ErrorCode, -1, -1);
         }
         finally
         {
@@ -133,6 +138,10 @@ public sealed partial class TransactionCoordinator
             await WriteAsync(shard, txn).ConfigureAwait(false);
             return All(ErrorCode.None);
         }
+        catch (KafkaProtocolException e) when (IsWriteFailure(e))
+        {
+            return All(e.ErrorCode);
+        }
         finally
         {
             shard.Lock.Release();
@@ -156,7 +165,16 @@ public sealed partial class TransactionCoordinator
             return started;
         }
 
-        var result = await AddPartitionsAsync(transactionalId, producerId, producerEpoch, [(GroupCoordinator.TopicName, _groups.PartitionFor(groupId))], mode, cancellationToken).ConfigureAwait(false);
+        var partition = _groups.PartitionFor(groupId);
+        if (mode != TxnAddMode.Explicit && CoordinatorOf(transactionalId) is var coordinator && coordinator != _nodeId)
+        {
+            // A TxnOffsetCommit reached the group's coordinator; the transaction's is another broker.
+            var error = coordinator < 0 ? ErrorCode.CoordinatorNotAvailable
+                : await VerifyRemotelyAsync(coordinator, transactionalId, producerId, producerEpoch, GroupCoordinator.TopicName, partition, mode == TxnAddMode.Implicit, cancellationToken).ConfigureAwait(false);
+            return error is ErrorCode.NotCoordinator or ErrorCode.CoordinatorLoadInProgress or ErrorCode.ConcurrentTransactions ? ErrorCode.CoordinatorNotAvailable : error;
+        }
+
+        var result = await AddPartitionsAsync(transactionalId, producerId, producerEpoch, [(GroupCoordinator.TopicName, partition)], mode, cancellationToken).ConfigureAwait(false);
         return result.Values.Single();
     }
 
@@ -233,11 +251,18 @@ public sealed partial class TransactionCoordinator
                     return new(ErrorCode.InvalidTxnState, -1, -1);
             }
         }
+        catch (KafkaProtocolException e) when (IsWriteFailure(e))
+        {
+            return new(e.ErrorCode, -1, -1);
+        }
         finally
         {
             shard.Lock.Release();
         }
     }
+
+    /// <summary>A write of the shard that failed in a way the client retries (its coordinator moved, or its replicas did not confirm).</summary>
+    private static bool IsWriteFailure(KafkaProtocolException e) => e.ErrorCode is ErrorCode.NotCoordinator or ErrorCode.CoordinatorNotAvailable;
 
     private static ErrorCode CheckProducer(TransactionMetadata? txn, long producerId, short producerEpoch)
     {
@@ -249,21 +274,20 @@ public sealed partial class TransactionCoordinator
         return producerEpoch == txn.ProducerEpoch ? ErrorCode.None : ErrorCode.ProducerFenced;
     }
 
-    /// <summary>Every transactional id's state (for ListTransactions, DescribeTransactions and the CLI).</summary>
+    /// <summary>
+    /// The state of every transactional id this broker coordinates (for ListTransactions, DescribeTransactions and the
+    /// CLI; on a cluster, clients ask every broker). COORDINATOR_LOAD_IN_PROGRESS while a shard it leads is loading.
+    /// </summary>
     public async Task<(ErrorCode Error, List<TransactionMetadata> Transactions)> ListAsync(CancellationToken cancellationToken)
     {
-        if (Loading is null)
+        if (!AllLoaded && _metadata.Image.Topic(TopicName) is not null)
         {
-            return (ErrorCode.None, []);
+            return (ErrorCode.CoordinatorLoadInProgress, []);
         }
 
         var result = new List<TransactionMetadata>();
-        foreach (var shard in Shards)
+        foreach (var shard in Shards.Where(s => s.Loaded))
         {
-            if (!shard.Loaded)
-            {
-                return (ErrorCode.CoordinatorLoadInProgress, []);
-            }
 
             await shard.Lock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try

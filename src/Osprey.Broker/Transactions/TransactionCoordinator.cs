@@ -3,8 +3,10 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Microsoft.Extensions.Logging;
 using Osprey.Broker.Config;
+using Osprey.Broker.Control;
 using Osprey.Broker.Groups;
 using Osprey.Broker.Producers;
+using Osprey.Broker.Replication;
 using Osprey.Broker.Topics;
 using Osprey.Metadata;
 using Osprey.Protocol;
@@ -21,6 +23,12 @@ public sealed record TransactionCoordinatorOptions
 
     public int SegmentBytes { get; init; } = 104_857_600;
 
+    public short ReplicationFactor { get; init; } = 3;
+
+    public int MinInsyncReplicas { get; init; } = 2;
+
+    public int WriteTimeoutMs { get; init; } = 30_000;
+
     public int MaxTimeoutMs { get; init; } = 900_000;
 
     public int TimeoutCheckIntervalMs { get; init; } = 10_000;
@@ -29,10 +37,16 @@ public sealed record TransactionCoordinatorOptions
 
     public bool VerifyPartitions { get; init; } = true;
 
+    /// <summary>__transaction_state as Kafka makes it: transaction.state.log.min.isr; writes wait request.timeout.ms.</summary>
+    public InternalTopicSettings TopicSettings => new(Partitions, SegmentBytes, ReplicationFactor, MinInsyncReplicas, WriteTimeoutMs);
+
     public static TransactionCoordinatorOptions From(BrokerConfig config) => new()
     {
         Partitions = config.GetInt("transaction.state.log.num.partitions"),
         SegmentBytes = config.GetInt("transaction.state.log.segment.bytes"),
+        ReplicationFactor = (short)config.GetInt("transaction.state.log.replication.factor"),
+        MinInsyncReplicas = config.GetInt("transaction.state.log.min.isr"),
+        WriteTimeoutMs = config.GetInt("request.timeout.ms"),
         MaxTimeoutMs = config.GetInt("transaction.max.timeout.ms"),
         TimeoutCheckIntervalMs = config.GetInt("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
         IdExpirationMs = config.GetLong("transactional.id.expiration.ms"),
@@ -66,9 +80,11 @@ public sealed class TransactionShard(int partition) : InternalTopicShard(partiti
 /// The transaction coordinator: transactional ids, their producer ids and epochs, and the state of their
 /// transactions, kept as records in the compacted internal topic __transaction_state (a transactional id lives in
 /// partition abs(hash(id)) % transaction.state.log.num.partitions, as in Kafka). Every state change is written and
-/// fsynced before it is answered. Ending a transaction writes its COMMIT or ABORT marker to every partition it
-/// touched — on this single node directly, the same markers WriteTxnMarkers carries between brokers — and only then
-/// reports it complete. A transaction open past its timeout is aborted with a new epoch, which fences the producer.
+/// fsynced (and held by every in-sync replica) before it is answered; a transactional id is served by the leader of
+/// its partition. Ending a transaction writes its COMMIT or ABORT marker to every partition it touched — directly
+/// where this broker leads the partition, with WriteTxnMarkers to the leader elsewhere — and only then records it
+/// complete; markers that cannot be written yet are tried again until they are. A transaction open past its timeout
+/// is aborted with a new epoch, which fences the producer.
 /// </summary>
 public sealed partial class TransactionCoordinator : InternalTopicCoordinator<TransactionShard>, IAsyncDisposable
 {
@@ -77,8 +93,17 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     /// <summary>The transaction.version feature level of KIP-890 part 2 (epoch bump per transaction, implicit adds).</summary>
     public const short TransactionVersion2 = 2;
 
+    /// <summary>How long ending a transaction tries to write its markers before it answers and leaves the rest to the periodic retry.</summary>
+    private static readonly TimeSpan MarkerTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one marker waits for the in-sync replicas (within a WriteTxnMarkers request's time).</summary>
+    private static readonly TimeSpan MarkerReplicationTimeout = TimeSpan.FromSeconds(3);
+
     private readonly IMetadataQuorum _metadata;
     private readonly LogManager _logs;
+    private readonly ReplicaManager _replicas;
+    private readonly InterBrokerClient _brokers;
+    private readonly int _nodeId;
     private readonly ProducerIdManager _producerIds;
     private readonly GroupCoordinator _groups;
     private readonly AppendNotifier _notifier;
@@ -89,32 +114,21 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     private readonly ConcurrentDictionary<long, TransactionMetadata> _byProducerId = new();
 
     public TransactionCoordinator(
-        IMetadataQuorum metadata, LogManager logs, TopicCreator creator, ProducerIdManager producerIds, GroupCoordinator groups, AppendNotifier notifier, BrokerOptions options, ILogger<TransactionCoordinator> logger)
-        : this(metadata, logs, creator, producerIds, groups, notifier, options, TransactionCoordinatorOptions.From(options.Config), logger)
+        InternalTopicServices services, InterBrokerClient brokers, ProducerIdManager producerIds, GroupCoordinator groups, ILogger<TransactionCoordinator> logger)
+        : base(TopicName, services, TransactionCoordinatorOptions.From(services.Options.Config).TopicSettings, p => new TransactionShard(p), logger)
     {
-    }
-
-    private TransactionCoordinator(
-        IMetadataQuorum metadata,
-        LogManager logs,
-        TopicCreator creator,
-        ProducerIdManager producerIds,
-        GroupCoordinator groups,
-        AppendNotifier notifier,
-        BrokerOptions options,
-        TransactionCoordinatorOptions settings,
-        ILogger<TransactionCoordinator> logger)
-        : base(TopicName, metadata, logs, creator, settings.Partitions, settings.SegmentBytes, p => new TransactionShard(p))
-    {
-        _metadata = metadata;
-        _logs = logs;
+        _metadata = services.Metadata;
+        _logs = services.Logs;
+        _replicas = services.Replicas;
+        _brokers = brokers;
+        _nodeId = services.Options.NodeId;
         _producerIds = producerIds;
         _groups = groups;
-        _notifier = notifier;
-        _time = options.Time;
+        _notifier = services.Notifier;
+        _time = services.Options.Time;
         _logger = logger;
-        Options = settings;
-        LoadIfPresent();
+        Options = TransactionCoordinatorOptions.From(services.Options.Config);
+        StartFollowingLeadership(Options.TimeoutCheckIntervalMs, AbortTimedOutAsync);
     }
 
     public TransactionCoordinatorOptions Options { get; }
@@ -140,20 +154,32 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     /// (KIP-890's verification; INVALID_TXN_STATE otherwise, skipped when transaction.partition.verification.enable
     /// is off). With <paramref name="implicitAdd"/> (transaction version 2) the write adds the partition, opening a
     /// transaction if none is. An older epoch is INVALID_PRODUCER_EPOCH, an unknown producer INVALID_PRODUCER_ID_MAPPING
-    /// (NOT_ENOUGH_REPLICAS, retriable, while __transaction_state is still loading).
+    /// (NOT_ENOUGH_REPLICAS, retriable, while __transaction_state is still loading). When another broker coordinates
+    /// <paramref name="transactionalId"/> it is asked with AddPartitionsToTxn (v4 VerifyOnly, or v5 adding the
+    /// partition), unless <paramref name="log"/> already has the producer's transaction open at that epoch.
     /// </summary>
-    public async ValueTask<ErrorCode> VerifyTransactionalWriteAsync(long producerId, short epoch, string topic, int partition, bool implicitAdd, CancellationToken cancellationToken)
+    public async ValueTask<ErrorCode> VerifyTransactionalWriteAsync(
+        string? transactionalId, long producerId, short epoch, PartitionLog log, bool implicitAdd, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(log);
         if (!Options.VerifyPartitions && !implicitAdd)
         {
             return ErrorCode.None;
+        }
+
+        var (topic, partition) = (log.Topic, log.Partition);
+        if (!string.IsNullOrEmpty(transactionalId) && CoordinatorOf(transactionalId) is var coordinator && coordinator != _nodeId)
+        {
+            return log.HasOpenTransaction(producerId, epoch) ? ErrorCode.None
+                : coordinator < 0 ? ErrorCode.NotEnoughReplicas
+                : ForProducer(await VerifyRemotelyAsync(coordinator, transactionalId, producerId, epoch, topic, partition, implicitAdd, cancellationToken).ConfigureAwait(false));
         }
 
         if (!_byProducerId.TryGetValue(producerId, out var txn) || txn.ProducerId != producerId)
         {
             // While __transaction_state is still loading the producer may be one it does not know yet: a retriable
             // error (Kafka answers NOT_ENOUGH_REPLICAS when it cannot verify), not a fatal one.
-            return Loading is not null && !AllLoaded ? ErrorCode.NotEnoughReplicas : ErrorCode.InvalidProducerIdMapping;
+            return !AllLoaded ? ErrorCode.NotEnoughReplicas : ErrorCode.InvalidProducerIdMapping;
         }
 
         if (epoch < txn.ProducerEpoch)
@@ -168,10 +194,52 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
 
         var mode = implicitAdd ? TxnAddMode.Implicit : TxnAddMode.VerifyOnly;
         var error = (await AddPartitionsAsync(txn.TransactionalId, producerId, epoch, [(topic, partition)], mode, cancellationToken).ConfigureAwait(false)).Values.Single();
-        return error == ErrorCode.ProducerFenced ? ErrorCode.InvalidProducerEpoch : error;
+        return ForProducer(error);
     }
 
-    protected override async Task LoadAsync(TransactionShard shard)
+    /// <summary>
+    /// Asks the coordinator on broker <paramref name="coordinator"/> to verify (or, with transaction version 2, add)
+    /// the partition, as Kafka's partition leaders do; a coordinator that cannot be asked is COORDINATOR_NOT_AVAILABLE.
+    /// </summary>
+    private async Task<ErrorCode> VerifyRemotelyAsync(
+        int coordinator, string transactionalId, long producerId, short epoch, string topic, int partition, bool implicitAdd, CancellationToken cancellationToken)
+    {
+        var request = new AddPartitionsToTxnRequest
+        {
+            Transactions =
+            [
+                new AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction
+                {
+                    TransactionalId = transactionalId,
+                    ProducerId = producerId,
+                    ProducerEpoch = epoch,
+                    VerifyOnly = !implicitAdd,
+                    Topics = [new AddPartitionsToTxnRequest.AddPartitionsToTxnTopic { Name = topic, Partitions = [partition] }],
+                },
+            ],
+        };
+        try
+        {
+            var response = await _brokers.SendAsync<AddPartitionsToTxnResponse>(coordinator, request, implicitAdd ? (short)5 : (short)4, cancellationToken).ConfigureAwait(false);
+            var error = response.ErrorCode != 0 ? (ErrorCode)response.ErrorCode
+                : response.ResultsByTransaction.SelectMany(t => t.TopicResults).SelectMany(t => t.ResultsByPartition).Select(p => (ErrorCode)p.PartitionErrorCode).FirstOrDefault(ErrorCode.UnknownServerError);
+            return error;
+        }
+        catch (Client.KafkaException)
+        {
+            return ErrorCode.CoordinatorNotAvailable;
+        }
+    }
+
+    /// <summary>A coordinator's answer as the producer's write gets it: the coordinator's own troubles are NOT_ENOUGH_REPLICAS (retriable), as in Kafka.</summary>
+    private static ErrorCode ForProducer(ErrorCode error) => error switch
+    {
+        ErrorCode.ProducerFenced => ErrorCode.InvalidProducerEpoch,
+        ErrorCode.NotCoordinator or ErrorCode.CoordinatorLoadInProgress or ErrorCode.CoordinatorNotAvailable or ErrorCode.ConcurrentTransactions => ErrorCode.NotEnoughReplicas,
+        _ => error,
+    };
+
+    protected override Task LoadAsync(TransactionShard shard)
     {
         InternalTopics.Replay(shard.Log!, (batch, record) =>
         {
@@ -184,15 +252,30 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
                 LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, e.Message);
             }
         }, skipped: (batch, why) => LogSkippedRecord(_logger, shard.Partition, batch.BaseOffset, why));
+        return Task.CompletedTask;
+    }
 
-        // A transaction the broker stopped in the middle of ending is ended now, as it was decided.
+    /// <summary>A transaction its previous coordinator stopped in the middle of ending is ended now, as it was decided.</summary>
+    protected override void OnShardLoaded(TransactionShard shard) => _ = RunLockedAsync(shard, () => CompleteDecidedAsync(shard));
+
+    private async Task CompleteDecidedAsync(TransactionShard shard)
+    {
         foreach (var txn in shard.Transactions.Values.Where(t => t.State is TransactionState.PrepareCommit or TransactionState.PrepareAbort).ToList())
         {
             await CompleteAsync(shard, txn, txn.State == TransactionState.PrepareCommit, bumpEpoch: false, Stop.Token).ConfigureAwait(false);
         }
     }
 
-    protected override void OnLoaded() => StartPeriodic(_time, Options.TimeoutCheckIntervalMs, AbortTimedOutAsync);
+    /// <summary>Another broker coordinates the shard's transactional ids now: the produce path stops finding them here.</summary>
+    protected override Task UnloadAsync(TransactionShard shard)
+    {
+        foreach (var txn in shard.Transactions.Values)
+        {
+            _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
+        }
+
+        return Task.CompletedTask;
+    }
 
     protected override void OnTimerFailed(Exception exception) => LogTimeoutFailed(_logger, exception);
 
@@ -278,7 +361,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
             },
             1);
         builder.Append(txn.LastUpdateMs, key, value);
-        await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
+        await AppendAsync(shard, builder.Build(), AppendOrigin.Client).ConfigureAwait(false);
         _byProducerId[txn.ProducerId] = txn;
     }
 
@@ -287,9 +370,11 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     /// partition, then records it complete with no partitions. With <paramref name="bumpEpoch"/> (transaction
     /// version 2) the decision carries the next epoch, the markers are written with it, and when the epoch has run
     /// out the producer id moves on to a new one at epoch 0 once the markers are written. A decision found on disk
-    /// (after a failure or a restart) is carried out as it was recorded.
+    /// (after a failure, a restart or a move of the coordinator) is carried out as it was recorded. False when some
+    /// markers could not be written yet: the transaction stays decided (the producer's next step meets
+    /// CONCURRENT_TRANSACTIONS) and the periodic check tries again.
     /// </summary>
-    private async Task CompleteAsync(TransactionShard shard, TransactionMetadata txn, bool commit, bool bumpEpoch, CancellationToken cancellationToken)
+    private async Task<bool> CompleteAsync(TransactionShard shard, TransactionMetadata txn, bool commit, bool bumpEpoch, CancellationToken cancellationToken)
     {
         if (txn.State is not (TransactionState.PrepareCommit or TransactionState.PrepareAbort))
         {
@@ -309,7 +394,11 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
             await hook(txn).ConfigureAwait(false);
         }
 
-        await WriteMarkersAsync(txn.ProducerId, txn.ProducerEpoch, commit, txn.Partitions, cancellationToken).ConfigureAwait(false);
+        if (!await WriteMarkersAsync(shard, txn, commit, cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
         if (txn.NextProducerId >= 0)
         {
             _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
@@ -322,6 +411,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         txn.Partitions = [];
         txn.StartMs = -1;
         await WriteAsync(shard, txn).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>
@@ -329,7 +419,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     /// PrepareEpochFence with the epoch bumped, then the abort under that epoch. A transaction version 2 producer
     /// that then retries its abort with the old epoch is answered as done.
     /// </summary>
-    private async Task FenceAndAbortAsync(TransactionShard shard, TransactionMetadata txn, CancellationToken cancellationToken)
+    private async Task<bool> FenceAndAbortAsync(TransactionShard shard, TransactionMetadata txn, CancellationToken cancellationToken)
     {
         if (txn.State == TransactionState.Ongoing)
         {
@@ -339,7 +429,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
             await BumpEpochAsync(txn, cancellationToken).ConfigureAwait(false);
         }
 
-        await CompleteAsync(shard, txn, commit: txn.State == TransactionState.PrepareCommit, bumpEpoch: false, cancellationToken).ConfigureAwait(false);
+        return await CompleteAsync(shard, txn, commit: txn.State == TransactionState.PrepareCommit, bumpEpoch: false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Moves the epoch on by one; when that reaches the last epoch, the producer id that follows is reserved (taken once the markers are written).</summary>
@@ -382,26 +472,135 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     }
 
     /// <summary>
-    /// Writes a transaction marker to each partition (the path WriteTxnMarkers serves too): user partitions get the
-    /// control batch directly; __consumer_offsets partitions through the group coordinator, which applies or drops
-    /// the transaction's offsets. A partition whose topic is gone is skipped.
+    /// Writes the transaction's marker to each of its partitions, wherever the partition's leader is: here directly,
+    /// elsewhere with WriteTxnMarkers to the leader (one request per broker). A partition without a leader, or whose
+    /// leader refuses (it may not know yet that it leads), is tried again with backoff, for up to
+    /// <see cref="MarkerTimeout"/> and while this broker still coordinates the shard; a partition whose topic is gone
+    /// is skipped. True when every marker is written.
     /// </summary>
-    public async Task WriteMarkersAsync(long producerId, short epoch, bool commit, IEnumerable<(string Topic, int Partition)> partitions, CancellationToken cancellationToken)
+    private async Task<bool> WriteMarkersAsync(TransactionShard shard, TransactionMetadata txn, bool commit, CancellationToken cancellationToken)
     {
-        var marker = ControlRecords.CreateEndTransactionMarkerBatch(new(commit ? ControlRecordType.Commit : ControlRecordType.Abort, 0), producerId, epoch, NowMs);
-        foreach (var (topic, partition) in partitions.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition))
+        var (producerId, epoch, coordinatorEpoch) = (txn.ProducerId, txn.ProducerEpoch, shard.LeaderEpoch);
+        var pending = txn.Partitions.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition).ToList();
+        var deadline = Time.GetUtcNow() + MarkerTimeout;
+        var backoff = TimeSpan.FromMilliseconds(10);
+        while (true)
         {
-            if (topic == GroupCoordinator.TopicName)
+            var image = _metadata.Image;
+            var failed = new List<(string Topic, int Partition)>();
+            var remote = new Dictionary<int, List<(string Topic, int Partition)>>();
+            foreach (var (topic, partition) in pending)
             {
-                await _groups.WriteTransactionMarkerAsync(partition, producerId, epoch, commit, cancellationToken).ConfigureAwait(false);
+                if (image.Topic(topic)?.Partitions.GetValueOrDefault(partition) is not { } state)
+                {
+                    continue; // deleted with its topic: nothing to end there
+                }
+
+                if (state.Leader == _nodeId)
+                {
+                    if (await WriteLocalMarkerAsync(topic, partition, producerId, epoch, commit, coordinatorEpoch, cancellationToken).ConfigureAwait(false) != ErrorCode.None)
+                    {
+                        failed.Add((topic, partition));
+                    }
+                }
+                else if (state.Leader < 0)
+                {
+                    failed.Add((topic, partition));
+                }
+                else
+                {
+                    (remote.TryGetValue(state.Leader, out var list) ? list : remote[state.Leader] = []).Add((topic, partition));
+                }
             }
-            else if (_logs.Get(topic, partition) is { } log)
+
+            foreach (var (leader, partitions) in remote)
             {
-                await _logs.AppendAsync(log, marker, durable: true, origin: AppendOrigin.Coordinator).ConfigureAwait(false);
+                failed.AddRange(await WriteRemoteMarkersAsync(leader, partitions, producerId, epoch, commit, coordinatorEpoch, txn.ClientTransactionVersion, cancellationToken).ConfigureAwait(false));
             }
+
+            if (failed.Count == 0)
+            {
+                return true;
+            }
+
+            if (Time.GetUtcNow() >= deadline || !shard.Loaded)
+            {
+                LogMarkersPending(_logger, txn.TransactionalId, producerId, epoch, failed.Count, string.Join(", ", failed.Take(5).Select(p => $"{p.Topic}-{p.Partition}")));
+                return false;
+            }
+
+            pending = failed;
+            await Task.Delay(backoff, Time, cancellationToken).ConfigureAwait(false);
+            backoff = TimeSpan.FromMilliseconds(Math.Min(500, backoff.TotalMilliseconds * 2));
+        }
+    }
+
+    /// <summary>Sends one broker the markers of its partitions; the partitions it did not write come back.</summary>
+    private async Task<IEnumerable<(string Topic, int Partition)>> WriteRemoteMarkersAsync(
+        int leader, List<(string Topic, int Partition)> partitions, long producerId, short epoch, bool commit, int coordinatorEpoch, short transactionVersion, CancellationToken cancellationToken)
+    {
+        var request = new WriteTxnMarkersRequest
+        {
+            Markers =
+            [
+                new WriteTxnMarkersRequest.WritableTxnMarker
+                {
+                    ProducerId = producerId,
+                    ProducerEpoch = epoch,
+                    TransactionResult = commit,
+                    CoordinatorEpoch = coordinatorEpoch,
+                    TransactionVersion = (sbyte)transactionVersion,
+                    Topics = [.. partitions.GroupBy(p => p.Topic).Select(g => new WriteTxnMarkersRequest.WritableTxnMarkerTopic { Name = g.Key, PartitionIndexes = [.. g.Select(p => p.Partition)] })],
+                },
+            ],
+        };
+        try
+        {
+            var response = await _brokers.SendAsync<WriteTxnMarkersResponse>(leader, request, 2, cancellationToken).ConfigureAwait(false);
+            var written = response.Markers.SelectMany(m => m.Topics).SelectMany(t => t.Partitions.Where(p => p.ErrorCode == 0).Select(p => (t.Name, p.PartitionIndex))).ToHashSet();
+            return partitions.Where(p => !written.Contains(p));
+        }
+        catch (Client.KafkaException)
+        {
+            return partitions;
+        }
+    }
+
+    /// <summary>
+    /// Writes a transaction marker into a partition this broker leads (what WriteTxnMarkers asks of a leader), and
+    /// waits until the in-sync replicas have it: user partitions get the control batch; __consumer_offsets partitions
+    /// get it through the group coordinator, which applies or drops the transaction's offsets. Else the error
+    /// (NOT_LEADER_OR_FOLLOWER when another broker leads it, UNKNOWN_TOPIC_OR_PARTITION, NOT_ENOUGH_REPLICAS, ...).
+    /// </summary>
+    public async Task<ErrorCode> WriteLocalMarkerAsync(string topic, int partition, long producerId, short epoch, bool commit, int coordinatorEpoch, CancellationToken cancellationToken)
+    {
+        if (topic == GroupCoordinator.TopicName)
+        {
+            return await _groups.WriteTransactionMarkerAsync(partition, producerId, epoch, commit, cancellationToken).ConfigureAwait(false);
         }
 
-        _notifier.Notify();
+        var (replica, error) = _replicas.Leader(_metadata.Image.Topic(topic), partition);
+        if (replica is null)
+        {
+            return error;
+        }
+
+        var marker = ControlRecords.CreateEndTransactionMarkerBatch(new(commit ? ControlRecordType.Commit : ControlRecordType.Abort, coordinatorEpoch), producerId, epoch, NowMs);
+        try
+        {
+            var written = replica.AppendAsLeader(marker, AppendOrigin.Coordinator, replica.AppendEpoch);
+            _notifier.Notify();
+            await _logs.WhenDurable(replica.Log, written, durable: true).ConfigureAwait(false);
+            return await replica.WaitForReplicationAsync(written.LastOffset, replica.Log.Config.MinInsyncReplicas, MarkerReplicationTimeout, Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KafkaProtocolException e)
+        {
+            return e.ErrorCode;
+        }
+        catch (KafkaStorageException e)
+        {
+            return e.ErrorCode;
+        }
     }
 
     /// <summary>
@@ -412,6 +611,8 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
 
     private async Task AbortTimedOutAsync(TransactionShard shard)
     {
+        // Markers that could not all be written when the transaction ended are tried again.
+        await CompleteDecidedAsync(shard).ConfigureAwait(false);
         var now = NowMs;
         foreach (var txn in shard.Transactions.Values.Where(t => t.State == TransactionState.Ongoing && t.StartMs >= 0 && now - t.StartMs > t.TimeoutMs).ToList())
         {
@@ -425,7 +626,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         {
             using var builder = new RecordBatchBuilder();
             builder.Append(now, MessageCodec.SerializeVersioned(new TransactionLogKey { TransactionalId = txn.TransactionalId }, 0), null);
-            await _logs.AppendAsync(shard.Log!, builder.Build(), durable: true).ConfigureAwait(false);
+            await AppendAsync(shard, builder.Build(), AppendOrigin.Client).ConfigureAwait(false);
             shard.Transactions.Remove(txn.TransactionalId);
             _byProducerId.TryRemove(new KeyValuePair<long, TransactionMetadata>(txn.ProducerId, txn));
             Transition(txn, TransactionState.Dead);
@@ -442,6 +643,9 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Aborting the transaction of {TransactionalId} (producer {ProducerId}, epoch {Epoch}): open longer than its timeout of {TimeoutMs} ms")]
     private static partial void LogTimedOut(ILogger logger, string transactionalId, long producerId, short epoch, int timeoutMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Transaction of {TransactionalId} (producer {ProducerId}, epoch {Epoch}): {Count} markers not written yet ({Partitions}); tried again later")]
+    private static partial void LogMarkersPending(ILogger logger, string transactionalId, long producerId, short epoch, int count, string partitions);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Aborting timed-out transactions failed")]
     private static partial void LogTimeoutFailed(ILogger logger, Exception exception);

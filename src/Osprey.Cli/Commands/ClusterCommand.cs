@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Osprey.Cli.Commands;
 
-/// <summary><c>osprey cluster describe</c>: the cluster id, the controller and the brokers.</summary>
+/// <summary><c>osprey cluster describe</c>: the cluster id, the controller and the brokers (racks, fenced ones marked).</summary>
 internal static class ClusterCommand
 {
     public static Command Create()
@@ -19,15 +19,16 @@ internal static class ClusterCommand
             var cluster = await client.DescribeClusterAsync(cancellationToken);
             if (result.GetValue(output) == "json")
             {
-                ClientCommand.WriteJson(new { clusterId = cluster.ClusterId, controllerId = cluster.ControllerId, brokers = cluster.Brokers.Select(b => new { nodeId = b.NodeId, host = b.Host, port = b.Port, rack = b.Rack }) });
+                ClientCommand.WriteJson(new { clusterId = cluster.ClusterId, controllerId = cluster.ControllerId, brokers = cluster.Brokers.Select(b => new { nodeId = b.NodeId, host = b.Host, port = b.Port, rack = b.Rack, fenced = b.Fenced, controller = b.NodeId == cluster.ControllerId }) });
                 return 0;
             }
 
             AnsiConsole.MarkupLine($"Cluster id [bold]{Markup.Escape(cluster.ClusterId ?? "(none)")}[/], controller {cluster.ControllerId}");
-            var table = new OutputTable().AddColumns("Node", "Host", "Port", "Rack");
+            var table = new OutputTable().AddColumns("Node", "Host", "Port", "Rack", "State");
             foreach (var broker in cluster.Brokers.OrderBy(b => b.NodeId))
             {
-                table.AddRow(broker.NodeId.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Host), broker.Port.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Rack ?? ""));
+                var state = broker.Fenced ? "fenced" : broker.NodeId == cluster.ControllerId ? "serving, controller" : "serving";
+                table.AddRow(broker.NodeId.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Host), broker.Port.ToString(CultureInfo.InvariantCulture), Markup.Escape(broker.Rack ?? ""), state);
             }
 
             table.Write();

@@ -6,7 +6,11 @@ using Osprey.Broker.Config;
 
 namespace Osprey.Cli.Commands;
 
-/// <summary><c>osprey start</c>: runs a single-node broker until SIGINT/SIGTERM, then shuts down cleanly.</summary>
+/// <summary>
+/// <c>osprey start</c>: runs a node until SIGINT/SIGTERM, then shuts down cleanly (on a cluster, after a controlled
+/// shutdown). By default a single node; Kafka's KRaft settings (process.roles, controller.quorum.voters, a CONTROLLER
+/// listener) make it a node of a cluster.
+/// </summary>
 internal static class StartCommand
 {
     public static Command Create()
@@ -19,7 +23,7 @@ internal static class StartCommand
         var sets = new Option<string[]>("--set") { Description = "key=value: any broker setting; repeatable; wins over --config and OSPREY_<KEY> variables.", AllowMultipleArgumentsPerToken = false };
         var logFormat = new Option<string>("--log-format") { Description = "How the broker logs to stderr: text (one readable line each) or json (one JSON object per line).", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
-        var command = new Command("start", "Run a single-node Osprey broker (Ctrl+C stops it cleanly).") { dataDir, listeners, advertised, nodeId, configFile, sets, logFormat };
+        var command = new Command("start", "Run an Osprey node: a single-node broker by default, or a node of a cluster with Kafka's KRaft settings (Ctrl+C stops it cleanly).") { dataDir, listeners, advertised, nodeId, configFile, sets, logFormat };
         command.SetAction(async (result, cancellationToken) =>
         {
             BrokerOptions options;
