@@ -15,6 +15,9 @@ internal sealed record LoadSettings
 
     public int Partitions { get; init; } = 6;
 
+    /// <summary>Replicas per partition of a topic the run creates.</summary>
+    public short ReplicationFactor { get; init; } = 1;
+
     public Acks Acks { get; init; } = Acks.Leader;
 
     public double LingerMs { get; init; } = 5;

@@ -15,7 +15,7 @@ internal static class NativeWorkloads
 
     public static async Task<LoadRunResult> ProduceAsync(Target target, LoadSettings settings)
     {
-        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions, settings.ReplicationFactor).ConfigureAwait(false);
         var payload = Workloads.Payload(settings.RecordSize);
         var settingsList = Native(settings.ProducerConfig(target.Bootstrap));
         var producers = new List<(IntPtr Client, IntPtr Topic)>();
@@ -106,7 +106,7 @@ internal static class NativeWorkloads
 
     public static async Task<LoadRunResult> ConsumeAsync(Target target, LoadSettings settings)
     {
-        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions, settings.ReplicationFactor).ConfigureAwait(false);
         var (partitions, held) = target.Backlog(settings.Topic);
         if (held < settings.Records)
         {

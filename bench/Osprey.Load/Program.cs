@@ -31,6 +31,7 @@ public static class Program
         var records = new Option<long>("--records", "-n") { Description = "Records to produce or consume.", DefaultValueFactory = _ => d.Records };
         var size = new Option<int>("--record-size", "-s") { Description = "Record value size in bytes.", DefaultValueFactory = _ => d.RecordSize };
         var partitions = new Option<int>("--partitions", "-p") { Description = "Partitions of the topic when it is created.", DefaultValueFactory = _ => d.Partitions };
+        var replication = new Option<short>("--replication-factor", "-r") { Description = "Replicas per partition of the topic when it is created.", DefaultValueFactory = _ => d.ReplicationFactor };
         var acks = new Option<string>("--acks") { Description = "0, 1 or all.", DefaultValueFactory = _ => d.Acks == Acks.All ? "all" : ((int)d.Acks).ToString(CultureInfo.InvariantCulture) };
         var linger = new Option<double>("--linger-ms") { Description = "linger.ms.", DefaultValueFactory = _ => d.LingerMs };
         var batch = new Option<int>("--batch-size") { Description = "batch.size in bytes.", DefaultValueFactory = _ => d.BatchSize };
@@ -49,7 +50,7 @@ public static class Program
         api.AcceptOnlyFromAmong("dotnet", "c");
         var command = new Command(name, description)
         {
-            bootstrap, topic, records, size, partitions, acks, linger, batch, compression, rate, producers, consumers, duration, warmup, runs, mock, mockOnly, json, extra, api,
+            bootstrap, topic, records, size, partitions, replication, acks, linger, batch, compression, rate, producers, consumers, duration, warmup, runs, mock, mockOnly, json, extra, api,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -59,6 +60,7 @@ public static class Program
                 Records = result.GetValue(records),
                 RecordSize = result.GetValue(size),
                 Partitions = result.GetValue(partitions),
+                ReplicationFactor = result.GetValue(replication),
                 Acks = result.GetValue(acks) switch
                 {
                     "all" or "-1" => Acks.All,
@@ -77,7 +79,7 @@ public static class Program
                 Extra = [.. (result.GetValue(extra) ?? []).Select(Split)],
                 Api = result.GetValue(api)!,
             };
-            settings = settings with { Topic = result.GetValue(topic) ?? $"osprey-load-{name}-{settings.RecordSize}b-{settings.Partitions}p" };
+            settings = settings with { Topic = result.GetValue(topic) ?? $"osprey-load-{name}-{settings.RecordSize}b-{settings.Partitions}p{(settings.ReplicationFactor > 1 ? $"-rf{settings.ReplicationFactor}" : "")}" };
             return await RunAsync(name, run, settings, Math.Max(1, result.GetValue(runs)), result.GetValue(mock), result.GetValue(mockOnly), result.GetValue(json)).ConfigureAwait(false);
         });
         return command;
@@ -172,7 +174,7 @@ public static class Program
     }
 
     private static string Describe(string mode, LoadSettings s) =>
-        $"topic {s.Topic}, {s.Records:N0} records × {s.RecordSize} B, {s.Partitions} partitions, acks={(s.Acks == Acks.All ? "all" : ((int)s.Acks).ToString(CultureInfo.InvariantCulture))}, " +
+        $"topic {s.Topic}, {s.Records:N0} records × {s.RecordSize} B, {s.Partitions} partitions{(s.ReplicationFactor > 1 ? $" × {s.ReplicationFactor} replicas" : "")}, acks={(s.Acks == Acks.All ? "all" : ((int)s.Acks).ToString(CultureInfo.InvariantCulture))}, " +
         $"linger.ms={s.LingerMs}, batch.size={s.BatchSize}, compression={s.Compression.ToString().ToLowerInvariant()}, " +
         (mode == "e2e" ? "" : $"{s.Api} API, ") + (mode == "e2e" ? $"rate {s.Rate:N0}/s for {s.WarmupSeconds}+{s.DurationSeconds} s" : $"{s.Producers} producer(s), {s.Consumers} consumer(s){(s.Rate > 0 ? $", rate {s.Rate:N0}/s" : "")}");
 

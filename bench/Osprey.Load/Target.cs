@@ -35,15 +35,15 @@ internal sealed class Target : IDisposable
         return new Target("mock", $"{broker.Host}:{broker.Port}", owner);
     }
 
-    /// <summary>Creates the topic with the partitions (an existing one is used as it is).</summary>
-    public async Task EnsureTopicAsync(string topic, int partitions)
+    /// <summary>Creates the topic with the partitions and replicas (an existing one is used as it is).</summary>
+    public async Task EnsureTopicAsync(string topic, int partitions, short replicationFactor)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = Bootstrap }).Build();
         if (_mockOwner is null)
         {
             try
             {
-                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = 1 }]).ConfigureAwait(false);
+                await admin.CreateTopicsAsync([new TopicSpecification { Name = topic, NumPartitions = partitions, ReplicationFactor = replicationFactor }]).ConfigureAwait(false);
             }
             catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code is ErrorCode.TopicAlreadyExists or ErrorCode.NoError))
             {

@@ -15,7 +15,7 @@ internal static class Workloads
     /// </summary>
     public static async Task<LoadRunResult> ProduceAsync(Target target, LoadSettings settings)
     {
-        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions, settings.ReplicationFactor).ConfigureAwait(false);
         var payload = Payload(settings.RecordSize);
         long delivered = 0, errors = 0;
         var config = settings.ProducerConfig(target.Bootstrap);
@@ -96,7 +96,7 @@ internal static class Workloads
 
     public static async Task<LoadRunResult> ConsumeAsync(Target target, LoadSettings settings)
     {
-        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions, settings.ReplicationFactor).ConfigureAwait(false);
         var (partitions, held) = target.Backlog(settings.Topic);
         if (held < settings.Records)
         {
@@ -187,7 +187,7 @@ internal static class Workloads
             throw new ArgumentException("e2e needs --rate.");
         }
 
-        await target.EnsureTopicAsync(settings.Topic, settings.Partitions).ConfigureAwait(false);
+        await target.EnsureTopicAsync(settings.Topic, settings.Partitions, settings.ReplicationFactor).ConfigureAwait(false);
         var (partitions, _) = target.Backlog(settings.Topic);
         var size = Math.Max(settings.RecordSize, sizeof(long));
         var total = (long)(settings.Rate * (settings.WarmupSeconds + settings.DurationSeconds));

@@ -95,7 +95,7 @@ internal sealed class TestCluster : IAsyncDisposable
     /// A port to name in the voters before the node binds it: below Linux's ephemeral range (32768 up), so that no
     /// outgoing connection is given it meanwhile, never the same twice in this process, and bindable right now.
     /// </summary>
-    private static int FreePort()
+    internal static int FreePort()
     {
         while (true)
         {

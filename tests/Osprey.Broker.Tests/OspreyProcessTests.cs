@@ -184,12 +184,17 @@ public class OspreyProcessTests
     internal static int FreePortForTests() => FreePort();
 
     /// <summary>Runs ./osprey start (which builds the CLI first if needed) and waits until it listens.</summary>
-    internal static async Task<Process> StartAsync(string dataDir, int port, string[]? extra = null, Dictionary<string, string>? environment = null, int? descriptorLimit = null)
+    internal static Task<Process> StartAsync(string dataDir, int port, string[]? extra = null, Dictionary<string, string>? environment = null, int? descriptorLimit = null) =>
+        StartWithAsync(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", .. extra ?? []], environment, descriptorLimit);
+
+    /// <summary>Runs ./osprey with <paramref name="arguments"/> (a start) and waits until it serves.</summary>
+    /// <remarks>With <paramref name="logFile"/> the broker's log (stderr) is appended to that file as it comes.</remarks>
+    internal static async Task<Process> StartWithAsync(string[] arguments, Dictionary<string, string>? environment = null, int? descriptorLimit = null, string? logFile = null)
     {
-        var process = Launch(["start", "--data-dir", dataDir, "--listeners", $"PLAINTEXT://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}", .. extra ?? []], environment, descriptorLimit);
+        var process = Launch(arguments, environment, descriptorLimit);
         // Drained from the start: a broker that logs much while it starts (a line per recovered partition) would
         // otherwise block on a full pipe before it ever says it is ready.
-        var errors = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        var errors = logFile is null ? process.StandardError.ReadToEndAsync(CancellationToken.None) : CopyAsync(process.StandardError, logFile);
 
         // The first start in a fresh clone builds the CLI (Release) while the other test projects run beside it.
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(10));
@@ -218,6 +223,17 @@ public class OspreyProcessTests
             process.Dispose();
             throw;
         }
+    }
+
+    private static async Task<string> CopyAsync(StreamReader from, string path)
+    {
+        await using var to = new StreamWriter(path, append: true) { AutoFlush = true };
+        while (await from.ReadLineAsync(CancellationToken.None) is { } line)
+        {
+            await to.WriteLineAsync(line);
+        }
+
+        return $"(the log is in {path})";
     }
 
     /// <summary>

@@ -129,7 +129,8 @@ internal static partial class LocalClusterCommand
         var failed = false;
         foreach (var child in children)
         {
-            if (await Task.WhenAny(child.Exited, Task.Delay(TimeSpan.FromSeconds(60))).ConfigureAwait(false) != child.Exited)
+            var finished = child.WhenOutputRelayedAsync();
+            if (await Task.WhenAny(finished, Task.Delay(TimeSpan.FromSeconds(60))).ConfigureAwait(false) != finished)
             {
                 Console.Error.WriteLine($"osprey: node {child.Id} did not stop within 60 s; killing it.");
                 child.Kill();
@@ -171,6 +172,9 @@ internal static partial class LocalClusterCommand
         public Task Exited => _exited.Task;
 
         public int ExitCode => _process.HasExited ? _process.ExitCode : -1;
+
+        /// <summary>Completes once the process has exited and all its output has been relayed.</summary>
+        public Task WhenOutputRelayedAsync() => _process.WaitForExitAsync();
 
         public static NodeProcess Start(int id, List<string> arguments)
         {
