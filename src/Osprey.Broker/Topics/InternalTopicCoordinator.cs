@@ -31,7 +31,32 @@ public sealed record InternalTopicSettings(int Partitions, int SegmentBytes, sho
 
 /// <summary>The broker's parts a coordinator of an internal topic works with (one instance, shared by both coordinators).</summary>
 public sealed record InternalTopicServices(
-    IMetadataQuorum Metadata, LogManager Logs, ReplicaManager Replicas, TopicCreator Creator, ServingGate Gate, AppendNotifier Notifier, BrokerOptions Options);
+    IMetadataQuorum Metadata, LogManager Logs, ReplicaManager Replicas, TopicCreator Creator, ServingGate Gate, AppendNotifier Notifier, BrokerOptions Options)
+{
+    /// <summary>
+    /// Appends a batch as the leader of <paramref name="replica"/> at <paramref name="leaderEpoch"/>, wakes the fetches
+    /// waiting for it (followers take it at once), and waits until it is on disk and every in-sync replica has it:
+    /// NOT_LEADER_OR_FOLLOWER when this broker does not lead at that epoch, else the replication's answer.
+    /// </summary>
+    public async Task<(AppendResult? Written, ErrorCode Error)> AppendAsLeaderAsync(
+        Partition replica, ReadOnlyMemory<byte> batch, AppendOrigin origin, int leaderEpoch, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(replica);
+        AppendResult written;
+        try
+        {
+            written = replica.AppendAsLeader(batch.Span, origin, leaderEpoch);
+        }
+        catch (KafkaProtocolException e) when (e.ErrorCode == ErrorCode.NotLeaderOrFollower)
+        {
+            return (null, e.ErrorCode);
+        }
+
+        Notifier.Notify();
+        await Logs.WhenDurable(replica.Log, written, durable: true).ConfigureAwait(false);
+        return (written, await replica.WaitForReplicationAsync(written.LastOffset, replica.Log.Config.MinInsyncReplicas, timeout, Options.Time, cancellationToken).ConfigureAwait(false));
+    }
+}
 
 /// <summary>
 /// What the group and transaction coordinators share: their state lives in a compacted internal topic, one shard
@@ -48,11 +73,10 @@ public abstract partial class InternalTopicCoordinator<TShard> : IMetadataPublis
 {
     private readonly string _topic;
     private readonly IMetadataQuorum _metadata;
-    private readonly LogManager _logs;
+    private readonly InternalTopicServices _services;
     private readonly ReplicaManager _replicas;
     private readonly TopicCreator _creator;
     private readonly ServingGate _gate;
-    private readonly AppendNotifier _notifier;
     private readonly InternalTopicSettings _settings;
     private readonly Func<int, TShard> _newShard;
     private readonly TimeProvider _time;
@@ -67,7 +91,8 @@ public abstract partial class InternalTopicCoordinator<TShard> : IMetadataPublis
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(settings);
         _topic = topic;
-        (_metadata, _logs, _replicas, _creator, _gate, _notifier) = (services.Metadata, services.Logs, services.Replicas, services.Creator, services.Gate, services.Notifier);
+        _services = services;
+        (_metadata, _replicas, _creator, _gate) = (services.Metadata, services.Replicas, services.Creator, services.Gate);
         _newShard = newShard;
         _time = services.Options.Time;
         _logger = logger;
@@ -290,29 +315,17 @@ public abstract partial class InternalTopicCoordinator<TShard> : IMetadataPublis
             throw new KafkaProtocolException(ErrorCode.NotCoordinator, $"{_topic}-{shard.Partition} is not coordinated by this broker.");
         }
 
-        AppendResult written;
-        try
-        {
-            written = replica.AppendAsLeader(batch.Span, origin, shard.LeaderEpoch);
-        }
-        catch (KafkaProtocolException e) when (e.ErrorCode == ErrorCode.NotLeaderOrFollower)
-        {
-            throw new KafkaProtocolException(ErrorCode.NotCoordinator, e.Message);
-        }
-
-        _notifier.Notify(); // followers waiting in a fetch take the records at once
-
-        await _logs.WhenDurable(replica.Log, written, durable: true).ConfigureAwait(false);
-        var replicated = await replica.WaitForReplicationAsync(
-            written.LastOffset, replica.Log.Config.MinInsyncReplicas, TimeSpan.FromMilliseconds(_settings.WriteTimeoutMs), _time, Stop.Token).ConfigureAwait(false);
+        var (written, replicated) = await _services.AppendAsLeaderAsync(replica, batch, origin, shard.LeaderEpoch, TimeSpan.FromMilliseconds(_settings.WriteTimeoutMs), Stop.Token).ConfigureAwait(false);
         if (replicated != ErrorCode.None)
         {
             throw new KafkaProtocolException(
                 replicated == ErrorCode.NotLeaderOrFollower ? ErrorCode.NotCoordinator : ErrorCode.CoordinatorNotAvailable,
-                $"{_topic}-{shard.Partition}: the in-sync replicas did not confirm offset {written.LastOffset} ({replicated.KafkaName()}).");
+                written is { } w
+                    ? $"{_topic}-{shard.Partition}: the in-sync replicas did not confirm offset {w.LastOffset} ({replicated.KafkaName()})."
+                    : $"{_topic}-{shard.Partition}: this broker does not lead it at leader epoch {shard.LeaderEpoch}.");
         }
 
-        return written;
+        return written!.Value;
     }
 
     /// <summary>Builds a shard's state from its partition (under its lock).</summary>

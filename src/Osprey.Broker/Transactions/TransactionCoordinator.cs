@@ -100,13 +100,12 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
     private static readonly TimeSpan MarkerReplicationTimeout = TimeSpan.FromSeconds(3);
 
     private readonly IMetadataQuorum _metadata;
-    private readonly LogManager _logs;
+    private readonly InternalTopicServices _services;
     private readonly ReplicaManager _replicas;
     private readonly InterBrokerClient _brokers;
     private readonly int _nodeId;
     private readonly ProducerIdManager _producerIds;
     private readonly GroupCoordinator _groups;
-    private readonly AppendNotifier _notifier;
     private readonly TimeProvider _time;
     private readonly ILogger<TransactionCoordinator> _logger;
 
@@ -117,14 +116,13 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         InternalTopicServices services, InterBrokerClient brokers, ProducerIdManager producerIds, GroupCoordinator groups, ILogger<TransactionCoordinator> logger)
         : base(TopicName, services, TransactionCoordinatorOptions.From(services.Options.Config).TopicSettings, p => new TransactionShard(p), logger)
     {
+        _services = services;
         _metadata = services.Metadata;
-        _logs = services.Logs;
         _replicas = services.Replicas;
         _brokers = brokers;
         _nodeId = services.Options.NodeId;
         _producerIds = producerIds;
         _groups = groups;
-        _notifier = services.Notifier;
         _time = services.Options.Time;
         _logger = logger;
         Options = TransactionCoordinatorOptions.From(services.Options.Config);
@@ -588,10 +586,7 @@ public sealed partial class TransactionCoordinator : InternalTopicCoordinator<Tr
         var marker = ControlRecords.CreateEndTransactionMarkerBatch(new(commit ? ControlRecordType.Commit : ControlRecordType.Abort, coordinatorEpoch), producerId, epoch, NowMs);
         try
         {
-            var written = replica.AppendAsLeader(marker, AppendOrigin.Coordinator, replica.AppendEpoch);
-            _notifier.Notify();
-            await _logs.WhenDurable(replica.Log, written, durable: true).ConfigureAwait(false);
-            return await replica.WaitForReplicationAsync(written.LastOffset, replica.Log.Config.MinInsyncReplicas, MarkerReplicationTimeout, Time, cancellationToken).ConfigureAwait(false);
+            return (await _services.AppendAsLeaderAsync(replica, marker, AppendOrigin.Coordinator, replica.AppendEpoch, MarkerReplicationTimeout, cancellationToken).ConfigureAwait(false)).Error;
         }
         catch (KafkaProtocolException e)
         {
